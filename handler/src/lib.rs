@@ -1,0 +1,6 @@
+//! The Lambda behind the CloudFormation custom resource `Custom::EntraFederatedRole`.
+//!
+//! (crate docs are written once the layers are in place)
+
+pub mod cfn;
+pub mod domain;
