@@ -1,0 +1,433 @@
+//! The always-respond guard and the dispatch to a [`CustomResource`].
+
+use std::{
+    collections::BTreeMap,
+    error::Error as StdError,
+    future::Future,
+    panic::AssertUnwindSafe,
+    time::{Duration, SystemTime},
+};
+
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{Instrument, field};
+
+use super::{
+    request::{self, CreateRequest, DeleteRequest, Envelope, Request, UpdateRequest},
+    response::{self, Answer},
+    response_url::{RefusedUrl, ResponseUrlPolicy},
+    sender::{self, Delivered, DeliveryError, HttpTransport, RetryPolicy, Transport},
+};
+
+/// A resource implementation: what to do for Create, Update and Delete.
+///
+/// Each call gets the work [`Deadline`]: the guard answers `FAILED` when it passes, so
+/// retries inside should stop before it.
+pub trait CustomResource: Send + Sync {
+    /// Handles a `Create`.
+    fn create(
+        &self,
+        request: &CreateRequest,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Success, Failure>> + Send;
+    /// Handles an `Update`.
+    fn update(
+        &self,
+        request: &UpdateRequest,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Success, Failure>> + Send;
+    /// Handles a `Delete`.
+    fn delete(
+        &self,
+        request: &DeleteRequest,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Success, Failure>> + Send;
+}
+
+/// A successful operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success {
+    /// The physical id (a new one on Update means replacement).
+    pub physical_resource_id: String,
+    /// Attributes for `Fn::GetAtt`.
+    pub data: BTreeMap<String, String>,
+    /// Mask `Data` in `Fn::GetAtt` output.
+    pub no_echo: bool,
+}
+
+impl Success {
+    /// A success with no attributes.
+    pub fn new(physical_resource_id: impl Into<String>) -> Self {
+        Self {
+            physical_resource_id: physical_resource_id.into(),
+            data: BTreeMap::new(),
+            no_echo: false,
+        }
+    }
+}
+
+/// A failed operation: the error (its whole source chain becomes the `Reason`) and, for a
+/// failed Create, optionally the physical id to report (see [`failed_create_id`]).
+#[derive(Debug)]
+pub struct Failure {
+    error: Box<dyn StdError + Send + Sync>,
+    physical_resource_id: Option<String>,
+}
+
+impl Failure {
+    /// Reports a failed Create under `physical_resource_id`, which must satisfy
+    /// [`is_failed_create_id`] so the Delete CloudFormation sends next recognises it.
+    pub fn with_physical_id(mut self, physical_resource_id: String) -> Self {
+        debug_assert!(is_failed_create_id(&physical_resource_id));
+        self.physical_resource_id = Some(physical_resource_id);
+        self
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self {
+            error: Box::new(error),
+            physical_resource_id: None,
+        }
+    }
+}
+
+const FAILED_CREATE_PREFIX: &str = "entra-federated-role:create-failed:";
+
+/// The physical id of a failed Create: CloudFormation sends it back in the Delete that
+/// follows, which then knows no complete resource was made. `token` tells creates apart
+/// (the request id, or whatever a resource needs to find partial work).
+pub fn failed_create_id(token: &str) -> String {
+    format!("{FAILED_CREATE_PREFIX}{token}")
+}
+
+/// Whether `physical_resource_id` was made by [`failed_create_id`].
+pub fn is_failed_create_id(physical_resource_id: &str) -> bool {
+    physical_resource_id.starts_with(FAILED_CREATE_PREFIX)
+}
+
+/// When the work must be done by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline at `instant`.
+    pub fn at(instant: Instant) -> Self {
+        Self(instant)
+    }
+    /// The instant.
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+    /// Time left (zero once passed).
+    pub fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The guard's time budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The work stops this long before Lambda's deadline, leaving the rest to answer.
+    pub response_reserve: Duration,
+    /// Delivery attempts end this long before Lambda's deadline.
+    pub delivery_margin: Duration,
+    /// How the PUT is retried.
+    pub retry: RetryPolicy,
+}
+
+impl Default for Timing {
+    /// Answers `FAILED` 3 s before the deadline (DESIGN asks for at least 2 s) and keeps
+    /// retrying the PUT until 200 ms before it.
+    fn default() -> Self {
+        Self {
+            response_reserve: Duration::from_secs(3),
+            delivery_margin: Duration::from_millis(200),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What became of an event (for logs and tests; Lambda only sees a normal return).
+#[derive(Debug)]
+pub enum Outcome {
+    /// A response was built and its delivery attempted.
+    Answered {
+        /// `"SUCCESS"` or `"FAILED"`.
+        status: &'static str,
+        /// The PUT's result.
+        delivery: Result<Delivered, DeliveryError>,
+    },
+    /// The event has no `ResponseURL`: nothing to answer.
+    NoResponseUrl,
+    /// The `ResponseURL` is not allowed: the event was ignored.
+    Refused(RefusedUrl),
+}
+
+/// The always-respond guard around a resource.
+#[derive(Debug)]
+pub struct Handler<R, T = HttpTransport> {
+    resource: Result<R, String>,
+    transport: T,
+    urls: ResponseUrlPolicy,
+    timing: Timing,
+}
+
+impl<R: CustomResource, T: Transport> Handler<R, T> {
+    /// A guard around `resource`, or around the reason it could not be built (a
+    /// configuration error found at cold start, answered on every event).
+    pub fn new(
+        resource: Result<R, String>,
+        transport: T,
+        urls: ResponseUrlPolicy,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            resource,
+            transport,
+            urls,
+            timing,
+        }
+    }
+
+    /// Handles one raw event whose Lambda deadline is `deadline`: exactly one response
+    /// to an allowed `ResponseURL`, whatever happens.
+    pub async fn handle(&self, event: Value, deadline: SystemTime) -> Outcome {
+        let envelope = Envelope::recover(&event);
+        let span = tracing::info_span!(
+            "custom_resource",
+            request_type = envelope.request_type.as_deref().unwrap_or("?"),
+            stack_id = envelope.stack_id.as_deref().unwrap_or("?"),
+            logical_id = envelope.logical_resource_id.as_deref().unwrap_or("?"),
+            physical_id = field::Empty,
+        );
+        if let Some(id) = &envelope.physical_resource_id {
+            span.record("physical_id", id.as_str());
+        }
+        self.respond(event, envelope, deadline)
+            .instrument(span)
+            .await
+    }
+
+    async fn respond(&self, event: Value, envelope: Envelope, deadline: SystemTime) -> Outcome {
+        let Some(raw_url) = envelope.response_url.as_deref() else {
+            tracing::error!("event without a ResponseURL ignored: there is nowhere to answer");
+            return Outcome::NoResponseUrl;
+        };
+        let url = match self.urls.check(raw_url) {
+            Ok(url) => url,
+            Err(refused) => {
+                tracing::error!(%refused, "event ignored, nothing was done or sent");
+                return Outcome::Refused(refused);
+            }
+        };
+        let end = instant_of(deadline);
+        let work_deadline = Deadline(
+            end.checked_sub(self.timing.response_reserve)
+                .unwrap_or_else(Instant::now),
+        );
+        let answer = self.answer(event, &envelope, work_deadline).await;
+        let status = answer.status();
+        let (physical_id, reason) = match &answer {
+            Answer::Success {
+                physical_resource_id,
+                ..
+            } => (physical_resource_id, None),
+            Answer::Failed {
+                physical_resource_id,
+                reason,
+                ..
+            } => (physical_resource_id, Some(reason)),
+        };
+        tracing::Span::current().record("physical_id", physical_id.as_str());
+        if let Some(reason) = reason {
+            tracing::warn!(%reason, "answering FAILED");
+        }
+        let (body, _) = response::body(&envelope, answer);
+        let delivery_deadline = end
+            .checked_sub(self.timing.delivery_margin)
+            .unwrap_or_else(Instant::now);
+        let delivery = sender::deliver(
+            &self.transport,
+            &url,
+            &body,
+            delivery_deadline,
+            self.timing.retry,
+        )
+        .await;
+        match &delivery {
+            Ok(delivered) => {
+                tracing::info!(status, attempts = delivered.attempts, "response delivered")
+            }
+            Err(error) => tracing::error!(status, %error, "response not delivered"),
+        }
+        Outcome::Answered { status, delivery }
+    }
+
+    async fn answer(&self, event: Value, envelope: &Envelope, deadline: Deadline) -> Answer {
+        let request = match request::parse(event) {
+            Ok(request) => request,
+            Err(error) => return failed(fallback_id(envelope), &error),
+        };
+        let physical_id_on_failure = match &request {
+            Request::Create(create) => failed_create_id(&create.request_id),
+            Request::Update(update) => update.physical_resource_id.clone(),
+            Request::Delete(delete) => delete.physical_resource_id.clone(),
+            _ => fallback_id(envelope),
+        };
+        let resource = match &self.resource {
+            Ok(resource) => resource,
+            Err(init_error) => {
+                return self.answer_unconfigured(&request, init_error, physical_id_on_failure);
+            }
+        };
+        let work = async {
+            match &request {
+                Request::Create(create) => resource.create(create, deadline).await,
+                Request::Update(update) => resource.update(update, deadline).await,
+                Request::Delete(delete) => resource.delete(delete, deadline).await,
+                _ => Err(Failure::from(request::ParseError::MissingRequestType)),
+            }
+        };
+        match tokio::time::timeout_at(deadline.instant(), AssertUnwindSafe(work).catch_unwind())
+            .await
+        {
+            Ok(Ok(Ok(success))) => Answer::Success {
+                physical_resource_id: success.physical_resource_id,
+                data: success.data,
+                no_echo: success.no_echo,
+            },
+            Ok(Ok(Err(failure))) => {
+                let id = match (&request, failure.physical_resource_id) {
+                    (Request::Create(_), Some(id)) => id,
+                    _ => physical_id_on_failure,
+                };
+                failed(id, failure.error.as_ref())
+            }
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                tracing::error!(%message, "the resource panicked");
+                failed(
+                    physical_id_on_failure,
+                    &Internal(format!("internal error: the handler panicked: {message}")),
+                )
+            }
+            Err(_elapsed) => failed(
+                physical_id_on_failure,
+                &Internal(format!(
+                    "timed out: the operation did not finish {}s before the Lambda deadline; \
+                     it is safe to retry, and a longer function timeout (with ServiceTimeout \
+                     a little above it) gives it more time",
+                    self.timing.response_reserve.as_secs()
+                )),
+            ),
+        }
+    }
+
+    /// Under a cold-start configuration error only a Delete of a failed Create can
+    /// succeed: nothing was made, so there is nothing to clean up.
+    fn answer_unconfigured(
+        &self,
+        request: &Request,
+        init_error: &str,
+        physical_id: String,
+    ) -> Answer {
+        if matches!(request, Request::Delete(_)) && is_failed_create_id(&physical_id) {
+            tracing::info!("delete of a failed create: nothing was made");
+            return Answer::Success {
+                physical_resource_id: physical_id,
+                data: BTreeMap::new(),
+                no_echo: false,
+            };
+        }
+        failed(
+            physical_id,
+            &Internal(format!(
+                "the function is misconfigured: {init_error}; fix the Lambda's environment and retry"
+            )),
+        )
+    }
+}
+
+/// The physical id to report when the typed request is unknown.
+fn fallback_id(envelope: &Envelope) -> String {
+    envelope.physical_resource_id.clone().unwrap_or_else(|| {
+        failed_create_id(envelope.request_id.as_deref().unwrap_or("unknown-request"))
+    })
+}
+
+fn failed(physical_resource_id: String, error: &(dyn StdError + 'static)) -> Answer {
+    let (reason, root_cause) = error_chain(error);
+    Answer::Failed {
+        physical_resource_id,
+        reason,
+        root_cause,
+    }
+}
+
+/// An error of the guard itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Internal(String);
+
+/// The error and its sources joined with ": " (a source already quoted by its parent's
+/// message is not repeated), and the innermost source.
+pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> (String, String) {
+    let mut reason = error.to_string();
+    let mut root = reason.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        root = text;
+        source = cause.source();
+    }
+    (reason, root)
+}
+
+/// Lambda's deadline (wall clock) as an instant of tokio's clock.
+fn instant_of(deadline: SystemTime) -> Instant {
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + remaining
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("creating the role")]
+    struct Outer(#[source] Middle);
+    #[derive(Debug, thiserror::Error)]
+    #[error("calling IAM: {0}")]
+    struct Middle(#[source] Root);
+    #[derive(Debug, thiserror::Error)]
+    #[error("AccessDenied")]
+    struct Root;
+
+    #[test]
+    fn the_chain_is_joined_without_repeating_quoted_sources() {
+        let (reason, root) = error_chain(&Outer(Middle(Root)));
+        assert_eq!(reason, "creating the role: calling IAM: AccessDenied");
+        assert_eq!(root, "AccessDenied");
+    }
+
+    #[test]
+    fn failed_create_ids_are_recognised() {
+        let id = failed_create_id("6d1c7c7f");
+        assert!(is_failed_create_id(&id));
+        assert!(!is_failed_create_id("arn:aws:iam::1:role/x"));
+        assert!(!is_failed_create_id("MyStack-CiRole-1ABCDEF"));
+    }
+}
