@@ -3,4 +3,7 @@
 //! (crate docs are written once the layers are in place)
 
 pub mod cfn;
+pub mod config;
 pub mod domain;
+pub mod logging;
+pub mod resource;
