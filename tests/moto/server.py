@@ -1,0 +1,124 @@
+"""moto's server (all services, as `moto_server`) with the moto_ext IAM actions.
+
+Usage (with the Python of the venv built from tests/moto/requirements.txt):
+    .venv/bin/python tests/moto/server.py [--host 127.0.0.1] [--port 0] [--quiet] [--ignore-stdin]
+
+Contract:
+* --port 0 (the default) binds a free port chosen by the OS.
+* Once the socket is listening, exactly one line is written to stdout, then
+  flushed: ``MOTO_READY http://HOST:PORT``. Nothing else is written to stdout.
+  Request logs (unless --quiet) and errors go to stderr: a parent that pipes
+  stderr must keep reading it.
+* If it cannot start (e.g. the port is taken) it exits non-zero with a
+  message on stderr and no READY line.
+* The server stops and the process exits 0 when its stdin reaches EOF (the
+  parent closed it, or died), or on SIGTERM/SIGINT. Start it with stdin as a
+  pipe that the parent keeps open; --ignore-stdin turns the EOF watch off (for
+  a shell's background job, whose stdin is /dev/null), leaving the signals.
+* MOTO_PORT is set to the bound port, so URLs moto builds for itself (e.g. the
+  CloudFormation custom-resource ResponseURL) use the real port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from werkzeug.serving import make_server
+
+# The script's own folder is sys.path[0] when run as `python tests/moto/server.py`.
+import moto_ext
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    """Set `stop` once stdin reaches EOF; whatever is written to it is ignored."""
+    # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside
+    # the buffered reader would hold its lock and abort interpreter shutdown.
+    try:
+        while os.read(sys.stdin.fileno(), 65536):
+            pass
+    except (AttributeError, OSError, ValueError):  # no stdin, or it is closed
+        pass
+    stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not log requests to stderr"
+    )
+    parser.add_argument(
+        "--ignore-stdin",
+        action="store_true",
+        help="do not stop at stdin EOF (stop on SIGTERM/SIGINT only)",
+    )
+    args = parser.parse_args(argv)
+
+    moto_ext.install()
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    host, port = server.server_address[:2]
+    os.environ["MOTO_PORT"] = str(port)
+    url_host = f"[{host}]" if ":" in str(host) else host
+
+    # A process-directed signal goes to any thread that does not block it, and
+    # only a signal delivered to the main thread interrupts stop.wait() below.
+    # Threads inherit the mask of the thread that starts them, so block the
+    # signals while starting the serving thread (which starts one thread per
+    # request) and the stdin watcher, then unblock them in the main thread only.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        serving = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long shutdown() may wait
+            name="moto-server",
+        )
+        serving.start()
+        if not args.ignore_stdin:
+            threading.Thread(
+                target=_watch_stdin, args=(stop,), name="stdin-eof", daemon=True
+            ).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    # The socket is already listening (make_server binds and listens), so
+    # requests sent after this line are served.
+    sys.stdout.write(f"MOTO_READY http://{url_host}:{port}\n")
+    sys.stdout.flush()
+
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()  # returns once serve_forever has left its loop
+        serving.join()
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
