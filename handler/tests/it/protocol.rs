@@ -1,0 +1,412 @@
+//! The always-respond guard in-process, with test resources that succeed, fail, panic and
+//! hang, answering to a recording response endpoint over real HTTP.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
+
+use entra_federated_role::cfn::{
+    CreateRequest, CustomResource, Deadline, DeleteRequest, Failure, Handler, HttpTransport,
+    Outcome, ResponseUrlPolicy, RetryPolicy, Success, Timing, UpdateRequest, failed_create_id,
+    is_failed_create_id,
+};
+use entra_federated_role_harness::response_endpoint::ResponseEndpoint;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use crate::events::{self, STACK_ID};
+
+/// What the test resource does on every operation.
+#[derive(Debug, Clone)]
+enum Behaviour {
+    Succeed,
+    Fail,
+    FailWithLongReason,
+    Panic,
+    Hang,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("creating the role")]
+struct Outer(#[source] Inner);
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Inner(String);
+
+impl Behaviour {
+    async fn run(&self, physical_id: &str) -> Result<Success, Failure> {
+        match self {
+            Behaviour::Succeed => Ok(Success {
+                physical_resource_id: physical_id.to_owned(),
+                data: BTreeMap::from([(
+                    "RoleArn".to_owned(),
+                    "arn:aws:iam::222222222222:role/ci".to_owned(),
+                )]),
+                no_echo: false,
+            }),
+            Behaviour::Fail => Err(Outer(Inner(
+                "AccessDenied: not authorized to perform iam:CreateRole".into(),
+            ))
+            .into()),
+            Behaviour::FailWithLongReason => Err(Outer(Inner(format!(
+                "{}: ROOT CAUSE at the end",
+                "detail ".repeat(2000)
+            )))
+            .into()),
+            Behaviour::Panic => panic!("invariant broken in the test resource"),
+            Behaviour::Hang => std::future::pending().await,
+        }
+    }
+}
+
+impl CustomResource for Behaviour {
+    async fn create(&self, _: &CreateRequest, _: Deadline) -> Result<Success, Failure> {
+        self.run("made-by-create").await
+    }
+    async fn update(&self, request: &UpdateRequest, _: Deadline) -> Result<Success, Failure> {
+        self.run(&request.physical_resource_id).await
+    }
+    async fn delete(&self, request: &DeleteRequest, _: Deadline) -> Result<Success, Failure> {
+        self.run(&request.physical_resource_id).await
+    }
+}
+
+/// Short timings so a hang is answered within a second or two.
+fn timing() -> Timing {
+    Timing {
+        response_reserve: Duration::from_millis(1500),
+        delivery_margin: Duration::from_millis(100),
+        retry: RetryPolicy {
+            max_attempts: 4,
+            attempt_timeout: Duration::from_millis(500),
+            backoff_base: Duration::from_millis(20),
+            backoff_cap: Duration::from_millis(100),
+        },
+    }
+}
+
+fn guard(resource: Result<Behaviour, String>, endpoint: &ResponseEndpoint) -> Handler<Behaviour> {
+    let urls = ResponseUrlPolicy::with_extra_hosts(&endpoint.host()).unwrap();
+    Handler::new(resource, HttpTransport::new().unwrap(), urls, timing())
+}
+
+fn in_seconds(seconds: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(seconds)
+}
+
+fn delivered(outcome: &Outcome) -> (&'static str, u32) {
+    match outcome {
+        Outcome::Answered {
+            status,
+            delivery: Ok(delivered),
+        } => (status, delivered.attempts),
+        other => panic!("not delivered: {other:?}"),
+    }
+}
+
+/// The only body the endpoint received, parsed.
+fn single_body(endpoint: &ResponseEndpoint) -> Value {
+    let requests = endpoint.requests();
+    assert_eq!(requests.len(), 1, "exactly one PUT per event");
+    assert_eq!(requests[0].method, "PUT");
+    serde_json::from_slice(&requests[0].body).unwrap()
+}
+
+#[tokio::test]
+async fn success_is_put_once_with_an_empty_content_type_and_the_envelope_copied() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Succeed), &endpoint);
+    let event = events::create(&endpoint.url("create"), json!({}));
+
+    let outcome = handler.handle(event, in_seconds(30)).await;
+
+    assert_eq!(delivered(&outcome), ("SUCCESS", 1));
+    let request = &endpoint.requests()[0];
+    assert_eq!(request.header("content-type"), Some(""));
+    assert_eq!(
+        request
+            .query
+            .as_deref()
+            .map(|q| q.contains("X-Amz-Signature")),
+        Some(true)
+    );
+    assert_eq!(
+        single_body(&endpoint),
+        json!({
+            "Status": "SUCCESS",
+            "Reason": null,
+            "PhysicalResourceId": "made-by-create",
+            "StackId": STACK_ID,
+            "RequestId": "6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21",
+            "LogicalResourceId": "CiRole",
+            "NoEcho": false,
+            "Data": {"RoleArn": "arn:aws:iam::222222222222:role/ci"}
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Fail), &endpoint);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("c"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("FAILED", 1));
+    let body = single_body(&endpoint);
+    assert_eq!(
+        body["Reason"],
+        "creating the role: AccessDenied: not authorized to perform iam:CreateRole"
+    );
+    let id = body["PhysicalResourceId"].as_str().unwrap();
+    assert_eq!(id, failed_create_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21"));
+}
+
+#[tokio::test]
+async fn a_failed_update_or_delete_keeps_the_physical_id() {
+    for event in [
+        events::update(
+            "URL",
+            "arn:aws:iam::222222222222:role/ci",
+            json!({}),
+            json!({}),
+        ),
+        events::delete("URL", "arn:aws:iam::222222222222:role/ci", json!({})),
+    ] {
+        let endpoint = ResponseEndpoint::start().await;
+        let handler = guard(Ok(Behaviour::Fail), &endpoint);
+        let mut event = event;
+        event["ResponseURL"] = json!(endpoint.url("r"));
+        handler.handle(event, in_seconds(30)).await;
+        assert_eq!(
+            single_body(&endpoint)["PhysicalResourceId"],
+            "arn:aws:iam::222222222222:role/ci"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_panic_is_answered_failed() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Panic), &endpoint);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("p"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("FAILED", 1));
+    let reason = single_body(&endpoint)["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("panicked: invariant broken in the test resource"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Hang), &endpoint);
+    let deadline = SystemTime::now() + Duration::from_millis(2500);
+
+    let outcome = handler
+        .handle(events::create(&endpoint.url("h"), json!({})), deadline)
+        .await;
+
+    assert_eq!(delivered(&outcome), ("FAILED", 1));
+    let received = endpoint.requests()[0].received_at;
+    let margin = deadline
+        .duration_since(received)
+        .expect("answered after the deadline");
+    assert!(
+        margin >= Duration::from_secs(1),
+        "answered only {margin:?} before the deadline"
+    );
+    let reason = single_body(&endpoint)["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.starts_with("timed out"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_put_is_retried_after_endpoint_failures() {
+    let endpoint = ResponseEndpoint::start().await;
+    endpoint.fail_first(2);
+    let handler = guard(Ok(Behaviour::Succeed), &endpoint);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("r"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("SUCCESS", 3));
+    let bodies: Vec<_> = endpoint.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "every attempt carries the same response"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_is_abandoned_per_attempt_and_retried() {
+    let endpoint = ResponseEndpoint::start().await;
+    endpoint.delay_first(1, Duration::from_secs(3));
+    let handler = guard(Ok(Behaviour::Succeed), &endpoint);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("s"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("SUCCESS", 2));
+}
+
+#[tokio::test]
+async fn the_reason_is_truncated_within_the_body_limit_keeping_both_ends() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::FailWithLongReason), &endpoint);
+
+    handler
+        .handle(
+            events::create(&endpoint.url("t"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    let raw = &endpoint.requests()[0].body;
+    assert!(raw.len() <= 4096, "body is {} bytes", raw.len());
+    let reason = single_body(&endpoint)["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.starts_with("creating the role: detail detail"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("ROOT CAUSE at the end"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Err("ENTRA_TENANT_ID: is not set".to_owned()), &endpoint);
+
+    let create = handler
+        .handle(
+            events::create(&endpoint.url("1"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+    assert_eq!(delivered(&create).0, "FAILED");
+    let failed_id = failed_create_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21");
+    let delete_failed = events::delete(&endpoint.url("2"), &failed_id, json!({}));
+    assert_eq!(
+        delivered(&handler.handle(delete_failed, in_seconds(30)).await).0,
+        "SUCCESS"
+    );
+    let delete_real = events::delete(
+        &endpoint.url("3"),
+        "arn:aws:iam::222222222222:role/ci",
+        json!({}),
+    );
+    assert_eq!(
+        delivered(&handler.handle(delete_real, in_seconds(30)).await).0,
+        "FAILED"
+    );
+
+    let bodies: Vec<Value> = endpoint
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let reason = bodies[0]["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("misconfigured: ENTRA_TENANT_ID: is not set"),
+        "{reason}"
+    );
+    assert!(is_failed_create_id(
+        bodies[0]["PhysicalResourceId"].as_str().unwrap()
+    ));
+    assert_eq!(bodies[1]["PhysicalResourceId"], failed_id.as_str());
+    assert_eq!(
+        bodies[2]["PhysicalResourceId"],
+        "arn:aws:iam::222222222222:role/ci"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_requests_are_answered_failed() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Succeed), &endpoint);
+    let mut unknown = events::create(&endpoint.url("u"), json!({}));
+    unknown["RequestType"] = json!("Import");
+    let mut malformed = events::create(&endpoint.url("m"), json!({}));
+    malformed.as_object_mut().unwrap().remove("StackId");
+
+    for event in [unknown, malformed] {
+        assert_eq!(
+            delivered(&handler.handle(event, in_seconds(30)).await).0,
+            "FAILED"
+        );
+    }
+
+    let reasons: Vec<String> = endpoint
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["Reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        reasons[0],
+        "unsupported RequestType `Import`; expected Create, Update or Delete"
+    );
+    assert!(
+        reasons[1].starts_with("malformed CloudFormation request"),
+        "{}",
+        reasons[1]
+    );
+    assert!(reasons[1].contains("StackId"), "{}", reasons[1]);
+}
+
+#[tokio::test]
+async fn a_refused_response_url_is_never_contacted_and_nothing_runs() {
+    let endpoint = ResponseEndpoint::start().await;
+    // The resource would panic if it ran: a refused event must not be processed at all.
+    let handler = Handler::new(
+        Ok(Behaviour::Panic),
+        HttpTransport::new().unwrap(),
+        ResponseUrlPolicy::default(),
+        timing(),
+    );
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("x"), json!({})),
+            in_seconds(30),
+        )
+        .await;
+
+    assert!(matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+    assert!(endpoint.requests().is_empty());
+}
