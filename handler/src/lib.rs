@@ -4,6 +4,7 @@
 
 pub mod cfn;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod logging;
 pub mod resource;

@@ -31,7 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-        handler.handle(event.payload, deadline).await;
+        handler
+            .handle(event.payload, deadline, &event.context.invoked_function_arn)
+            .await;
         // Always a normal return: an error would make Lambda retry an answered event.
         Ok::<(), std::convert::Infallible>(())
     }))

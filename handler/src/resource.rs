@@ -7,7 +7,7 @@
 
 use crate::{
     cfn::{
-        CreateRequest, CustomResource, Deadline, DeleteRequest, Failure, Success, UpdateRequest,
+        CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
     },
     config::Config,
     domain::{Properties, PropertyErrors},
@@ -45,7 +45,7 @@ impl CustomResource for EntraFederatedRole {
     async fn create(
         &self,
         request: &CreateRequest,
-        _deadline: Deadline,
+        _invocation: &Invocation,
     ) -> Result<Success, Failure> {
         Properties::parse(&request.resource_properties).map_err(ResourceError::from)?;
         Err(ResourceError::NotBuilt.into())
@@ -54,7 +54,7 @@ impl CustomResource for EntraFederatedRole {
     async fn update(
         &self,
         request: &UpdateRequest,
-        _deadline: Deadline,
+        _invocation: &Invocation,
     ) -> Result<Success, Failure> {
         Properties::parse(&request.resource_properties).map_err(ResourceError::from)?;
         Err(ResourceError::NotBuilt.into())
@@ -63,7 +63,7 @@ impl CustomResource for EntraFederatedRole {
     async fn delete(
         &self,
         request: &DeleteRequest,
-        _deadline: Deadline,
+        _invocation: &Invocation,
     ) -> Result<Success, Failure> {
         tracing::info!("nothing to delete: this version creates nothing");
         Ok(Success::new(request.physical_resource_id.clone()))

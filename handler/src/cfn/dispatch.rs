@@ -13,6 +13,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{Instrument, field};
 
+use crate::deadline::Deadline;
+
 use super::{
     request::{self, CreateRequest, DeleteRequest, Envelope, Request, UpdateRequest},
     response::{self, Answer},
@@ -21,27 +23,24 @@ use super::{
 };
 
 /// A resource implementation: what to do for Create, Update and Delete.
-///
-/// Each call gets the work [`Deadline`]: the guard answers `FAILED` when it passes, so
-/// retries inside should stop before it.
 pub trait CustomResource: Send + Sync {
     /// Handles a `Create`.
     fn create(
         &self,
         request: &CreateRequest,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> impl Future<Output = Result<Success, Failure>> + Send;
     /// Handles an `Update`.
     fn update(
         &self,
         request: &UpdateRequest,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> impl Future<Output = Result<Success, Failure>> + Send;
     /// Handles a `Delete`.
     fn delete(
         &self,
         request: &DeleteRequest,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> impl Future<Output = Result<Success, Failure>> + Send;
 }
 
@@ -108,23 +107,14 @@ pub fn is_failed_create_id(physical_resource_id: &str) -> bool {
     physical_resource_id.starts_with(FAILED_CREATE_PREFIX)
 }
 
-/// When the work must be done by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Instant);
-
-impl Deadline {
-    /// A deadline at `instant`.
-    pub fn at(instant: Instant) -> Self {
-        Self(instant)
-    }
-    /// The instant.
-    pub fn instant(self) -> Instant {
-        self.0
-    }
-    /// Time left (zero once passed).
-    pub fn remaining(self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
-    }
+/// What a resource learns about the invocation besides the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// When the work must be done: the guard answers `FAILED` then, so retries inside
+    /// should stop before it.
+    pub deadline: Deadline,
+    /// The ARN the Lambda was invoked as (its account is the factory's own).
+    pub function_arn: String,
 }
 
 /// The guard's time budget.
@@ -194,7 +184,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
 
     /// Handles one raw event whose Lambda deadline is `deadline`: exactly one response
     /// to an allowed `ResponseURL`, whatever happens.
-    pub async fn handle(&self, event: Value, deadline: SystemTime) -> Outcome {
+    pub async fn handle(&self, event: Value, deadline: SystemTime, function_arn: &str) -> Outcome {
         let envelope = Envelope::recover(&event);
         let span = tracing::info_span!(
             "custom_resource",
@@ -206,12 +196,18 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         if let Some(id) = &envelope.physical_resource_id {
             span.record("physical_id", id.as_str());
         }
-        self.respond(event, envelope, deadline)
+        self.respond(event, envelope, deadline, function_arn)
             .instrument(span)
             .await
     }
 
-    async fn respond(&self, event: Value, envelope: Envelope, deadline: SystemTime) -> Outcome {
+    async fn respond(
+        &self,
+        event: Value,
+        envelope: Envelope,
+        deadline: SystemTime,
+        function_arn: &str,
+    ) -> Outcome {
         let Some(raw_url) = envelope.response_url.as_deref() else {
             tracing::error!("event without a ResponseURL ignored: there is nowhere to answer");
             return Outcome::NoResponseUrl;
@@ -224,11 +220,14 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
             }
         };
         let end = instant_of(deadline);
-        let work_deadline = Deadline(
-            end.checked_sub(self.timing.response_reserve)
-                .unwrap_or_else(Instant::now),
-        );
-        let answer = self.answer(event, &envelope, work_deadline).await;
+        let invocation = Invocation {
+            deadline: Deadline::at(
+                end.checked_sub(self.timing.response_reserve)
+                    .unwrap_or_else(Instant::now),
+            ),
+            function_arn: function_arn.to_owned(),
+        };
+        let answer = self.answer(event, &envelope, &invocation).await;
         let status = answer.status();
         let (physical_id, reason) = match &answer {
             Answer::Success {
@@ -266,7 +265,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         Outcome::Answered { status, delivery }
     }
 
-    async fn answer(&self, event: Value, envelope: &Envelope, deadline: Deadline) -> Answer {
+    async fn answer(&self, event: Value, envelope: &Envelope, invocation: &Invocation) -> Answer {
         let request = match request::parse(event) {
             Ok(request) => request,
             Err(error) => return failed(fallback_id(envelope), &error),
@@ -285,14 +284,17 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         };
         let work = async {
             match &request {
-                Request::Create(create) => resource.create(create, deadline).await,
-                Request::Update(update) => resource.update(update, deadline).await,
-                Request::Delete(delete) => resource.delete(delete, deadline).await,
+                Request::Create(create) => resource.create(create, invocation).await,
+                Request::Update(update) => resource.update(update, invocation).await,
+                Request::Delete(delete) => resource.delete(delete, invocation).await,
                 _ => Err(Failure::from(request::ParseError::MissingRequestType)),
             }
         };
-        match tokio::time::timeout_at(deadline.instant(), AssertUnwindSafe(work).catch_unwind())
-            .await
+        match tokio::time::timeout_at(
+            invocation.deadline.instant(),
+            AssertUnwindSafe(work).catch_unwind(),
+        )
+        .await
         {
             Ok(Ok(Ok(success))) => Answer::Success {
                 physical_resource_id: success.physical_resource_id,

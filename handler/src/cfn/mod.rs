@@ -20,7 +20,7 @@ mod response_url;
 pub mod sender;
 
 pub use dispatch::{
-    CustomResource, Deadline, Failure, Handler, Outcome, Success, Timing, failed_create_id,
+    CustomResource, Failure, Handler, Invocation, Outcome, Success, Timing, failed_create_id,
     is_failed_create_id,
 };
 pub use request::{CreateRequest, DeleteRequest, Envelope, ParseError, Request, UpdateRequest};

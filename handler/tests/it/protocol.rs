@@ -7,7 +7,7 @@ use std::{
 };
 
 use entra_federated_role::cfn::{
-    CreateRequest, CustomResource, Deadline, DeleteRequest, Failure, Handler, HttpTransport,
+    CreateRequest, CustomResource, DeleteRequest, Failure, Handler, HttpTransport, Invocation,
     Outcome, ResponseUrlPolicy, RetryPolicy, Success, Timing, UpdateRequest, failed_create_id,
     is_failed_create_id,
 };
@@ -16,6 +16,8 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::events::{self, STACK_ID};
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:111111111111:function:entra-federated-role";
 
 /// What the test resource does on every operation.
 #[derive(Debug, Clone)]
@@ -61,13 +63,13 @@ impl Behaviour {
 }
 
 impl CustomResource for Behaviour {
-    async fn create(&self, _: &CreateRequest, _: Deadline) -> Result<Success, Failure> {
+    async fn create(&self, _: &CreateRequest, _: &Invocation) -> Result<Success, Failure> {
         self.run("made-by-create").await
     }
-    async fn update(&self, request: &UpdateRequest, _: Deadline) -> Result<Success, Failure> {
+    async fn update(&self, request: &UpdateRequest, _: &Invocation) -> Result<Success, Failure> {
         self.run(&request.physical_resource_id).await
     }
-    async fn delete(&self, request: &DeleteRequest, _: Deadline) -> Result<Success, Failure> {
+    async fn delete(&self, request: &DeleteRequest, _: &Invocation) -> Result<Success, Failure> {
         self.run(&request.physical_resource_id).await
     }
 }
@@ -119,7 +121,7 @@ async fn success_is_put_once_with_an_empty_content_type_and_the_envelope_copied(
     let handler = guard(Ok(Behaviour::Succeed), &endpoint);
     let event = events::create(&endpoint.url("create"), json!({}));
 
-    let outcome = handler.handle(event, in_seconds(30)).await;
+    let outcome = handler.handle(event, in_seconds(30), FUNCTION_ARN).await;
 
     assert_eq!(delivered(&outcome), ("SUCCESS", 1));
     let request = &endpoint.requests()[0];
@@ -155,6 +157,7 @@ async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
         .handle(
             events::create(&endpoint.url("c"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 
@@ -183,7 +186,7 @@ async fn a_failed_update_or_delete_keeps_the_physical_id() {
         let handler = guard(Ok(Behaviour::Fail), &endpoint);
         let mut event = event;
         event["ResponseURL"] = json!(endpoint.url("r"));
-        handler.handle(event, in_seconds(30)).await;
+        handler.handle(event, in_seconds(30), FUNCTION_ARN).await;
         assert_eq!(
             single_body(&endpoint)["PhysicalResourceId"],
             "arn:aws:iam::222222222222:role/ci"
@@ -200,6 +203,7 @@ async fn a_panic_is_answered_failed() {
         .handle(
             events::create(&endpoint.url("p"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 
@@ -221,7 +225,11 @@ async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
     let deadline = SystemTime::now() + Duration::from_millis(2500);
 
     let outcome = handler
-        .handle(events::create(&endpoint.url("h"), json!({})), deadline)
+        .handle(
+            events::create(&endpoint.url("h"), json!({})),
+            deadline,
+            FUNCTION_ARN,
+        )
         .await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
@@ -250,6 +258,7 @@ async fn the_put_is_retried_after_endpoint_failures() {
         .handle(
             events::create(&endpoint.url("r"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 
@@ -272,6 +281,7 @@ async fn a_slow_endpoint_is_abandoned_per_attempt_and_retried() {
         .handle(
             events::create(&endpoint.url("s"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 
@@ -287,6 +297,7 @@ async fn the_reason_is_truncated_within_the_body_limit_keeping_both_ends() {
         .handle(
             events::create(&endpoint.url("t"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 
@@ -312,13 +323,19 @@ async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
         .handle(
             events::create(&endpoint.url("1"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
     assert_eq!(delivered(&create).0, "FAILED");
     let failed_id = failed_create_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21");
     let delete_failed = events::delete(&endpoint.url("2"), &failed_id, json!({}));
     assert_eq!(
-        delivered(&handler.handle(delete_failed, in_seconds(30)).await).0,
+        delivered(
+            &handler
+                .handle(delete_failed, in_seconds(30), FUNCTION_ARN)
+                .await
+        )
+        .0,
         "SUCCESS"
     );
     let delete_real = events::delete(
@@ -327,7 +344,12 @@ async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
         json!({}),
     );
     assert_eq!(
-        delivered(&handler.handle(delete_real, in_seconds(30)).await).0,
+        delivered(
+            &handler
+                .handle(delete_real, in_seconds(30), FUNCTION_ARN)
+                .await
+        )
+        .0,
         "FAILED"
     );
 
@@ -362,7 +384,7 @@ async fn unknown_and_malformed_requests_are_answered_failed() {
 
     for event in [unknown, malformed] {
         assert_eq!(
-            delivered(&handler.handle(event, in_seconds(30)).await).0,
+            delivered(&handler.handle(event, in_seconds(30), FUNCTION_ARN).await).0,
             "FAILED"
         );
     }
@@ -404,6 +426,7 @@ async fn a_refused_response_url_is_never_contacted_and_nothing_runs() {
         .handle(
             events::create(&endpoint.url("x"), json!({})),
             in_seconds(30),
+            FUNCTION_ARN,
         )
         .await;
 

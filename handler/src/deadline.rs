@@ -1,0 +1,39 @@
+//! The time an operation must be done by, on tokio's clock (so tests can pause it).
+//!
+//! Every retry and wait in the adapters is budgeted against one of these: the protocol
+//! layer answers `FAILED` when it passes, so work after it is wasted.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// When the work must be done by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline at `instant`.
+    pub fn at(instant: Instant) -> Self {
+        Self(instant)
+    }
+
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Self {
+        Self(Instant::now() + budget)
+    }
+
+    /// The instant.
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+
+    /// Time left (zero once passed).
+    pub fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether a wait of `pause` still ends before the deadline.
+    pub fn allows(self, pause: Duration) -> bool {
+        Instant::now() + pause < self.0
+    }
+}
