@@ -9,41 +9,15 @@ use std::fmt;
 
 use url::Url;
 
+pub use crate::domain::Cloud;
 use crate::{
     cfn::ResponseUrlPolicy,
-    domain::{RoleName, is_guid},
+    domain::{
+        PolicyArn, RoleName, RolePath,
+        guardrails::{Guardrails, check_boundary_template},
+        is_guid,
+    },
 };
-
-/// Which Microsoft cloud the tenant lives in (`ENTRA_CLOUD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cloud {
-    /// Microsoft Entra ID, global service (`public`).
-    Public,
-    /// Azure Government (`usgov`).
-    UsGov,
-    /// Azure operated by 21Vianet (`china`).
-    China,
-}
-
-impl Cloud {
-    /// The Entra sign-in root.
-    pub fn authority_host(self) -> &'static str {
-        match self {
-            Cloud::Public => "https://login.microsoftonline.com",
-            Cloud::UsGov => "https://login.microsoftonline.us",
-            Cloud::China => "https://login.chinacloudapi.cn",
-        }
-    }
-
-    /// The Microsoft Graph root, also the resource a Graph token is requested for.
-    pub fn graph_resource(self) -> &'static str {
-        match self {
-            Cloud::Public => "https://graph.microsoft.com",
-            Cloud::UsGov => "https://graph.microsoft.us",
-            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
-        }
-    }
-}
 
 /// How the factory signs in to Entra.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +50,9 @@ pub struct Config {
     pub member_role_name: Option<String>,
     /// `VERIFY_CALLER_STACK`.
     pub verify_caller_stack: bool,
+    /// `REQUIRED_PERMISSIONS_BOUNDARY`, `DENIED_MANAGED_POLICY_ARNS`, `ROLE_PATH_PREFIX`
+    /// and `ALLOWED_ACCOUNT_IDS`.
+    pub guardrails: Guardrails,
 }
 
 impl Config {
@@ -248,6 +225,38 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
         }
     };
 
+    let mut guardrails = Guardrails::default();
+    if let Some(template) = var("REQUIRED_PERMISSIONS_BOUNDARY") {
+        match check_boundary_template(&template) {
+            Ok(()) => guardrails.required_boundary = Some(template),
+            Err(invalid) => error("REQUIRED_PERMISSIONS_BOUNDARY", invalid.to_string()),
+        }
+    }
+    for arn in list(var("DENIED_MANAGED_POLICY_ARNS")) {
+        match PolicyArn::parse(&arn) {
+            Ok(arn) => guardrails.denied_managed_policies.push(arn),
+            Err(invalid) => error("DENIED_MANAGED_POLICY_ARNS", invalid.message().to_owned()),
+        }
+    }
+    if let Some(prefix) = var("ROLE_PATH_PREFIX") {
+        match RolePath::parse(&prefix) {
+            Ok(prefix) => guardrails.role_path_prefix = Some(prefix),
+            Err(invalid) => error("ROLE_PATH_PREFIX", invalid.message().to_owned()),
+        }
+    }
+    let accounts = list(var("ALLOWED_ACCOUNT_IDS"));
+    if !accounts.is_empty() {
+        for account in &accounts {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                error(
+                    "ALLOWED_ACCOUNT_IDS",
+                    format!("`{}` is not a 12-digit account id", shorten(account)),
+                );
+            }
+        }
+        guardrails.allowed_accounts = Some(accounts);
+    }
+
     let config = match (
         tenant_id,
         client_id,
@@ -272,6 +281,7 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
             graph_endpoint,
             member_role_name,
             verify_caller_stack,
+            guardrails,
         }),
         _ => Err(ConfigErrors(errors)),
     };
@@ -321,6 +331,17 @@ fn is_secret_arn(s: &str) -> bool {
             && !name.is_empty())
 }
 
+/// The non-empty entries of a comma-separated list.
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn shorten(s: &str) -> String {
     match s.char_indices().nth(64) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
@@ -363,6 +384,7 @@ mod tests {
                 graph_endpoint: Url::parse("https://graph.microsoft.com").unwrap(),
                 member_role_name: None,
                 verify_caller_stack: true,
+                guardrails: Guardrails::default(),
             }
         );
         assert_eq!(config.graph_scope(), "https://graph.microsoft.com/.default");
@@ -415,6 +437,10 @@ mod tests {
     #[case(&[("MEMBER_ROLE_NAME", "path/Role")], "MEMBER_ROLE_NAME: `path/Role` is not an IAM role name")]
     #[case(&[("VERIFY_CALLER_STACK", "yes")], "VERIFY_CALLER_STACK: `yes` is not true or false")]
     #[case(&[("EXTRA_RESPONSE_URL_HOSTS", "http://x")], "EXTRA_RESPONSE_URL_HOSTS: `http://x` is not host[:port]")]
+    #[case(&[("REQUIRED_PERMISSIONS_BOUNDARY", "Boundary")], "REQUIRED_PERMISSIONS_BOUNDARY: `Boundary` is not a policy ARN")]
+    #[case(&[("DENIED_MANAGED_POLICY_ARNS", "AdministratorAccess")], "DENIED_MANAGED_POLICY_ARNS: `AdministratorAccess`")]
+    #[case(&[("ROLE_PATH_PREFIX", "workloads")], "ROLE_PATH_PREFIX: `workloads`")]
+    #[case(&[("ALLOWED_ACCOUNT_IDS", "111111111111,2222")], "ALLOWED_ACCOUNT_IDS: `2222` is not a 12-digit account id")]
     fn each_bad_variable_is_named_with_a_fix(
         #[case] vars: &[(&str, &str)],
         #[case] expected: &str,
@@ -422,6 +448,31 @@ mod tests {
         let errors = load_with(vars).config.unwrap_err();
         assert_eq!(errors.0.len(), 1, "{errors}");
         assert!(errors.to_string().contains(expected), "{errors}");
+    }
+
+    #[test]
+    fn guardrails_are_read() {
+        let config = load_with(&[
+            ("REQUIRED_PERMISSIONS_BOUNDARY", "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/Boundary"),
+            ("DENIED_MANAGED_POLICY_ARNS", "arn:aws:iam::aws:policy/AdministratorAccess, arn:aws:iam::aws:policy/IAMFullAccess"),
+            ("ROLE_PATH_PREFIX", "/workloads/"),
+            ("ALLOWED_ACCOUNT_IDS", "111111111111,222222222222"),
+        ])
+        .config
+        .unwrap();
+        let rails = config.guardrails;
+        assert_eq!(rails.denied_managed_policies.len(), 2);
+        assert_eq!(rails.role_path_prefix.unwrap().as_str(), "/workloads/");
+        assert_eq!(
+            rails.allowed_accounts.unwrap(),
+            ["111111111111", "222222222222"]
+        );
+        assert!(
+            rails
+                .required_boundary
+                .unwrap()
+                .contains("${AWS::AccountId}")
+        );
     }
 
     #[test]

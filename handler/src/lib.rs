@@ -2,9 +2,11 @@
 //!
 //! (crate docs are written once the layers are in place)
 
+pub mod aws;
 pub mod cfn;
 pub mod config;
 pub mod deadline;
 pub mod domain;
 pub mod logging;
 pub mod resource;
+pub mod retry;

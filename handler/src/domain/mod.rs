@@ -48,8 +48,13 @@ macro_rules! string_newtype {
 mod change;
 mod entra;
 mod error;
+pub mod federation;
+pub mod guardrails;
 mod iam;
+pub mod ownership;
 mod properties;
+pub mod role;
+pub mod trust;
 
 pub use change::{Change, classify_change};
 pub use entra::{
@@ -59,6 +64,7 @@ pub use entra::{
     TokenVersion, is_guid,
 };
 pub use error::{InvalidValue, MAX_ECHO_CHARS, PropertyError, PropertyErrors};
+pub use federation::Cloud;
 pub use iam::{
     AWS_TAG_PREFIX, InlinePolicy, MAX_INLINE_POLICIES_SIZE, MAX_MANAGED_POLICIES,
     MAX_POLICY_NAME_CHARS, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS, MAX_ROLE_PATH_CHARS,

@@ -78,6 +78,8 @@ impl Moto {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .current_dir(&root)
             .env("PYTHONUNBUFFERED", "1")
+            // Would pin every request to one account and defeat account isolation.
+            .env_remove("MOTO_ACCOUNT_ID")
             .envs(env.iter().map(|(name, value)| (name, value)));
         start_server(command, &python, READY_TIMEOUT).await
     }
@@ -127,6 +129,55 @@ impl Moto {
         )
         .await
     }
+}
+
+/// One moto server for the whole test process, started on first use with the AWS
+/// managed policies loaded (`MOTO_IAM_LOAD_MANAGED_POLICIES=true`); returns its endpoint.
+///
+/// Tests share it and isolate themselves by account (moto keeps every account apart, and
+/// `sts:AssumeRole` into a fresh 12-digit account gives credentials for it). The server
+/// lives on a thread of its own, so it outlives each test's runtime, and exits with the
+/// process (its stdin pipe closes).
+///
+/// # Panics
+///
+/// When the server cannot be started, with the reason.
+pub fn shared() -> &'static str {
+    static SHARED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("shared-moto".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the shared moto");
+                runtime.block_on(async move {
+                    let env = [(
+                        "MOTO_IAM_LOAD_MANAGED_POLICIES".to_owned(),
+                        "true".to_owned(),
+                    )];
+                    match Moto::try_start_with_env(&env).await {
+                        Ok(moto) => {
+                            let _ = sender.send(Ok(moto.endpoint().to_owned()));
+                            // Keep the server (and its stdin) alive until the process ends.
+                            std::future::pending::<()>().await;
+                            drop(moto);
+                        }
+                        Err(error) => {
+                            let _ = sender.send(Err(error.to_string()));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for the shared moto");
+        match receiver.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(error)) => panic!("{error}"),
+            Err(_) => panic!("the shared moto thread ended without starting the server"),
+        }
+    })
 }
 
 /// The workspace root: the folder holding the root `Cargo.toml`, `.venv` and `tests/`.

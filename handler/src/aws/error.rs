@@ -1,0 +1,176 @@
+//! Typed AWS errors: the facts idempotency and retries decide on (`NoSuchEntity`,
+//! `EntityAlreadyExists`, `LimitExceeded`, throttling, …) are kept as an [`ErrorKind`],
+//! never flattened into a string, and the SDK error stays as the source.
+
+use std::{error::Error as StdError, fmt};
+
+use aws_sdk_iam::error::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What kind of failure a service reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The entity does not exist (IAM `NoSuchEntity`).
+    NoSuchEntity,
+    /// The entity exists already.
+    EntityAlreadyExists,
+    /// A quota was hit (IAM `LimitExceeded`).
+    LimitExceeded,
+    /// Another request changed the entity at the same time.
+    ConcurrentModification,
+    /// IAM refused a policy document (also while a new principal propagates).
+    MalformedPolicyDocument,
+    /// The caller lacks a permission.
+    AccessDenied,
+    /// The call was throttled.
+    Throttling,
+    /// The entity is still in use (IAM `DeleteConflict`).
+    DeleteConflict,
+    /// A parameter was refused (CloudFormation answers this for a missing stack too).
+    Validation,
+    /// The request never got a service answer (connection, timeout).
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    fn from_code(code: &str) -> Self {
+        match code {
+            "NoSuchEntity" | "NoSuchEntityException" => Self::NoSuchEntity,
+            "EntityAlreadyExists" | "EntityAlreadyExistsException" => Self::EntityAlreadyExists,
+            "LimitExceeded" | "LimitExceededException" => Self::LimitExceeded,
+            "ConcurrentModification" | "ConcurrentModificationException" => {
+                Self::ConcurrentModification
+            }
+            "MalformedPolicyDocument" | "MalformedPolicyDocumentException" => {
+                Self::MalformedPolicyDocument
+            }
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                Self::AccessDenied
+            }
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException" => Self::Throttling,
+            "DeleteConflict" | "DeleteConflictException" => Self::DeleteConflict,
+            "ValidationError" | "ValidationException" | "InvalidInput" => Self::Validation,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A failed AWS call: what we were doing, what the service said, and the SDK error.
+#[derive(Debug)]
+pub struct AwsError {
+    action: String,
+    kind: ErrorKind,
+    code: Option<String>,
+    message: Option<String>,
+    source: BoxError,
+}
+
+impl AwsError {
+    /// Classifies an SDK error of any AWS service; `action` says what we were doing
+    /// ("creating role ci-deploy").
+    pub fn from_sdk<E, R>(action: impl Into<String>, error: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        let (kind, code, message) = match &error {
+            SdkError::ServiceError(_) => {
+                let code = error.code().map(str::to_owned);
+                let kind = code
+                    .as_deref()
+                    .map_or(ErrorKind::Other, ErrorKind::from_code);
+                (kind, code, error.message().map(str::to_owned))
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                (ErrorKind::Unreachable, None, None)
+            }
+            _ => (ErrorKind::Other, None, None),
+        };
+        Self {
+            action: action.into(),
+            kind,
+            code,
+            message,
+            source: Box::new(error),
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The service's error code, when it answered.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The service's message, when it gave one.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Whether the same call may succeed when repeated shortly.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Throttling | ErrorKind::ConcurrentModification | ErrorKind::Unreachable
+        )
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.action)?;
+        match (&self.code, &self.message) {
+            (Some(code), Some(message)) => write!(f, "{code}: {message}"),
+            (Some(code), None) => f.write_str(code),
+            _ => write!(
+                f,
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&*self.source)
+            ),
+        }
+    }
+}
+
+impl StdError for AwsError {
+    // The SDK error is kept for debugging, but our Display already says what it says:
+    // reporting it as the source would repeat it (or add "service error") in the Reason.
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        for (code, kind) in [
+            ("NoSuchEntity", ErrorKind::NoSuchEntity),
+            ("EntityAlreadyExists", ErrorKind::EntityAlreadyExists),
+            ("LimitExceeded", ErrorKind::LimitExceeded),
+            ("ConcurrentModification", ErrorKind::ConcurrentModification),
+            (
+                "MalformedPolicyDocument",
+                ErrorKind::MalformedPolicyDocument,
+            ),
+            ("AccessDenied", ErrorKind::AccessDenied),
+            ("Throttling", ErrorKind::Throttling),
+            ("DeleteConflict", ErrorKind::DeleteConflict),
+            ("ValidationError", ErrorKind::Validation),
+            ("Weird", ErrorKind::Other),
+        ] {
+            assert_eq!(ErrorKind::from_code(code), kind, "{code}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Error mapping and retry sequences against scripted IAM answers (`aws-smithy-mocks`):
+//! the real SDK parses IAM's XML error bodies, so these pin how each service error is
+//! classified and which ones are retried within the deadline.
+
+use std::time::Duration;
+
+use aws_sdk_iam::{
+    Client,
+    operation::{
+        add_client_id_to_open_id_connect_provider::AddClientIdToOpenIdConnectProviderOutput,
+        create_role::CreateRoleOutput,
+        remove_client_id_from_open_id_connect_provider::RemoveClientIdFromOpenIdConnectProviderOutput,
+    },
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use serde_json::json;
+
+use super::{Account, ErrorKind, provider::ProviderError, role::RoleError};
+use crate::{
+    deadline::Deadline,
+    domain::{Properties, RoleName, ownership::Ownership, role::RoleSpec},
+};
+
+/// IAM's error body (Query protocol).
+fn iam_error(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>0b1c2d3e-0000-0000-0000-000000000000</RequestId></ErrorResponse>"#
+    )
+}
+
+fn account(rules: &[&Rule]) -> Account {
+    let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, rules);
+    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::Config::builder()
+            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
+            .build(),
+    );
+    Account {
+        id: "222222222222".into(),
+        partition: "aws".into(),
+        iam,
+        cloudformation,
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
+}
+
+const ARN: &str = "arn:aws:iam::222222222222:oidc-provider/sts.windows.net/t/";
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_modification_is_retried_until_the_add_succeeds() {
+    let rule = mock!(Client::add_client_id_to_open_id_connect_provider)
+        .sequence()
+        .http_status(409, Some(iam_error("ConcurrentModification", "try again")))
+        .times(2)
+        .output(|| AddClientIdToOpenIdConnectProviderOutput::builder().build())
+        .build();
+    let account = account(&[&rule]);
+
+    account
+        .add_audience(ARN, "api://a", deadline())
+        .await
+        .unwrap();
+
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_provider_is_reported_as_the_audience_quota() {
+    let rule = mock!(Client::add_client_id_to_open_id_connect_provider)
+        .sequence()
+        .http_status(
+            409,
+            Some(iam_error(
+                "LimitExceeded",
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100",
+            )),
+        )
+        .build();
+    let account = account(&[&rule]);
+
+    let error = account
+        .add_audience(ARN, "api://a", deadline())
+        .await
+        .unwrap_err();
+
+    let ProviderError::AudienceQuota(quota) = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        quota
+            .to_string()
+            .contains("IAM's limit of client IDs per provider")
+    );
+    assert_eq!(rule.num_calls(), 1, "a quota is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_from_a_vanished_provider_is_success() {
+    let rule = mock!(Client::remove_client_id_from_open_id_connect_provider)
+        .sequence()
+        .http_status(
+            404,
+            Some(iam_error(
+                "NoSuchEntity",
+                "OpenIDConnect Provider not found",
+            )),
+        )
+        .build();
+    let unused = mock!(Client::remove_client_id_from_open_id_connect_provider)
+        .then_output(|| RemoveClientIdFromOpenIdConnectProviderOutput::builder().build());
+    account(&[&rule, &unused])
+        .remove_audience(ARN, "api://a", deadline())
+        .await
+        .unwrap();
+    assert_eq!(unused.num_calls(), 0);
+}
+
+fn spec() -> RoleSpec {
+    let properties = Properties::parse(&json!({})).unwrap();
+    let ownership = Ownership {
+        stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/s/1".into(),
+        logical_id: "CiRole".into(),
+        generation: "g".into(),
+    };
+    RoleSpec::new(
+        &properties,
+        RoleName::parse("ci").unwrap(),
+        "{}".into(),
+        ownership,
+    )
+}
+
+fn created() -> CreateRoleOutput {
+    CreateRoleOutput::builder().build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_principal_while_the_provider_propagates_is_retried() {
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(
+            400,
+            Some(iam_error(
+                "MalformedPolicyDocument",
+                "Invalid principal in policy: \"Federated\":\"arn\"",
+            )),
+        )
+        .times(3)
+        .output(created)
+        .build();
+    account(&[&rule])
+        .create_role(&spec(), deadline())
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_malformed_policies_fail_at_once_with_the_service_message() {
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(
+            400,
+            Some(iam_error(
+                "MalformedPolicyDocument",
+                "Syntax errors in policy.",
+            )),
+        )
+        .build();
+    let error = account(&[&rule])
+        .create_role(&spec(), deadline())
+        .await
+        .unwrap_err();
+    let RoleError::Aws(aws) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(aws.kind(), ErrorKind::MalformedPolicyDocument);
+    assert_eq!(
+        error.to_string(),
+        "creating role ci: MalformedPolicyDocument: Syntax errors in policy."
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_keeps_its_kind_and_message() {
+    let message = "User: arn:aws:sts::222222222222:assumed-role/member/s is not authorized to perform: iam:CreateRole";
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(403, Some(iam_error("AccessDenied", message)))
+        .build();
+    let error = account(&[&rule])
+        .create_role(&spec(), deadline())
+        .await
+        .unwrap_err();
+    let RoleError::Aws(aws) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        (aws.kind(), aws.code(), aws.message()),
+        (ErrorKind::AccessDenied, Some("AccessDenied"), Some(message))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_but_never_past_the_deadline() {
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(400, Some(iam_error("Throttling", "Rate exceeded")))
+        .repeatedly()
+        .build();
+    let deadline = Deadline::after(Duration::from_secs(20));
+    let error = account(&[&rule])
+        .create_role(&spec(), deadline)
+        .await
+        .unwrap_err();
+    let RoleError::Aws(aws) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(aws.kind(), ErrorKind::Throttling);
+    assert!(rule.num_calls() > 2, "retried: {}", rule.num_calls());
+    assert!(
+        deadline.remaining() > Duration::ZERO,
+        "gave up before the deadline"
+    );
+}

@@ -1,0 +1,244 @@
+//! Everything the resource does in AWS, over the official SDK: the shared OIDC provider
+//! and its audiences ([`provider`]), the sub-pinned web-identity role ([`role`]), the
+//! confirmation that the calling stack really exists ([`caller`]), and the way into the
+//! account a stack lives in ([`Aws::account`]).
+//!
+//! [`Aws`] holds the factory's own SDK configuration. For each request it hands out an
+//! [`Account`]: the factory's own when the stack lives there (single-account mode), or
+//! the member account reached by assuming `MEMBER_ROLE_NAME` (hub mode), with the
+//! credentials cached per account while they are valid. The target account always comes
+//! from the request's `StackId`, never from a property. Every call's failure is an
+//! [`AwsError`] whose [`ErrorKind`] the callers branch on.
+//!
+//! This module may use `crate::domain` (pure types) and `crate::retry`; it must not import
+//! `crate::cfn` or `crate::graph`.
+
+pub mod caller;
+mod error;
+pub mod provider;
+pub mod role;
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
+
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+
+pub use error::{AwsError, ErrorKind};
+
+use crate::{
+    deadline::Deadline,
+    domain::ownership::StackArn,
+    retry::{Backoff, retry},
+};
+
+/// Credentials are reused while they stay valid this much longer.
+const CREDENTIALS_HEADROOM: Duration = Duration::from_secs(5 * 60);
+
+/// The factory's AWS side.
+#[derive(Debug)]
+pub struct Aws {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    member_role_name: Option<String>,
+    members: Mutex<HashMap<String, (Account, SystemTime)>>,
+}
+
+/// Why no account could be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The stack is in another account and no member role is configured.
+    #[error(
+        "the stack is in account {target} but the factory runs in account {own} and \
+         MEMBER_ROLE_NAME is not set; deploy the member role to account {target} and set \
+         MEMBER_ROLE_NAME on the factory's Lambda"
+    )]
+    NoMemberRole {
+        /// The stack's account.
+        target: String,
+        /// The factory's account.
+        own: String,
+    },
+    /// The function ARN does not name an account (never from Lambda).
+    #[error("the invoked function ARN `{0}` names no account")]
+    FunctionArn(String),
+    /// Assuming the member role failed.
+    #[error(transparent)]
+    AssumeRole(#[from] AwsError),
+    /// STS answered without credentials.
+    #[error("assuming {0} returned no credentials")]
+    NoCredentials(String),
+}
+
+/// One account's clients.
+#[derive(Debug, Clone)]
+pub struct Account {
+    id: String,
+    partition: String,
+    iam: aws_sdk_iam::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+}
+
+impl Account {
+    fn new(config: &SdkConfig, id: &str, stack: &StackArn) -> Self {
+        let cloudformation = aws_sdk_cloudformation::config::Builder::from(config)
+            .region(Region::new(stack.region.clone()))
+            .build();
+        Self {
+            id: id.to_owned(),
+            partition: stack.partition.clone(),
+            iam: aws_sdk_iam::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(cloudformation),
+        }
+    }
+
+    /// The account id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The partition (`aws`, `aws-cn`, …).
+    pub fn partition(&self) -> &str {
+        &self.partition
+    }
+}
+
+impl Aws {
+    /// The AWS side over the factory's own configuration (from
+    /// `aws_config::defaults(BehaviorVersion::latest())` in production, pointing at moto
+    /// in tests). `member_role_name` is `MEMBER_ROLE_NAME`.
+    pub fn new(base: SdkConfig, member_role_name: Option<String>) -> Self {
+        Self {
+            sts: aws_sdk_sts::Client::new(&base),
+            base,
+            member_role_name,
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account `stack` lives in, as seen from the factory invoked as `function_arn`.
+    /// `session` names the member-role session (CloudTrail shows it); it is logged with
+    /// each request that reuses the cached session.
+    pub async fn account(
+        &self,
+        stack: &StackArn,
+        function_arn: &str,
+        session: &str,
+        deadline: Deadline,
+    ) -> Result<Account, AccountError> {
+        let own = function_arn
+            .split(':')
+            .nth(4)
+            .filter(|account| account.len() == 12)
+            .ok_or_else(|| AccountError::FunctionArn(function_arn.to_owned()))?;
+        if stack.account == own {
+            return Ok(Account::new(&self.base, own, stack));
+        }
+        let Some(role_name) = &self.member_role_name else {
+            return Err(AccountError::NoMemberRole {
+                target: stack.account.clone(),
+                own: own.to_owned(),
+            });
+        };
+        if let Some(account) = self.cached(&stack.account) {
+            return Ok(account);
+        }
+        let role_arn = format!(
+            "arn:{}:iam::{}:role/{role_name}",
+            stack.partition, stack.account
+        );
+        let session = session_name(session);
+        let assumed = retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                self.sts
+                    .assume_role()
+                    .role_arn(&role_arn)
+                    .role_session_name(&session)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("assuming {role_arn}"), e))
+            },
+        )
+        .await?;
+        let credentials = assumed
+            .credentials()
+            .ok_or_else(|| AccountError::NoCredentials(role_arn.clone()))?;
+        let expiry =
+            SystemTime::try_from(*credentials.expiration()).unwrap_or(SystemTime::UNIX_EPOCH);
+        let provider = Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_owned()),
+            Some(expiry),
+            "member-role",
+        );
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        let account = Account::new(&config, &stack.account, stack);
+        tracing::info!(account = %stack.account, role = %role_arn, %session, "assumed the member role");
+        self.members
+            .lock()
+            .expect("the account cache is never poisoned")
+            .insert(stack.account.clone(), (account.clone(), expiry));
+        Ok(account)
+    }
+
+    fn cached(&self, account: &str) -> Option<Account> {
+        let members = self
+            .members
+            .lock()
+            .expect("the account cache is never poisoned");
+        let (cached, expiry) = members.get(account)?;
+        let fresh = expiry
+            .duration_since(SystemTime::now())
+            .is_ok_and(|left| left > CREDENTIALS_HEADROOM);
+        fresh.then(|| {
+            tracing::info!(account, "reusing the cached member-role session");
+            cached.clone()
+        })
+    }
+}
+
+/// A valid role session name (`[\w+=,.@-]{2,64}`) from `name`.
+fn session_name(name: &str) -> String {
+    let mut clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while clean.len() < 2 {
+        clean.push('-');
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_valid() {
+        assert_eq!(session_name("efr-6d1c7c7f-2f4a"), "efr-6d1c7c7f-2f4a");
+        assert_eq!(session_name("a b/c"), "a-b-c");
+        assert_eq!(session_name("x"), "x-");
+        assert_eq!(session_name(&"y".repeat(100)).len(), 64);
+    }
+}
+
+#[cfg(test)]
+mod mocked;

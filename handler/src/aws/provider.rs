@@ -1,0 +1,282 @@
+//! The tenant's IAM OIDC provider, shared by every resource in an account (DESIGN §5
+//! "Provider sharing").
+//!
+//! IAM allows one provider per issuer URL per account and at most 100 client ids on it.
+//! We create the provider when it is absent (tagged as ours, in the same call) and adopt
+//! it when it exists (`EntityAlreadyExists` is success); audiences are added and removed
+//! one at a time with IAM's idempotent calls, never by rewriting the list; and the
+//! provider is deleted only when we created it, no audience is left and no role in the
+//! account trusts it.
+
+use aws_sdk_iam::types::Tag;
+
+use super::{Account, AwsError, ErrorKind};
+use crate::{
+    deadline::Deadline,
+    domain::{
+        federation::provider_arn,
+        ownership::{MANAGED_BY_VALUE, TAG_MANAGED_BY},
+    },
+    retry::{Backoff, retry},
+};
+
+/// IAM's limit of client ids per OIDC provider.
+pub const MAX_AUDIENCES: usize = 100;
+
+/// The provider we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// Its ARN.
+    pub arn: String,
+    /// Whether this call created it (else it was adopted).
+    pub created: bool,
+}
+
+/// What became of the provider after its last audience of ours was removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderCleanup {
+    /// Deleted: ours, no audience left, trusted by no role.
+    Deleted,
+    /// Already gone.
+    Absent,
+    /// Kept: we did not create it.
+    NotOurs,
+    /// Kept: other audiences remain.
+    InUse {
+        /// How many.
+        audiences: usize,
+    },
+    /// Kept: a role still trusts it.
+    TrustedBy {
+        /// The first such role.
+        role: String,
+    },
+}
+
+/// The audience quota, explained.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the OIDC provider {provider} already has {MAX_AUDIENCES} audiences, IAM's limit of client \
+     IDs per provider, and each Custom::EntraFederatedRole adds one; delete unused resources \
+     in account {account}, or let workloads share a resource through TrustedClientAppIds"
+)]
+pub struct AudienceQuotaExceeded {
+    provider: String,
+    account: String,
+    #[source]
+    source: AwsError,
+}
+
+/// Errors of the provider operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// A call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The provider is full.
+    #[error(transparent)]
+    AudienceQuota(#[from] AudienceQuotaExceeded),
+}
+
+impl Account {
+    /// The provider for `issuer`, created or adopted, with `audience` registered on it.
+    pub async fn ensure_provider(
+        &self,
+        issuer: &str,
+        audience: &str,
+        deadline: Deadline,
+    ) -> Result<Provider, ProviderError> {
+        let arn = provider_arn(&self.partition, &self.id, issuer);
+        let created = retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                self.iam
+                    .create_open_id_connect_provider()
+                    .url(issuer)
+                    .client_id_list(audience)
+                    .tags(
+                        Tag::builder()
+                            .key(TAG_MANAGED_BY)
+                            .value(MANAGED_BY_VALUE)
+                            .build()
+                            .expect("key and value are set"),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("creating the OIDC provider for {issuer}"), e)
+                    })
+            },
+        )
+        .await;
+        match created {
+            Ok(_) => {
+                tracing::info!(provider = %arn, "created the OIDC provider");
+                Ok(Provider { arn, created: true })
+            }
+            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
+                self.add_audience(&arn, audience, deadline).await?;
+                Ok(Provider {
+                    arn,
+                    created: false,
+                })
+            }
+            Err(error) if error.kind() == ErrorKind::LimitExceeded => Err(self.quota(&arn, error)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Registers `audience` on the provider (idempotent).
+    pub async fn add_audience(
+        &self,
+        arn: &str,
+        audience: &str,
+        deadline: Deadline,
+    ) -> Result<(), ProviderError> {
+        let added = retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                self.iam
+                    .add_client_id_to_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .client_id(audience)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("adding audience {audience} to {arn}"), e)
+                    })
+            },
+        )
+        .await;
+        match added {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::LimitExceeded => Err(self.quota(arn, error)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn quota(&self, arn: &str, source: AwsError) -> ProviderError {
+        AudienceQuotaExceeded {
+            provider: arn.to_owned(),
+            account: self.id.clone(),
+            source,
+        }
+        .into()
+    }
+
+    /// Removes `audience` (ours) from the provider; an absent provider or audience is
+    /// success.
+    pub async fn remove_audience(
+        &self,
+        arn: &str,
+        audience: &str,
+        deadline: Deadline,
+    ) -> Result<(), AwsError> {
+        let removed = retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                self.iam
+                    .remove_client_id_from_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .client_id(audience)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("removing audience {audience} from {arn}"), e)
+                    })
+            },
+        )
+        .await;
+        match removed {
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the provider if we created it, no audience is left and no role trusts it.
+    pub async fn delete_provider_if_unused(
+        &self,
+        arn: &str,
+        deadline: Deadline,
+    ) -> Result<ProviderCleanup, AwsError> {
+        let provider = match self
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+        {
+            Ok(provider) => provider,
+            Err(e) => {
+                let error = AwsError::from_sdk(format!("reading {arn}"), e);
+                return match error.kind() {
+                    ErrorKind::NoSuchEntity => Ok(ProviderCleanup::Absent),
+                    _ => Err(error),
+                };
+            }
+        };
+        let ours = provider
+            .tags()
+            .iter()
+            .any(|tag| tag.key() == TAG_MANAGED_BY && tag.value() == MANAGED_BY_VALUE);
+        if !ours {
+            return Ok(ProviderCleanup::NotOurs);
+        }
+        if !provider.client_id_list().is_empty() {
+            return Ok(ProviderCleanup::InUse {
+                audiences: provider.client_id_list().len(),
+            });
+        }
+        if let Some(role) = self.role_trusting(arn).await? {
+            return Ok(ProviderCleanup::TrustedBy { role });
+        }
+        let deleted = retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                self.iam
+                    .delete_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("deleting {arn}"), e))
+            },
+        )
+        .await;
+        match deleted {
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            _ => {
+                tracing::info!(provider = %arn, "deleted the OIDC provider: ours, unused and untrusted");
+                Ok(ProviderCleanup::Deleted)
+            }
+        }
+    }
+
+    /// The first role in the account whose trust policy names `provider_arn`.
+    async fn role_trusting(&self, provider_arn: &str) -> Result<Option<String>, AwsError> {
+        let mut pages = self.iam.list_roles().into_paginator().send();
+        while let Some(page) = pages
+            .try_next()
+            .await
+            .map_err(|e| AwsError::from_sdk("listing roles", e))?
+        {
+            for role in page.roles() {
+                let trust = role
+                    .assume_role_policy_document()
+                    .map(super::role::decode_policy)
+                    .unwrap_or_default();
+                if trust.contains(provider_arn) {
+                    return Ok(Some(role.role_name().to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

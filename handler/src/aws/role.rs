@@ -1,0 +1,563 @@
+//! The web-identity role: created with everything at once, converged in place by diffing
+//! desired against observed, and deleted only when its ownership tags say it is this
+//! generation's.
+
+use std::{future::Future, pin::Pin};
+
+use aws_sdk_iam::types::Tag;
+use futures::future::try_join_all;
+
+use super::{Account, AwsError, ErrorKind};
+use crate::{
+    deadline::Deadline,
+    domain::{RoleName, ownership::Ownership, role::RoleSpec, trust::same_policy},
+    retry::{Backoff, retry},
+};
+
+/// Errors of the role operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// A call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A role of that name exists but is not this resource generation's.
+    #[error(
+        "a role named {name} already exists in account {account} and was not made by this \
+         resource; choose another RoleName, or delete or rename that role"
+    )]
+    NotOurs {
+        /// The role's name.
+        name: String,
+        /// The account.
+        account: String,
+    },
+}
+
+/// What Delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDeletion {
+    /// Deleted.
+    Deleted,
+    /// There was no such role.
+    Absent,
+    /// A role of that name exists but is not this generation's: left alone.
+    NotOurs,
+}
+
+type Write<'a> = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>>;
+
+/// The role as IAM has it.
+struct Observed {
+    trust: String,
+    description: Option<String>,
+    max_session: Option<i32>,
+    boundary: Option<String>,
+    tags: Vec<(String, String)>,
+    managed: Vec<String>,
+    inline: Vec<String>,
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986).
+pub(crate) fn decode_policy(document: &str) -> String {
+    percent_encoding::percent_decode_str(document)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Transient failures, and the "invalid principal" IAM reports while a just-created
+/// OIDC provider is not yet visible to it.
+fn retryable(error: &AwsError) -> bool {
+    error.is_transient()
+        || (error.kind() == ErrorKind::MalformedPolicyDocument
+            && error
+                .message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("invalid principal")))
+}
+
+impl Account {
+    /// Creates the role, or converges it when it exists already (a repeated Create).
+    /// Returns its ARN.
+    pub async fn create_role(
+        &self,
+        spec: &RoleSpec,
+        deadline: Deadline,
+    ) -> Result<String, RoleError> {
+        match self.create_new(spec, deadline).await {
+            Ok(arn) => Ok(arn),
+            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
+                self.converge_role(spec, deadline).await
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Brings the role in line with `spec` (recreating it if it vanished). Returns its ARN.
+    pub async fn converge_role(
+        &self,
+        spec: &RoleSpec,
+        deadline: Deadline,
+    ) -> Result<String, RoleError> {
+        let Some(observed) = self.observe(&spec.name, deadline).await? else {
+            return match self.create_new(spec, deadline).await {
+                Ok(arn) => Ok(arn),
+                Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
+                    Box::pin(self.converge_role(spec, deadline)).await
+                }
+                Err(error) => Err(error.into()),
+            };
+        };
+        if !spec.ownership.owns(&observed.tags) {
+            return Err(RoleError::NotOurs {
+                name: spec.name.to_string(),
+                account: self.id.clone(),
+            });
+        }
+        try_join_all(self.converge_writes(spec, &observed, deadline)).await?;
+        Ok(spec.arn(&self.partition, &self.id))
+    }
+
+    /// Deletes the role if it is `ownership`'s: policies detached and deleted, then the
+    /// role. A missing role (or policy) at any step is success.
+    pub async fn delete_role(
+        &self,
+        name: &RoleName,
+        ownership: &Ownership,
+        deadline: Deadline,
+    ) -> Result<RoleDeletion, AwsError> {
+        let Some(observed) = self.observe(name, deadline).await? else {
+            return Ok(RoleDeletion::Absent);
+        };
+        if !ownership.owns(&observed.tags) {
+            tracing::warn!(role = %name, "left a role that is not this generation's");
+            return Ok(RoleDeletion::NotOurs);
+        }
+        let mut writes: Vec<Write<'_>> = Vec::new();
+        for arn in &observed.managed {
+            writes.push(Box::pin(self.detach(name, arn, deadline)));
+        }
+        for policy in &observed.inline {
+            writes.push(Box::pin(self.delete_inline(name, policy, deadline)));
+        }
+        try_join_all(writes).await?;
+        let deleted = self
+            .write(deadline, format!("deleting role {name}"), |iam| {
+                iam.delete_role().role_name(name.as_str()).send()
+            })
+            .await;
+        match deleted {
+            Err(error) if error.kind() == ErrorKind::DeleteConflict => {
+                // Something attached a policy meanwhile: start over while time allows.
+                if deadline.allows(Backoff::STANDARD.cap) {
+                    Box::pin(self.delete_role(name, ownership, deadline)).await
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            _ => {
+                tracing::info!(role = %name, "deleted the role");
+                Ok(RoleDeletion::Deleted)
+            }
+        }
+    }
+
+    /// CreateRole with everything it takes, then the policies it does not.
+    async fn create_new(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, AwsError> {
+        let created = self
+            .write(deadline, format!("creating role {}", spec.name), |iam| {
+                iam.create_role()
+                    .role_name(spec.name.as_str())
+                    .path(spec.path.as_str())
+                    .assume_role_policy_document(&spec.trust_policy)
+                    .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
+                    .max_session_duration(session_seconds(spec))
+                    .set_permissions_boundary(
+                        spec.permissions_boundary
+                            .as_ref()
+                            .map(|b| b.as_str().to_owned()),
+                    )
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send()
+            })
+            .await?;
+        let arn = created.role().map(|role| role.arn().to_owned());
+        let mut writes: Vec<Write<'_>> = Vec::new();
+        for arn in &spec.managed_policy_arns {
+            writes.push(Box::pin(self.attach(&spec.name, arn.as_str(), deadline)));
+        }
+        for policy in &spec.inline_policies {
+            writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
+        }
+        try_join_all(writes).await?;
+        tracing::info!(role = %spec.name, "created the role");
+        Ok(arn.unwrap_or_else(|| spec.arn(&self.partition, &self.id)))
+    }
+
+    /// The role, its managed and its inline policy names; `None` when it does not exist.
+    async fn observe(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<Observed>, AwsError> {
+        let role = self.read(deadline, format!("reading role {name}"), |iam| {
+            iam.get_role().role_name(name.as_str()).send()
+        });
+        let managed = self.read(
+            deadline,
+            format!("listing the policies attached to {name}"),
+            |iam| {
+                iam.list_attached_role_policies()
+                    .role_name(name.as_str())
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
+        let inline = self.read(
+            deadline,
+            format!("listing the inline policies of {name}"),
+            |iam| {
+                iam.list_role_policies()
+                    .role_name(name.as_str())
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
+        let (role, managed, inline) = futures::join!(role, managed, inline);
+        let role = match role {
+            Ok(output) => output.role,
+            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let (managed, inline) = match (managed, inline) {
+            (Ok(managed), Ok(inline)) => (managed, inline),
+            (Err(error), _) | (_, Err(error)) if error.kind() == ErrorKind::NoSuchEntity => {
+                return Ok(None);
+            }
+            (Err(error), _) | (_, Err(error)) => return Err(error),
+        };
+        let Some(role) = role else { return Ok(None) };
+        Ok(Some(Observed {
+            trust: role
+                .assume_role_policy_document()
+                .map(decode_policy)
+                .unwrap_or_default(),
+            description: role
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            max_session: role.max_session_duration(),
+            boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_owned),
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+            managed: managed
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .map(str::to_owned)
+                .collect(),
+            inline,
+        }))
+    }
+
+    /// The calls that turn `observed` into `spec`; none when they agree.
+    fn converge_writes<'a>(
+        &'a self,
+        spec: &'a RoleSpec,
+        observed: &Observed,
+        deadline: Deadline,
+    ) -> Vec<Write<'a>> {
+        let name = &spec.name;
+        let mut writes: Vec<Write<'a>> = Vec::new();
+        if !same_policy(&observed.trust, &spec.trust_policy) {
+            writes.push(Box::pin(async move {
+                self.write(
+                    deadline,
+                    format!("updating the trust policy of {name}"),
+                    |iam| {
+                        iam.update_assume_role_policy()
+                            .role_name(name.as_str())
+                            .policy_document(&spec.trust_policy)
+                            .send()
+                    },
+                )
+                .await
+                .map(drop)
+            }));
+        }
+        let description = spec.description.as_ref().map(|d| d.as_str().to_owned());
+        if observed.description != description
+            || observed.max_session != Some(session_seconds(spec))
+        {
+            writes.push(Box::pin(async move {
+                self.write(deadline, format!("updating role {name}"), |iam| {
+                    iam.update_role()
+                        .role_name(name.as_str())
+                        .description(description.clone().unwrap_or_default())
+                        .max_session_duration(session_seconds(spec))
+                        .send()
+                })
+                .await
+                .map(drop)
+            }));
+        }
+        let boundary = spec.permissions_boundary.as_ref().map(|b| b.as_str());
+        match (observed.boundary.as_deref(), boundary) {
+            (current, Some(wanted)) if current != Some(wanted) => {
+                writes.push(Box::pin(async move {
+                    self.write(
+                        deadline,
+                        format!("setting the permissions boundary of {name}"),
+                        |iam| {
+                            iam.put_role_permissions_boundary()
+                                .role_name(name.as_str())
+                                .permissions_boundary(wanted)
+                                .send()
+                        },
+                    )
+                    .await
+                    .map(drop)
+                }))
+            }
+            (Some(_), None) => writes.push(Box::pin(async move {
+                self.write(
+                    deadline,
+                    format!("removing the permissions boundary of {name}"),
+                    |iam| {
+                        iam.delete_role_permissions_boundary()
+                            .role_name(name.as_str())
+                            .send()
+                    },
+                )
+                .await
+                .map(drop)
+            })),
+            _ => {}
+        }
+        let to_tag: Vec<(String, String)> = spec
+            .tags
+            .iter()
+            .filter(|wanted| !observed.tags.contains(wanted))
+            .cloned()
+            .collect();
+        if !to_tag.is_empty() {
+            writes.push(Box::pin(async move {
+                self.write(deadline, format!("tagging role {name}"), |iam| {
+                    iam.tag_role()
+                        .role_name(name.as_str())
+                        .set_tags(Some(tags(&to_tag)))
+                        .send()
+                })
+                .await
+                .map(drop)
+            }));
+        }
+        let to_untag: Vec<String> = observed
+            .tags
+            .iter()
+            .filter(|(key, _)| !spec.tags.iter().any(|(wanted, _)| wanted == key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if !to_untag.is_empty() {
+            writes.push(Box::pin(async move {
+                self.write(deadline, format!("untagging role {name}"), |iam| {
+                    iam.untag_role()
+                        .role_name(name.as_str())
+                        .set_tag_keys(Some(to_untag.clone()))
+                        .send()
+                })
+                .await
+                .map(drop)
+            }));
+        }
+        for arn in &spec.managed_policy_arns {
+            if !observed
+                .managed
+                .iter()
+                .any(|attached| attached == arn.as_str())
+            {
+                writes.push(Box::pin(self.attach(name, arn.as_str(), deadline)));
+            }
+        }
+        for attached in &observed.managed {
+            if !spec
+                .managed_policy_arns
+                .iter()
+                .any(|arn| arn.as_str() == attached)
+            {
+                let attached = attached.clone();
+                writes.push(Box::pin(async move {
+                    self.detach(name, &attached, deadline).await
+                }));
+            }
+        }
+        // PutRolePolicy is idempotent and as cheap as reading the document to compare.
+        for policy in &spec.inline_policies {
+            writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
+        }
+        for present in &observed.inline {
+            if !spec
+                .inline_policies
+                .iter()
+                .any(|p| p.policy_name.as_str() == present)
+            {
+                let present = present.clone();
+                writes.push(Box::pin(async move {
+                    self.delete_inline(name, &present, deadline).await
+                }));
+            }
+        }
+        writes
+    }
+
+    async fn attach(&self, name: &RoleName, arn: &str, deadline: Deadline) -> Result<(), AwsError> {
+        self.write(deadline, format!("attaching {arn} to {name}"), |iam| {
+            iam.attach_role_policy()
+                .role_name(name.as_str())
+                .policy_arn(arn)
+                .send()
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn detach(&self, name: &RoleName, arn: &str, deadline: Deadline) -> Result<(), AwsError> {
+        let detached = self
+            .write(deadline, format!("detaching {arn} from {name}"), |iam| {
+                iam.detach_role_policy()
+                    .role_name(name.as_str())
+                    .policy_arn(arn)
+                    .send()
+            })
+            .await;
+        match detached {
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    async fn put_inline(
+        &self,
+        spec: &RoleSpec,
+        policy: &crate::domain::InlinePolicy,
+        deadline: Deadline,
+    ) -> Result<(), AwsError> {
+        let (name, policy_name) = (&spec.name, policy.policy_name.as_str());
+        let document = policy.policy_document.to_json();
+        self.write(
+            deadline,
+            format!("putting inline policy {policy_name} on {name}"),
+            |iam| {
+                iam.put_role_policy()
+                    .role_name(name.as_str())
+                    .policy_name(policy_name)
+                    .policy_document(&document)
+                    .send()
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_inline(
+        &self,
+        name: &RoleName,
+        policy_name: &str,
+        deadline: Deadline,
+    ) -> Result<(), AwsError> {
+        let deleted = self
+            .write(
+                deadline,
+                format!("deleting inline policy {policy_name} of {name}"),
+                |iam| {
+                    iam.delete_role_policy()
+                        .role_name(name.as_str())
+                        .policy_name(policy_name)
+                        .send()
+                },
+            )
+            .await;
+        match deleted {
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// One IAM call, retried while [`retryable`] within the deadline.
+    async fn write<T, E, F, Fut>(
+        &self,
+        deadline: Deadline,
+        action: String,
+        call: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Fn(&aws_sdk_iam::Client) -> Fut,
+        Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        retry(deadline, Backoff::STANDARD, retryable, || async {
+            call(&self.iam)
+                .await
+                .map_err(|e| AwsError::from_sdk(action.clone(), e))
+        })
+        .await
+    }
+
+    /// One IAM read, retried on transient failures within the deadline.
+    async fn read<T, E, F, Fut>(
+        &self,
+        deadline: Deadline,
+        action: String,
+        call: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Fn(&aws_sdk_iam::Client) -> Fut,
+        Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        retry(
+            deadline,
+            Backoff::STANDARD,
+            AwsError::is_transient,
+            || async {
+                call(&self.iam)
+                    .await
+                    .map_err(|e| AwsError::from_sdk(action.clone(), e))
+            },
+        )
+        .await
+    }
+}
+
+fn session_seconds(spec: &RoleSpec) -> i32 {
+    i32::try_from(spec.max_session_duration.seconds()).expect("at most 43200 seconds")
+}
+
+fn tags(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("key and value are set")
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Retrying within a deadline: exponential backoff with full jitter, and no wait that
+//! would end past the deadline (the caller then gets the last error, while there is still
+//! time to answer CloudFormation).
+
+use std::{future::Future, time::Duration};
+
+use crate::deadline::Deadline;
+
+/// Backoff bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait's upper bound.
+    pub base: Duration,
+    /// The largest wait.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// For eventual consistency and contention: 200 ms doubling up to 5 s.
+    pub const STANDARD: Backoff = Backoff {
+        base: Duration::from_millis(200),
+        cap: Duration::from_secs(5),
+    };
+
+    /// The wait before retry number `retry` (1-based): uniform in `[0, min(cap, base·2^(retry-1))]`.
+    pub fn pause(self, retry: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1 << (retry.saturating_sub(1)).min(16))
+            .min(self.cap);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// Runs `op` until it succeeds, fails with an error `retryable` rejects, or the next wait
+/// would cross `deadline`.
+pub async fn retry<T, E, F, Fut>(
+    deadline: Deadline,
+    backoff: Backoff,
+    retryable: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut retries = 0;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) if retryable(&error) => {
+                retries += 1;
+                let pause = backoff.pause(retries);
+                if !deadline.allows(pause) {
+                    return Err(error);
+                }
+                tokio::time::sleep(pause).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_success() {
+        let calls = Cell::new(0);
+        let result: Result<u32, &str> = retry(
+            Deadline::after(Duration::from_secs(60)),
+            Backoff::STANDARD,
+            |_| true,
+            || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move { if n < 4 { Err("busy") } else { Ok(n) } }
+            },
+        )
+        .await;
+        assert_eq!(result, Ok(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let calls = Cell::new(0);
+        let result: Result<(), &str> = retry(
+            Deadline::after(Duration::from_secs(60)),
+            Backoff::STANDARD,
+            |e| *e != "fatal",
+            || {
+                calls.set(calls.get() + 1);
+                async { Err("fatal") }
+            },
+        )
+        .await;
+        assert_eq!((result, calls.get()), (Err("fatal"), 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_before_the_deadline() {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let result: Result<(), &str> = retry(
+            deadline,
+            Backoff::STANDARD,
+            |_| true,
+            || async { Err("busy") },
+        )
+        .await;
+        assert_eq!(result, Err("busy"));
+        assert!(
+            deadline.remaining() > Duration::ZERO,
+            "stopped before the deadline"
+        );
+    }
+
+    #[test]
+    fn pauses_grow_and_stay_capped() {
+        for retry in 1..50 {
+            assert!(Backoff::STANDARD.pause(retry) <= Backoff::STANDARD.cap);
+        }
+    }
+}

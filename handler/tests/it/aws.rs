@@ -1,0 +1,815 @@
+//! The AWS side against moto's server (extended with the OIDC client-id actions): the
+//! shared provider, the role, hub mode and caller verification. Each test works in
+//! accounts of its own, so tests share one moto and run in parallel.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_credential_types::Credentials;
+use entra_federated_role::{
+    aws::{
+        AccountError, Aws,
+        caller::CallerError,
+        provider::{ProviderCleanup, ProviderError},
+        role::{RoleDeletion, RoleError},
+    },
+    deadline::Deadline,
+    domain::{
+        Cloud, Properties, RoleName, TokenVersion,
+        federation::provider_arn,
+        ownership::{Ownership, StackArn, TAG_MANAGED_BY},
+        role::RoleSpec,
+        trust::trust_policy,
+    },
+};
+use entra_federated_role_harness::moto;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use crate::events::TENANT;
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
+}
+
+fn issuer() -> String {
+    Cloud::Public.issuer(TENANT, TokenVersion::V1)
+}
+
+/// SDK configuration for moto with `credentials`, one attempt per call (moto answers
+/// unimplemented actions with 500, which retries would only slow down).
+async fn config(credentials: Credentials) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto::shared())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// A fresh 12-digit account and a configuration acting in it (moto's multi-account
+/// model: credentials from `sts:AssumeRole` belong to the role's account).
+async fn fresh_account() -> (String, SdkConfig) {
+    let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
+    let root = config(Credentials::new(
+        "AKIAEXAMPLEROOT00001",
+        "secret",
+        None,
+        None,
+        "test",
+    ))
+    .await;
+    let assumed = aws_sdk_sts::Client::new(&root)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
+        .role_session_name("test")
+        .send()
+        .await
+        .expect("moto's sts:AssumeRole");
+    let c = assumed.credentials().unwrap();
+    let credentials = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "test",
+    );
+    (account.clone(), config(credentials).await)
+}
+
+fn stack(account: &str) -> StackArn {
+    StackArn::parse(&format!(
+        "arn:aws:cloudformation:us-east-1:{account}:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1"
+    ))
+    .unwrap()
+}
+
+fn function_arn(account: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:{account}:function:entra-federated-role")
+}
+
+/// The factory in `account` working on a stack in the same account.
+async fn single_account() -> (entra_federated_role::aws::Account, SdkConfig) {
+    let (id, config) = fresh_account().await;
+    let aws = Aws::new(config.clone(), None);
+    let account = aws
+        .account(&stack(&id), &function_arn(&id), "efr-test", deadline())
+        .await
+        .unwrap();
+    (account, config)
+}
+
+async fn provider(config: &SdkConfig, arn: &str) -> Option<(Vec<String>, Vec<(String, String)>)> {
+    let got = aws_sdk_iam::Client::new(config)
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+        .ok()?;
+    let mut audiences = got.client_id_list().to_vec();
+    audiences.sort();
+    let tags = got
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    Some((audiences, tags))
+}
+
+/// A role spec for `properties`, trusting `subjects` through the tenant's provider.
+fn spec(account: &str, name: &str, properties: Value, subjects: &[&str]) -> RoleSpec {
+    let properties = Properties::parse(&properties).unwrap();
+    let provider = provider_arn("aws", account, &issuer());
+    let subjects: Vec<String> = subjects.iter().map(|s| (*s).to_owned()).collect();
+    let trust = trust_policy(&provider, &issuer(), "api://app", &subjects).unwrap();
+    let ownership = Ownership {
+        stack_id: stack(account).arn,
+        logical_id: "CiRole".into(),
+        generation: "0123456789abcdef0123".into(),
+    };
+    RoleSpec::new(
+        &properties,
+        RoleName::parse(name).unwrap(),
+        trust,
+        ownership,
+    )
+}
+
+const SUB_A: &str = "11111111-1111-1111-1111-111111111111";
+const SUB_B: &str = "22222222-2222-2222-2222-222222222222";
+
+#[tokio::test]
+async fn the_provider_is_created_when_absent_and_adopted_when_present() {
+    let (account, config) = single_account().await;
+
+    let first = account
+        .ensure_provider(&issuer(), "api://one", deadline())
+        .await
+        .unwrap();
+    assert!(first.created);
+    let (audiences, tags) = provider(&config, &first.arn).await.unwrap();
+    assert_eq!(audiences, ["api://one"]);
+    assert_eq!(
+        tags,
+        [(TAG_MANAGED_BY.to_owned(), "entra-federated-role".to_owned())]
+    );
+
+    let second = account
+        .ensure_provider(&issuer(), "api://two", deadline())
+        .await
+        .unwrap();
+    assert_eq!(second.arn, first.arn);
+    assert!(!second.created, "an existing provider is adopted");
+    assert_eq!(
+        provider(&config, &first.arn).await.unwrap().0,
+        ["api://one", "api://two"]
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_provider_and_its_audiences_are_never_touched() {
+    let (account, config) = single_account().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let foreign = iam
+        .create_open_id_connect_provider()
+        .url(issuer())
+        .client_id_list("api://someone-elses-app")
+        .send()
+        .await
+        .unwrap();
+    let arn = foreign.open_id_connect_provider_arn().unwrap().to_owned();
+
+    let ours = account
+        .ensure_provider(&issuer(), "api://ours", deadline())
+        .await
+        .unwrap();
+    assert_eq!((ours.arn.as_str(), ours.created), (arn.as_str(), false));
+    let (audiences, tags) = provider(&config, &arn).await.unwrap();
+    assert_eq!(audiences, ["api://ours", "api://someone-elses-app"]);
+    assert!(tags.is_empty(), "an adopted provider is not marked as ours");
+
+    account
+        .remove_audience(&arn, "api://ours", deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        provider(&config, &arn).await.unwrap().0,
+        ["api://someone-elses-app"]
+    );
+    // Even once empty, a provider we did not create stays.
+    iam.remove_client_id_from_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("api://someone-elses-app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&arn, deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::NotOurs
+    );
+    assert!(provider(&config, &arn).await.is_some());
+}
+
+#[tokio::test]
+async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
+    let (account, config) = single_account().await;
+    let ours = account
+        .ensure_provider(&issuer(), "api://one", deadline())
+        .await
+        .unwrap();
+    let role = spec(account.id(), "trusting-role", json!({}), &[SUB_A]);
+    account.create_role(&role, deadline()).await.unwrap();
+
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&ours.arn, deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::InUse { audiences: 1 }
+    );
+    account
+        .remove_audience(&ours.arn, "api://one", deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&ours.arn, deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::TrustedBy {
+            role: "trusting-role".into()
+        }
+    );
+    account
+        .delete_role(&role.name, &role.ownership, deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&ours.arn, deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::Deleted
+    );
+    assert!(provider(&config, &ours.arn).await.is_none());
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&ours.arn, deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::Absent
+    );
+}
+
+#[tokio::test]
+async fn two_roles_share_one_provider_and_concurrent_creates_both_succeed() {
+    let (account, config) = single_account().await;
+
+    let issuer = issuer();
+    let (a, b) = futures::join!(
+        account.ensure_provider(&issuer, "api://a", deadline()),
+        account.ensure_provider(&issuer, "api://b", deadline())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.arn, b.arn);
+    assert!(
+        a.created ^ b.created,
+        "exactly one of them created the provider"
+    );
+    assert_eq!(
+        provider(&config, &a.arn).await.unwrap().0,
+        ["api://a", "api://b"]
+    );
+
+    let (role_a, role_b) = (
+        spec(account.id(), "role-a", json!({}), &[SUB_A]),
+        spec(account.id(), "role-b", json!({}), &[SUB_B]),
+    );
+    let (x, y) = futures::join!(
+        account.create_role(&role_a, deadline()),
+        account.create_role(&role_b, deadline())
+    );
+    x.unwrap();
+    y.unwrap();
+}
+
+#[tokio::test]
+async fn the_101st_audience_fails_with_a_reason_that_explains_the_quota() {
+    let (account, config) = single_account().await;
+    let arn = account
+        .ensure_provider(&issuer(), "api://0", deadline())
+        .await
+        .unwrap()
+        .arn;
+    for i in 1..100 {
+        account
+            .add_audience(&arn, &format!("api://{i}"), deadline())
+            .await
+            .unwrap();
+    }
+    // Adding one that is there already is no new audience.
+    account
+        .add_audience(&arn, "api://7", deadline())
+        .await
+        .unwrap();
+
+    let error = account
+        .ensure_provider(&issuer(), "api://100", deadline())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, ProviderError::AudienceQuota(_)), "{error}");
+    let reason = error.to_string();
+    assert!(reason.contains("already has 100 audiences"), "{reason}");
+    assert!(reason.contains("delete unused resources"), "{reason}");
+    assert_eq!(provider(&config, &arn).await.unwrap().0.len(), 100);
+}
+
+/// Everything about a role, as IAM reports it.
+async fn role_state(config: &SdkConfig, name: &str) -> Option<Value> {
+    let iam = aws_sdk_iam::Client::new(config);
+    let role = iam.get_role().role_name(name).send().await.ok()?.role?;
+    let mut managed: Vec<String> = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect();
+    managed.sort();
+    let mut inline = Vec::new();
+    for policy in iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .unwrap()
+        .policy_names()
+    {
+        let document = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .unwrap();
+        let text = percent_decode(document.policy_document());
+        inline.push(json!({policy.as_str(): serde_json::from_str::<Value>(&text).unwrap()}));
+    }
+    let mut tags: Vec<(String, String)> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    tags.sort();
+    let trust: Value =
+        serde_json::from_str(&percent_decode(role.assume_role_policy_document().unwrap())).unwrap();
+    Some(json!({
+        "path": role.path(),
+        "description": role.description().filter(|d| !d.is_empty()),
+        "max_session": role.max_session_duration(),
+        "boundary": role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+        "managed": managed,
+        "inline": inline,
+        "tags": tags,
+        "subs": trust["Statement"][0]["Condition"]["StringEquals"][format!("sts.windows.net/{TENANT}/:sub")],
+    }))
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+async fn create_policy(config: &SdkConfig, name: &str) -> String {
+    aws_sdk_iam::Client::new(config)
+        .create_policy()
+        .policy_name(name)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_role_field_is_created_updated_in_place_and_deleted() {
+    let (account, config) = single_account().await;
+    let boundary = create_policy(&config, "Boundary").await;
+    let extra = create_policy(&config, "Extra").await;
+    let ownership_tags = |mut tags: Vec<(&str, &str)>| {
+        tags.extend([
+            ("entra-federated-role:generation", "0123456789abcdef0123"),
+            ("entra-federated-role:logical-id", "CiRole"),
+            ("entra-federated-role:managed-by", "entra-federated-role"),
+        ]);
+        let stack_id = stack(account.id()).arn;
+        let mut tags: Vec<(String, String)> = tags
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        tags.push(("entra-federated-role:stack-id".into(), stack_id));
+        tags.sort();
+        tags
+    };
+    let created = spec(
+        account.id(),
+        "ci-deploy",
+        json!({
+            "RolePath": "/workloads/",
+            "Description": "CI deploys",
+            "MaxSessionDuration": "7200",
+            "PermissionsBoundary": boundary,
+            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "Policies": [{"PolicyName": "deploy", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}}],
+            "Tags": [{"Key": "team", "Value": "platform"}, {"Key": "cost", "Value": "ci"}]
+        }),
+        &[SUB_A],
+    );
+
+    let arn = account.create_role(&created, deadline()).await.unwrap();
+
+    assert_eq!(
+        arn,
+        format!("arn:aws:iam::{}:role/workloads/ci-deploy", account.id())
+    );
+    assert_eq!(
+        role_state(&config, "ci-deploy").await.unwrap(),
+        json!({
+            "path": "/workloads/",
+            "description": "CI deploys",
+            "max_session": 7200,
+            "boundary": boundary,
+            "managed": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "inline": [{"deploy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}}],
+            "tags": ownership_tags(vec![("cost", "ci"), ("team", "platform")]),
+            "subs": SUB_A,
+        })
+    );
+
+    // Every in-place field changes at once.
+    let updated = spec(
+        account.id(),
+        "ci-deploy",
+        json!({
+            "RolePath": "/workloads/",
+            "MaxSessionDuration": "3600",
+            "ManagedPolicyArns": [extra],
+            "Policies": [{"PolicyName": "read", "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}]}"}],
+            "Tags": [{"Key": "team", "Value": "security"}]
+        }),
+        &[SUB_A, SUB_B],
+    );
+    account.converge_role(&updated, deadline()).await.unwrap();
+    assert_eq!(
+        role_state(&config, "ci-deploy").await.unwrap(),
+        json!({
+            "path": "/workloads/",
+            "description": null,
+            "max_session": 3600,
+            "boundary": null,
+            "managed": [extra],
+            "inline": [{"read": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}}],
+            "tags": ownership_tags(vec![("team", "security")]),
+            "subs": [SUB_A, SUB_B],
+        })
+    );
+
+    // Repeating converges on the same state; a repeated Create does too.
+    account.converge_role(&updated, deadline()).await.unwrap();
+    account.create_role(&updated, deadline()).await.unwrap();
+    let again = role_state(&config, "ci-deploy").await.unwrap();
+    assert_eq!(again["managed"], json!([extra]));
+    assert_eq!(again["subs"], json!([SUB_A, SUB_B]));
+
+    assert_eq!(
+        account
+            .delete_role(&updated.name, &updated.ownership, deadline())
+            .await
+            .unwrap(),
+        RoleDeletion::Deleted
+    );
+    assert_eq!(role_state(&config, "ci-deploy").await, None);
+    assert_eq!(
+        account
+            .delete_role(&updated.name, &updated.ownership, deadline())
+            .await
+            .unwrap(),
+        RoleDeletion::Absent
+    );
+}
+
+#[tokio::test]
+async fn a_role_of_another_generation_or_owner_is_never_converged_or_deleted() {
+    let (account, config) = single_account().await;
+    let ours = spec(account.id(), "shared-name", json!({}), &[SUB_A]);
+    let mut other_generation = ours.clone();
+    other_generation.ownership.generation = "ffffffffffffffffffff".into();
+    other_generation.tags = other_generation.ownership.tags();
+    account
+        .create_role(&other_generation, deadline())
+        .await
+        .unwrap();
+
+    let error = account.create_role(&ours, deadline()).await.unwrap_err();
+    assert!(matches!(error, RoleError::NotOurs { .. }), "{error}");
+    assert!(
+        error.to_string().contains("choose another RoleName"),
+        "{error}"
+    );
+    assert_eq!(
+        account
+            .delete_role(&ours.name, &ours.ownership, deadline())
+            .await
+            .unwrap(),
+        RoleDeletion::NotOurs
+    );
+    assert!(
+        role_state(&config, "shared-name").await.is_some(),
+        "the other generation's role stays"
+    );
+}
+
+#[tokio::test]
+async fn a_vanished_role_is_recreated_by_converge() {
+    let (account, config) = single_account().await;
+    let role = spec(
+        account.id(),
+        "gone-role",
+        json!({"Description": "x"}),
+        &[SUB_A],
+    );
+    account.converge_role(&role, deadline()).await.unwrap();
+    assert_eq!(
+        role_state(&config, "gone-role").await.unwrap()["description"],
+        "x"
+    );
+}
+
+#[tokio::test]
+async fn hub_mode_lands_everything_in_the_member_account_and_nothing_in_the_hub() {
+    let (hub_id, hub_config) = fresh_account().await;
+    let member_id = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
+    let aws = Aws::new(hub_config.clone(), Some("EntraFederatedRoleMember".into()));
+
+    let member = aws
+        .account(
+            &stack(&member_id),
+            &function_arn(&hub_id),
+            "efr-6d1c7c7f",
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(member.id(), member_id);
+    let provider_arn = member
+        .ensure_provider(&issuer(), "api://hub", deadline())
+        .await
+        .unwrap()
+        .arn;
+    member
+        .create_role(
+            &spec(&member_id, "hub-made", json!({}), &[SUB_A]),
+            deadline(),
+        )
+        .await
+        .unwrap();
+
+    assert!(provider_arn.contains(&format!(":{member_id}:")));
+    // Seen from inside the member account: there.
+    let root = config(Credentials::new(
+        "AKIAEXAMPLEROOT00001",
+        "secret",
+        None,
+        None,
+        "test",
+    ))
+    .await;
+    let c = aws_sdk_sts::Client::new(&root)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{member_id}:role/inspector"))
+        .role_session_name("inspect")
+        .send()
+        .await
+        .unwrap();
+    let c = c.credentials().unwrap();
+    let member_config = config(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "test",
+    ))
+    .await;
+    assert!(role_state(&member_config, "hub-made").await.is_some());
+    assert!(provider(&member_config, &provider_arn).await.is_some());
+    // Seen from the hub: nothing.
+    assert!(role_state(&hub_config, "hub-made").await.is_none());
+    let hub_providers = aws_sdk_iam::Client::new(&hub_config)
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap();
+    assert!(hub_providers.open_id_connect_provider_list().is_empty());
+
+    // The session is reused while valid.
+    let again = aws
+        .account(
+            &stack(&member_id),
+            &function_arn(&hub_id),
+            "efr-other",
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.id(), member_id);
+}
+
+#[tokio::test]
+async fn hub_mode_without_a_member_role_fails_with_what_to_configure() {
+    let (hub_id, hub_config) = fresh_account().await;
+    let aws = Aws::new(hub_config, None);
+    let error = aws
+        .account(
+            &stack("333333333333"),
+            &function_arn(&hub_id),
+            "s",
+            deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AccountError::NoMemberRole { .. }));
+    assert!(
+        error.to_string().contains("set MEMBER_ROLE_NAME"),
+        "{error}"
+    );
+}
+
+/// A stack in moto: `CREATE_IN_PROGRESS` while its custom resource waits for an answer
+/// (moto invokes a Lambda function it cannot run), or `CREATE_COMPLETE` without one.
+async fn moto_stack(config: &SdkConfig, name: &str, in_progress: bool) -> String {
+    let mut resources = json!({"Queue": {"Type": "AWS::SQS::Queue"}});
+    if in_progress {
+        let configured = entra_federated_role_harness::http::request(
+            moto::shared().trim_start_matches("http://"),
+            "POST",
+            "/moto-api/config",
+            &[("Content-Type", "application/json")],
+            br#"{"lambda": {"use_docker": false}}"#,
+        )
+        .await
+        .unwrap();
+        assert!(configured.status < 300, "{}", configured.text());
+        let function = create_function(config).await;
+        resources["CiRole"] =
+            json!({"Type": "Custom::EntraFederatedRole", "Properties": {"ServiceToken": function}});
+    }
+    let template = json!({"Resources": resources}).to_string();
+    aws_sdk_cloudformation::Client::new(config)
+        .create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .send()
+        .await
+        .unwrap()
+        .stack_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// A Lambda function in moto's default account, created through Lambda's REST API
+/// (`CreateFunction`); moto never runs it without Docker.
+async fn create_function(config: &SdkConfig) -> String {
+    let role = aws_sdk_iam::Client::new(config)
+        .create_role()
+        .role_name(format!("lambda-exec-{}", fastrand::u32(..)))
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let body = json!({
+        "FunctionName": format!("efr-{}", fastrand::u32(..)),
+        "Runtime": "provided.al2023",
+        "Role": role.role().unwrap().arn(),
+        "Handler": "bootstrap",
+        // An empty zip archive: its end-of-central-directory record alone.
+        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
+    });
+    let created = entra_federated_role_harness::http::request(
+        moto::shared().trim_start_matches("http://"),
+        "POST",
+        "/2015-03-31/functions",
+        &[
+            ("Content-Type", "application/json"),
+            // moto picks the service from the credential scope (it checks no signature).
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEROOT00001/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    created.json().unwrap()["FunctionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_caller_stack_is_confirmed_only_while_in_progress_with_that_resource() {
+    // moto's CloudFormation invokes the custom resource's function in its default account,
+    // so this test's stacks live there (under names of their own).
+    let config = config(Credentials::new(
+        "AKIAEXAMPLEROOT00001",
+        "secret",
+        None,
+        None,
+        "test",
+    ))
+    .await;
+    let id = "123456789012";
+    let suffix = fastrand::u32(..);
+    let aws = Aws::new(config.clone(), None);
+    let in_progress =
+        StackArn::parse(&moto_stack(&config, &format!("in-progress-{suffix}"), true).await)
+            .unwrap();
+    let complete =
+        StackArn::parse(&moto_stack(&config, &format!("complete-{suffix}"), false).await).unwrap();
+    assert_eq!(in_progress.account, id);
+    let account = aws
+        .account(&in_progress, &function_arn(id), "s", deadline())
+        .await
+        .unwrap();
+
+    account
+        .verify_caller(
+            &in_progress,
+            "CiRole",
+            "Custom::EntraFederatedRole",
+            deadline(),
+        )
+        .await
+        .unwrap();
+
+    let refusals = [
+        account
+            .verify_caller(&complete, "Queue", "AWS::SQS::Queue", deadline())
+            .await,
+        account
+            .verify_caller(
+                &in_progress,
+                "Nope",
+                "Custom::EntraFederatedRole",
+                deadline(),
+            )
+            .await,
+        account
+            .verify_caller(
+                &in_progress,
+                "Queue",
+                "Custom::EntraFederatedRole",
+                deadline(),
+            )
+            .await,
+        account
+            .verify_caller(
+                &stack(id),
+                "CiRole",
+                "Custom::EntraFederatedRole",
+                deadline(),
+            )
+            .await,
+    ];
+    let [not_in_progress, no_resource, wrong_type, no_stack] = refusals.map(Result::unwrap_err);
+    assert!(
+        matches!(not_in_progress, CallerError::NotInProgress { ref status, .. } if status == "CREATE_COMPLETE"),
+        "{not_in_progress}"
+    );
+    assert!(
+        matches!(no_resource, CallerError::NoResource { .. }),
+        "{no_resource}"
+    );
+    assert!(
+        matches!(wrong_type, CallerError::WrongType { .. }),
+        "{wrong_type}"
+    );
+    assert!(
+        matches!(no_stack, CallerError::NoStack { .. }),
+        "{no_stack}"
+    );
+}
