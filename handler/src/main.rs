@@ -1,9 +1,11 @@
-//! `bootstrap`: the Lambda entry point. Wires logging, configuration and the HTTP client,
-//! then serves events until Lambda stops the process.
+//! `bootstrap`: the Lambda entry point. Wires logging, configuration, the AWS SDK and the
+//! HTTP client, then serves events until Lambda stops the process.
 
 use std::time::{Duration, SystemTime};
 
+use aws_config::BehaviorVersion;
 use entra_federated_role::{
+    aws::Aws,
     cfn::{Handler, HttpTransport, Timing},
     config, logging,
     resource::EntraFederatedRole,
@@ -15,13 +17,18 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let loaded = config::load(|name| std::env::var(name).ok());
-    let resource = loaded
-        .config
-        .map(EntraFederatedRole::new)
-        .map_err(|errors| {
+    // Region, credentials and AWS_ENDPOINT_URL come from the Lambda environment.
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let resource = match loaded.config {
+        Ok(config) => {
+            let aws = Aws::new(sdk, config.member_role_name.clone());
+            Ok(EntraFederatedRole::new(config, aws))
+        }
+        Err(errors) => {
             tracing::error!(%errors, "configuration invalid: every event will be answered FAILED");
-            errors.to_string()
-        });
+            Err(errors.to_string())
+        }
+    };
     let handler = Handler::new(
         resource,
         HttpTransport::new()?,

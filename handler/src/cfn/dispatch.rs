@@ -284,9 +284,11 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         };
         let work = async {
             match &request {
-                Request::Create(create) => resource.create(create, invocation).await,
-                Request::Update(update) => resource.update(update, invocation).await,
-                Request::Delete(delete) => resource.delete(delete, invocation).await,
+                // Boxed: a resource's future nests every SDK call it makes, deeper than
+                // the compiler's default limit for laying out the guard's own future.
+                Request::Create(create) => Box::pin(resource.create(create, invocation)).await,
+                Request::Update(update) => Box::pin(resource.update(update, invocation)).await,
+                Request::Delete(delete) => Box::pin(resource.delete(delete, invocation)).await,
                 _ => Err(Failure::from(request::ParseError::MissingRequestType)),
             }
         };

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use entra_federated_role::{
     aws::{
         AccountError, Aws,
@@ -22,11 +21,16 @@ use entra_federated_role::{
         trust::trust_policy,
     },
 };
-use entra_federated_role_harness::moto;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-use crate::events::TENANT;
+use crate::{
+    events::TENANT,
+    moto_support::{
+        DEFAULT_ACCOUNT, account_config, config, fresh_account, moto_stack, random_account,
+        root_credentials,
+    },
+};
 
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(60))
@@ -34,48 +38,6 @@ fn deadline() -> Deadline {
 
 fn issuer() -> String {
     Cloud::Public.issuer(TENANT, TokenVersion::V1)
-}
-
-/// SDK configuration for moto with `credentials`, one attempt per call (moto answers
-/// unimplemented actions with 500, which retries would only slow down).
-async fn config(credentials: Credentials) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto::shared())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
-/// A fresh 12-digit account and a configuration acting in it (moto's multi-account
-/// model: credentials from `sts:AssumeRole` belong to the role's account).
-async fn fresh_account() -> (String, SdkConfig) {
-    let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
-    let root = config(Credentials::new(
-        "AKIAEXAMPLEROOT00001",
-        "secret",
-        None,
-        None,
-        "test",
-    ))
-    .await;
-    let assumed = aws_sdk_sts::Client::new(&root)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
-        .role_session_name("test")
-        .send()
-        .await
-        .expect("moto's sts:AssumeRole");
-    let c = assumed.credentials().unwrap();
-    let credentials = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "test",
-    );
-    (account.clone(), config(credentials).await)
 }
 
 fn stack(account: &str) -> StackArn {
@@ -561,7 +523,7 @@ async fn a_vanished_role_is_recreated_by_converge() {
 #[tokio::test]
 async fn hub_mode_lands_everything_in_the_member_account_and_nothing_in_the_hub() {
     let (hub_id, hub_config) = fresh_account().await;
-    let member_id = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
+    let member_id = random_account();
     let aws = Aws::new(hub_config.clone(), Some("EntraFederatedRoleMember".into()));
 
     let member = aws
@@ -589,30 +551,7 @@ async fn hub_mode_lands_everything_in_the_member_account_and_nothing_in_the_hub(
 
     assert!(provider_arn.contains(&format!(":{member_id}:")));
     // Seen from inside the member account: there.
-    let root = config(Credentials::new(
-        "AKIAEXAMPLEROOT00001",
-        "secret",
-        None,
-        None,
-        "test",
-    ))
-    .await;
-    let c = aws_sdk_sts::Client::new(&root)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{member_id}:role/inspector"))
-        .role_session_name("inspect")
-        .send()
-        .await
-        .unwrap();
-    let c = c.credentials().unwrap();
-    let member_config = config(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "test",
-    ))
-    .await;
+    let member_config = account_config(&member_id).await;
     assert!(role_state(&member_config, "hub-made").await.is_some());
     assert!(provider(&member_config, &provider_arn).await.is_some());
     // Seen from the hub: nothing.
@@ -657,92 +596,12 @@ async fn hub_mode_without_a_member_role_fails_with_what_to_configure() {
     );
 }
 
-/// A stack in moto: `CREATE_IN_PROGRESS` while its custom resource waits for an answer
-/// (moto invokes a Lambda function it cannot run), or `CREATE_COMPLETE` without one.
-async fn moto_stack(config: &SdkConfig, name: &str, in_progress: bool) -> String {
-    let mut resources = json!({"Queue": {"Type": "AWS::SQS::Queue"}});
-    if in_progress {
-        let configured = entra_federated_role_harness::http::request(
-            moto::shared().trim_start_matches("http://"),
-            "POST",
-            "/moto-api/config",
-            &[("Content-Type", "application/json")],
-            br#"{"lambda": {"use_docker": false}}"#,
-        )
-        .await
-        .unwrap();
-        assert!(configured.status < 300, "{}", configured.text());
-        let function = create_function(config).await;
-        resources["CiRole"] =
-            json!({"Type": "Custom::EntraFederatedRole", "Properties": {"ServiceToken": function}});
-    }
-    let template = json!({"Resources": resources}).to_string();
-    aws_sdk_cloudformation::Client::new(config)
-        .create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .send()
-        .await
-        .unwrap()
-        .stack_id()
-        .unwrap()
-        .to_owned()
-}
-
-/// A Lambda function in moto's default account, created through Lambda's REST API
-/// (`CreateFunction`); moto never runs it without Docker.
-async fn create_function(config: &SdkConfig) -> String {
-    let role = aws_sdk_iam::Client::new(config)
-        .create_role()
-        .role_name(format!("lambda-exec-{}", fastrand::u32(..)))
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    let body = json!({
-        "FunctionName": format!("efr-{}", fastrand::u32(..)),
-        "Runtime": "provided.al2023",
-        "Role": role.role().unwrap().arn(),
-        "Handler": "bootstrap",
-        // An empty zip archive: its end-of-central-directory record alone.
-        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
-    });
-    let created = entra_federated_role_harness::http::request(
-        moto::shared().trim_start_matches("http://"),
-        "POST",
-        "/2015-03-31/functions",
-        &[
-            ("Content-Type", "application/json"),
-            // moto picks the service from the credential scope (it checks no signature).
-            (
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEROOT00001/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-            ),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json().unwrap()["FunctionArn"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn the_caller_stack_is_confirmed_only_while_in_progress_with_that_resource() {
     // moto's CloudFormation invokes the custom resource's function in its default account,
     // so this test's stacks live there (under names of their own).
-    let config = config(Credentials::new(
-        "AKIAEXAMPLEROOT00001",
-        "secret",
-        None,
-        None,
-        "test",
-    ))
-    .await;
-    let id = "123456789012";
+    let config = config(root_credentials()).await;
+    let id = DEFAULT_ACCOUNT;
     let suffix = fastrand::u32(..);
     let aws = Aws::new(config.clone(), None);
     let in_progress =

@@ -4,15 +4,21 @@
 use std::{path::Path, time::Duration};
 
 use entra_federated_role_harness::{
+    moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
     runtime_api::{Outcome, RuntimeApi},
 };
 use serde_json::{Value, json};
 
-use crate::events::{self, CLIENT, TENANT};
+use crate::{
+    events::{self, CLIENT, TENANT},
+    moto_support::{ROOT_ACCESS_KEY, config, moto_stack, root_credentials},
+};
 
 const WAIT: Duration = Duration::from_secs(20);
+/// The factory's function, in moto's default account.
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:entra-federated-role";
 
 /// A running `bootstrap` with its runtime API and response endpoint.
 struct Lambda {
@@ -23,11 +29,19 @@ struct Lambda {
 
 impl Lambda {
     /// Starts the binary with `env` on top of what every test needs.
+    ///
+    /// The factory runs in moto's default account, reached at the shared moto.
     async fn start(env: &[(&str, &str)]) -> Self {
         let runtime = RuntimeApi::start().await;
+        runtime.set_function_arn(FUNCTION_ARN);
         let endpoint = ResponseEndpoint::start().await;
-        let mut all: Vec<(String, String)> =
-            vec![("EXTRA_RESPONSE_URL_HOSTS".into(), endpoint.host())];
+        let mut all: Vec<(String, String)> = vec![
+            ("EXTRA_RESPONSE_URL_HOSTS".into(), endpoint.host()),
+            ("AWS_ENDPOINT_URL".into(), moto::shared().to_owned()),
+            ("AWS_ACCESS_KEY_ID".into(), ROOT_ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "secret".into()),
+            ("AWS_MAX_ATTEMPTS".into(), "1".into()),
+        ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let process = Bootstrap::spawn(
             Path::new(env!("CARGO_BIN_EXE_bootstrap")),
@@ -135,11 +149,11 @@ async fn malformed_and_unknown_events_are_answered_and_the_process_goes_on() {
         Some(Outcome::Response(_))
     ));
 
+    // And a well-formed event is still handled in full (here: its stack is not in moto).
     let body = lambda
         .answer(&events::create(&lambda.url(), events::valid_properties()))
         .await;
-    assert_eq!(body["Status"], "FAILED");
-    assert!(reason(&body).contains("not built yet"), "{}", reason(&body));
+    assert!(reason(&body).contains("could not be confirmed"), "{}", reason(&body));
 }
 
 #[tokio::test]
@@ -192,43 +206,89 @@ async fn each_invalid_property_is_named_in_the_reason() {
     );
 }
 
+/// A Create for a stack that moto really has in progress, with its custom resource.
+async fn create_for_real_stack(lambda: &Lambda, properties: Value) -> Value {
+    let config = config(root_credentials()).await;
+    let stack_id = moto_stack(&config, &format!("ci-roles-{}", fastrand::u32(..)), true).await;
+    let mut event = events::create(&lambda.url(), properties);
+    event["StackId"] = json!(stack_id);
+    event
+}
+
 #[tokio::test]
-async fn valid_requests_say_plainly_that_provisioning_is_not_built_yet() {
+async fn valid_requests_from_a_confirmed_stack_say_plainly_that_provisioning_is_not_built_yet() {
     let lambda = Lambda::configured(&[]).await;
 
-    let create = lambda
-        .answer(&events::create(&lambda.url(), events::valid_properties()))
-        .await;
+    let create = lambda.answer(&create_for_real_stack(&lambda, events::valid_properties()).await).await;
     assert_eq!(create["Status"], "FAILED");
-    assert!(
-        reason(&create).contains("provisioning is not built yet"),
-        "{}",
-        reason(&create)
-    );
+    assert!(reason(&create).contains("provisioning is not built yet"), "{}", reason(&create));
     let failed_id = create["PhysicalResourceId"].as_str().unwrap().to_owned();
 
-    let update = events::update(
-        &lambda.url(),
-        &failed_id,
-        events::valid_properties(),
-        events::valid_properties(),
-    );
+    let mut update = events::update(&lambda.url(), &failed_id, events::valid_properties(), events::valid_properties());
+    update["StackId"] = create["StackId"].clone();
     let body = lambda.answer(&update).await;
     assert_eq!(
         (body["Status"].as_str(), body["PhysicalResourceId"].as_str()),
         (Some("FAILED"), Some(failed_id.as_str()))
     );
+    assert!(reason(&body).contains("provisioning is not built yet"), "{}", reason(&body));
 
     // The Delete CloudFormation sends after the failed Create succeeds: nothing was made.
-    let body = lambda
-        .answer(&events::delete(
-            &lambda.url(),
-            &failed_id,
-            events::valid_properties(),
-        ))
-        .await;
+    let body = lambda.answer(&events::delete(&lambda.url(), &failed_id, events::valid_properties())).await;
     assert_eq!(body["Status"], "SUCCESS");
     assert_eq!(body["PhysicalResourceId"], failed_id.as_str());
+}
+
+#[tokio::test]
+async fn a_forged_event_for_a_stack_that_is_not_in_progress_is_refused() {
+    let lambda = Lambda::configured(&[]).await;
+
+    // No such stack in the account the StackId names.
+    let body = lambda.answer(&events::create(&lambda.url(), events::valid_properties())).await;
+    assert_eq!(body["Status"], "FAILED");
+    assert!(reason(&body).contains("the calling stack could not be confirmed"), "{}", reason(&body));
+    assert!(reason(&body).contains("does not exist"), "{}", reason(&body));
+
+    // A real stack, but its resource is of another type than the event claims.
+    let mut event = create_for_real_stack(&lambda, events::valid_properties()).await;
+    event["LogicalResourceId"] = json!("Queue");
+    let body = lambda.answer(&event).await;
+    assert!(reason(&body).contains("is a AWS::SQS::Queue, not a Custom::EntraFederatedRole"), "{}", reason(&body));
+}
+
+#[tokio::test]
+async fn guardrails_refuse_with_what_to_change() {
+    let lambda = Lambda::configured(&[
+        ("REQUIRED_PERMISSIONS_BOUNDARY", "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/Boundary"),
+        ("DENIED_MANAGED_POLICY_ARNS", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        ("ROLE_PATH_PREFIX", "/workloads/"),
+        ("ALLOWED_ACCOUNT_IDS", "999999999999"),
+    ])
+    .await;
+
+    let body = lambda.answer(&create_for_real_stack(&lambda, events::valid_properties()).await).await;
+
+    let reason = reason(&body);
+    assert!(reason.starts_with("refused by the factory's guardrails"), "{reason}");
+    for expected in [
+        "account 123456789012 is not in the factory's allowed accounts",
+        "set `PermissionsBoundary` to arn:aws:iam::123456789012:policy/Boundary",
+        "arn:aws:iam::aws:policy/ReadOnlyAccess, which this factory does not allow",
+        "only makes roles under /workloads/",
+    ] {
+        assert!(reason.contains(expected), "{expected}: {reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_stack_in_another_account_needs_the_member_role() {
+    let lambda = Lambda::configured(&[("VERIFY_CALLER_STACK", "false")]).await;
+    let mut event = events::create(&lambda.url(), events::valid_properties());
+    event["StackId"] = json!(events::STACK_ID.replace("123456789012", "333333333333"));
+
+    let body = lambda.answer(&event).await;
+
+    assert!(reason(&body).contains("set MEMBER_ROLE_NAME"), "{}", reason(&body));
 }
 
 #[tokio::test]

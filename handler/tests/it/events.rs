@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-pub const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
+pub const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub const CLIENT: &str = "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
 

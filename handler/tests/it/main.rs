@@ -4,4 +4,5 @@
 mod aws;
 mod binary;
 mod events;
+mod moto_support;
 mod protocol;
