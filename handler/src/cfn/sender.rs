@@ -9,6 +9,8 @@ use std::{future::Future, time::Duration};
 use tokio::time::Instant;
 use url::Url;
 
+pub use crate::retry::Backoff;
+
 /// One PUT attempt.
 pub trait Transport: Send + Sync {
     /// PUTs `body` to `url` with an empty `Content-Type`, giving up after `timeout`;
@@ -80,10 +82,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Upper bound of one attempt (also bounded by the deadline).
     pub attempt_timeout: Duration,
-    /// First backoff; doubles per retry, with full jitter.
-    pub backoff_base: Duration,
-    /// Largest backoff.
-    pub backoff_cap: Duration,
+    /// The waits between attempts.
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -91,8 +91,10 @@ impl Default for RetryPolicy {
         Self {
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(10),
-            backoff_base: Duration::from_millis(200),
-            backoff_cap: Duration::from_secs(3),
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                cap: Duration::from_secs(3),
+            },
         }
     }
 }
@@ -157,21 +159,14 @@ pub async fn deliver(
             }
         }
         if attempts < policy.max_attempts {
-            let pause =
-                backoff(policy, attempts).min(deadline.saturating_duration_since(Instant::now()));
+            let pause = policy
+                .backoff
+                .pause(attempts)
+                .min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
         }
     }
     Err(DeliveryError::GaveUp { attempts, last })
-}
-
-/// Full jitter: uniformly within `[0, min(cap, base * 2^(attempt-1))]`.
-fn backoff(policy: RetryPolicy, attempt: u32) -> Duration {
-    let ceiling = policy
-        .backoff_base
-        .saturating_mul(1 << (attempt - 1).min(16))
-        .min(policy.backoff_cap);
-    ceiling.mul_f64(fastrand::f64())
 }
 
 #[cfg(test)]
@@ -269,18 +264,5 @@ mod tests {
         for (timeout, at) in seen.iter() {
             assert!(*at + *timeout <= deadline);
         }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy::default();
-        for attempt in 1..40 {
-            let ceiling = policy
-                .backoff_base
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(policy.backoff_cap);
-            assert!(backoff(policy, attempt) <= ceiling);
-        }
-        assert!(backoff(policy, 30) <= policy.backoff_cap);
     }
 }

@@ -155,6 +155,11 @@ async fn a_foreign_provider_and_its_audiences_are_never_touched() {
         .remove_audience(&arn, "api://ours", deadline())
         .await
         .unwrap();
+    // Removing it again converges on the same state.
+    account
+        .remove_audience(&arn, "api://ours", deadline())
+        .await
+        .unwrap();
     assert_eq!(
         provider(&config, &arn).await.unwrap().0,
         ["api://someone-elses-app"]

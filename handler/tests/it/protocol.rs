@@ -9,7 +9,7 @@ use std::{
 use entra_federated_role::cfn::{
     CreateRequest, CustomResource, DeleteRequest, Failure, Handler, HttpTransport, Invocation,
     Outcome, ResponseUrlPolicy, RetryPolicy, Success, Timing, UpdateRequest, failed_create_id,
-    is_failed_create_id,
+    is_failed_create_id, sender::Backoff,
 };
 use entra_federated_role_harness::response_endpoint::ResponseEndpoint;
 use pretty_assertions::assert_eq;
@@ -82,8 +82,10 @@ fn timing() -> Timing {
         retry: RetryPolicy {
             max_attempts: 4,
             attempt_timeout: Duration::from_millis(500),
-            backoff_base: Duration::from_millis(20),
-            backoff_cap: Duration::from_millis(100),
+            backoff: Backoff {
+                base: Duration::from_millis(20),
+                cap: Duration::from_millis(100),
+            },
         },
     }
 }
