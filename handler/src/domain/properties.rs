@@ -190,6 +190,26 @@ impl Properties {
         })
     }
 
+    /// The replacement key alone, read leniently: for a Delete whose other properties
+    /// no longer parse (DESIGN §5 "Delete never fails on validation"). `None` when one
+    /// of the three is itself invalid.
+    pub fn recover_replacement_key(value: &Value) -> Option<ReplacementKey> {
+        let map = value.as_object()?;
+        let mut p = Parser::default();
+        let role_name = field(map, ROLE_NAME).and_then(|v| p.scalar(ROLE_NAME, v, RoleName::parse));
+        let role_path = field(map, ROLE_PATH)
+            .and_then(|v| p.scalar(ROLE_PATH, v, RolePath::parse))
+            .unwrap_or_default();
+        let token_version = field(map, TOKEN_VERSION)
+            .and_then(|v| p.scalar(TOKEN_VERSION, v, TokenVersion::parse))
+            .unwrap_or_default();
+        p.errors.is_empty().then_some(ReplacementKey {
+            role_name,
+            role_path,
+            token_version,
+        })
+    }
+
     /// The subset whose change requires replacement (a new generation): `RoleName`,
     /// `RolePath`, `TokenVersion`.
     pub fn replacement_key(&self) -> ReplacementKey {
@@ -735,6 +755,25 @@ impl Parser {
             );
         }
         ids.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+#[cfg(test)]
+mod recover_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_replacement_key_is_recovered_when_other_properties_are_broken() {
+        let broken =
+            json!({"RoleName": "ci", "TokenVersion": "2", "MaxSessionDuration": "nope", "Typo": 1});
+        assert!(Properties::parse(&broken).is_err());
+        let key = Properties::recover_replacement_key(&broken).unwrap();
+        assert_eq!(key.role_name.unwrap().as_str(), "ci");
+        assert_eq!(key.token_version, TokenVersion::V2);
+        assert_eq!(key.role_path.as_str(), "/");
+        assert!(Properties::recover_replacement_key(&json!({"RoleName": "bad name"})).is_none());
+        assert!(Properties::recover_replacement_key(&json!("x")).is_none());
     }
 }
 
