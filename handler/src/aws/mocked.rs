@@ -29,7 +29,10 @@ fn iam_error(code: &str, message: &str) -> String {
 }
 
 fn account(rules: &[&Rule]) -> Account {
-    let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, rules);
+    // The SDK's own retries are off: these tests pin ours.
+    let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, rules, |config| {
+        config.retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+    });
     let cloudformation = aws_sdk_cloudformation::Client::from_conf(
         aws_sdk_cloudformation::Config::builder()
             .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())

@@ -736,7 +736,13 @@ mod tests {
     #[test]
     fn policy_document_size_ignores_whitespace() {
         let document = PolicyDocument::from_value(&json!({"Statement": [], "Sid": "a b"})).unwrap();
-        assert_eq!(document.to_json(), r#"{"Sid":"a b","Statement":[]}"#);
+        // Key order follows serde_json's map (insertion order once `preserve_order` is on).
+        let compact = document.to_json();
+        assert_eq!(
+            serde_json::from_str::<Value>(&compact).unwrap(),
+            json!({"Statement": [], "Sid": "a b"})
+        );
+        assert_eq!(compact.len(), r#"{"Sid":"a b","Statement":[]}"#.len());
         assert_eq!(document.size(), r#"{"Sid":"ab","Statement":[]}"#.len());
     }
 

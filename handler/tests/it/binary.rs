@@ -153,7 +153,11 @@ async fn malformed_and_unknown_events_are_answered_and_the_process_goes_on() {
     let body = lambda
         .answer(&events::create(&lambda.url(), events::valid_properties()))
         .await;
-    assert!(reason(&body).contains("could not be confirmed"), "{}", reason(&body));
+    assert!(
+        reason(&body).contains("could not be confirmed"),
+        "{}",
+        reason(&body)
+    );
 }
 
 #[tokio::test]
@@ -219,22 +223,43 @@ async fn create_for_real_stack(lambda: &Lambda, properties: Value) -> Value {
 async fn valid_requests_from_a_confirmed_stack_say_plainly_that_provisioning_is_not_built_yet() {
     let lambda = Lambda::configured(&[]).await;
 
-    let create = lambda.answer(&create_for_real_stack(&lambda, events::valid_properties()).await).await;
+    let create = lambda
+        .answer(&create_for_real_stack(&lambda, events::valid_properties()).await)
+        .await;
     assert_eq!(create["Status"], "FAILED");
-    assert!(reason(&create).contains("provisioning is not built yet"), "{}", reason(&create));
+    assert!(
+        reason(&create).contains("provisioning is not built yet"),
+        "{}",
+        reason(&create)
+    );
     let failed_id = create["PhysicalResourceId"].as_str().unwrap().to_owned();
 
-    let mut update = events::update(&lambda.url(), &failed_id, events::valid_properties(), events::valid_properties());
+    let mut update = events::update(
+        &lambda.url(),
+        &failed_id,
+        events::valid_properties(),
+        events::valid_properties(),
+    );
     update["StackId"] = create["StackId"].clone();
     let body = lambda.answer(&update).await;
     assert_eq!(
         (body["Status"].as_str(), body["PhysicalResourceId"].as_str()),
         (Some("FAILED"), Some(failed_id.as_str()))
     );
-    assert!(reason(&body).contains("provisioning is not built yet"), "{}", reason(&body));
+    assert!(
+        reason(&body).contains("provisioning is not built yet"),
+        "{}",
+        reason(&body)
+    );
 
     // The Delete CloudFormation sends after the failed Create succeeds: nothing was made.
-    let body = lambda.answer(&events::delete(&lambda.url(), &failed_id, events::valid_properties())).await;
+    let body = lambda
+        .answer(&events::delete(
+            &lambda.url(),
+            &failed_id,
+            events::valid_properties(),
+        ))
+        .await;
     assert_eq!(body["Status"], "SUCCESS");
     assert_eq!(body["PhysicalResourceId"], failed_id.as_str());
 }
@@ -244,32 +269,57 @@ async fn a_forged_event_for_a_stack_that_is_not_in_progress_is_refused() {
     let lambda = Lambda::configured(&[]).await;
 
     // No such stack in the account the StackId names.
-    let body = lambda.answer(&events::create(&lambda.url(), events::valid_properties())).await;
+    let body = lambda
+        .answer(&events::create(&lambda.url(), events::valid_properties()))
+        .await;
     assert_eq!(body["Status"], "FAILED");
-    assert!(reason(&body).contains("the calling stack could not be confirmed"), "{}", reason(&body));
-    assert!(reason(&body).contains("does not exist"), "{}", reason(&body));
+    assert!(
+        reason(&body).contains("the calling stack could not be confirmed"),
+        "{}",
+        reason(&body)
+    );
+    assert!(
+        reason(&body).contains("does not exist"),
+        "{}",
+        reason(&body)
+    );
 
     // A real stack, but its resource is of another type than the event claims.
     let mut event = create_for_real_stack(&lambda, events::valid_properties()).await;
     event["LogicalResourceId"] = json!("Queue");
     let body = lambda.answer(&event).await;
-    assert!(reason(&body).contains("is a AWS::SQS::Queue, not a Custom::EntraFederatedRole"), "{}", reason(&body));
+    assert!(
+        reason(&body).contains("is a AWS::SQS::Queue, not a Custom::EntraFederatedRole"),
+        "{}",
+        reason(&body)
+    );
 }
 
 #[tokio::test]
 async fn guardrails_refuse_with_what_to_change() {
     let lambda = Lambda::configured(&[
-        ("REQUIRED_PERMISSIONS_BOUNDARY", "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/Boundary"),
-        ("DENIED_MANAGED_POLICY_ARNS", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        (
+            "REQUIRED_PERMISSIONS_BOUNDARY",
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/Boundary",
+        ),
+        (
+            "DENIED_MANAGED_POLICY_ARNS",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        ),
         ("ROLE_PATH_PREFIX", "/workloads/"),
         ("ALLOWED_ACCOUNT_IDS", "999999999999"),
     ])
     .await;
 
-    let body = lambda.answer(&create_for_real_stack(&lambda, events::valid_properties()).await).await;
+    let body = lambda
+        .answer(&create_for_real_stack(&lambda, events::valid_properties()).await)
+        .await;
 
     let reason = reason(&body);
-    assert!(reason.starts_with("refused by the factory's guardrails"), "{reason}");
+    assert!(
+        reason.starts_with("refused by the factory's guardrails"),
+        "{reason}"
+    );
     for expected in [
         "account 123456789012 is not in the factory's allowed accounts",
         "set `PermissionsBoundary` to arn:aws:iam::123456789012:policy/Boundary",
@@ -288,7 +338,11 @@ async fn a_stack_in_another_account_needs_the_member_role() {
 
     let body = lambda.answer(&event).await;
 
-    assert!(reason(&body).contains("set MEMBER_ROLE_NAME"), "{}", reason(&body));
+    assert!(
+        reason(&body).contains("set MEMBER_ROLE_NAME"),
+        "{}",
+        reason(&body)
+    );
 }
 
 #[tokio::test]
