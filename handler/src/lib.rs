@@ -7,6 +7,8 @@ pub mod cfn;
 pub mod config;
 pub mod deadline;
 pub mod domain;
+pub mod graph;
 pub mod logging;
 pub mod resource;
 pub mod retry;
+pub mod secret;

@@ -4,5 +4,6 @@
 mod aws;
 mod binary;
 mod events;
+mod graph;
 mod moto_support;
 mod protocol;

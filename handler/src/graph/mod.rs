@@ -1,0 +1,166 @@
+//! The Microsoft Graph and Entra token client: everything the resource does in Entra ID
+//! (DESIGN §3, §5, §6, §7).
+//!
+//! A [`GraphClient`] is made once per warm container from [`Config`] (tenant, factory
+//! client id, `authority_host`, `graph_endpoint` and the Graph token scope) and a
+//! [`Credential`] — a client secret, a certificate ([`CertificateCredential`]), or an
+//! external assertion from an [`AssertionSource`] (secretless: the AWS side implements it
+//! with `sts:GetWebIdentityToken`). It signs in with the client credentials grant and
+//! caches the token until shortly before it expires, so a warm container asks for one
+//! token an hour, not one per event; concurrent calls share one sign-in.
+//!
+//! Its operations ([`GraphClient::upsert_application`], [`ensure_service_principal`],
+//! [`converge_federated_credentials`], [`resolve_trusted_clients`],
+//! [`converge_app_role_assignments`], [`find_application`], [`delete_application`], and
+//! [`ensure_workload_identity`] which combines them) are idempotent and key everything on
+//! the generation's [`UniqueName`]: applications are never looked up by display name, and
+//! an object the factory does not own (403) or that lacks this generation's tags is
+//! reported as [`GraphError::NotOurs`] and never changed or deleted. Every request and every
+//! wait is budgeted against the caller's [`Deadline`]: throttling (429, honouring
+//! `Retry-After`), 5xx, replication lag and federated-credential propagation are retried
+//! with backoff until the next wait would cross it. Errors are typed ([`GraphError`],
+//! [`SignInError`]) and worded for a CloudFormation `Reason`; secrets, tokens and
+//! assertions are held in [`Secret`](crate::secret::Secret) and never logged or shown.
+//!
+//! This module knows Entra and Graph only: it must not import `crate::cfn` or `crate::aws`.
+//!
+//! [`ensure_service_principal`]: GraphClient::ensure_service_principal
+//! [`converge_federated_credentials`]: GraphClient::converge_federated_credentials
+//! [`resolve_trusted_clients`]: GraphClient::resolve_trusted_clients
+//! [`converge_app_role_assignments`]: GraphClient::converge_app_role_assignments
+//! [`find_application`]: GraphClient::find_application
+//! [`delete_application`]: GraphClient::delete_application
+//! [`ensure_workload_identity`]: GraphClient::ensure_workload_identity
+//! [`Deadline`]: crate::deadline::Deadline
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::deadline::Deadline;
+use crate::secret::Secret;
+
+mod auth;
+mod error;
+mod http;
+mod model;
+mod ops;
+
+pub use auth::{
+    ASSERTION_LIFETIME, AssertionSource, CertificateCredential, Credential, JWT_BEARER,
+    REFRESH_MARGIN,
+};
+pub use error::{
+    APP_ROLE_ASSIGNMENT_PERMISSION, ApiError, GraphError, OAuthError, OWNED_BY_PERMISSION,
+    SignInError,
+};
+pub use model::{
+    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Deletion,
+    ServicePrincipal, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_STACK_ID,
+    TrustedClient, UniqueName, Upserted, WorkloadIdentity, WorkloadSpec,
+};
+
+/// How requests are retried. Every wait is also bounded by the caller's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First backoff ceiling for throttling and transient failures without `Retry-After`.
+    pub base: Duration,
+    /// Largest backoff ceiling.
+    pub cap: Duration,
+    /// First backoff ceiling for replication lag (`NoBackingApplicationObject`) and
+    /// federated credential propagation (`AADSTS70021`).
+    pub propagation_base: Duration,
+    /// Largest backoff ceiling for those.
+    pub propagation_cap: Duration,
+    /// Most requests for one call.
+    pub max_attempts: u32,
+    /// Longest a single request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(20),
+            propagation_base: Duration::from_secs(1),
+            propagation_cap: Duration::from_secs(10),
+            max_attempts: 12,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The Graph client; clone-free, share it behind an `Arc`.
+pub struct GraphClient {
+    http: reqwest::Client,
+    graph_base: String,
+    auth: auth::Authenticator,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("graph_base", &self.graph_base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn root(url: &url::Url) -> &str {
+    url.as_str().trim_end_matches('/')
+}
+
+impl GraphClient {
+    /// A client for `config`'s tenant and endpoints signing in with `credential`, over a
+    /// new HTTP client (rustls).
+    pub fn new(config: &Config, credential: Credential) -> Result<Self, GraphError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("entra-federated-role/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| GraphError::Network {
+                action: "set up the HTTP client".to_owned(),
+                source,
+            })?;
+        Ok(Self::with_http_client(config, credential, http))
+    }
+
+    /// Like [`GraphClient::new`] over a given HTTP client.
+    pub fn with_http_client(
+        config: &Config,
+        credential: Credential,
+        http: reqwest::Client,
+    ) -> Self {
+        let token_endpoint = format!(
+            "{}/{}/oauth2/v2.0/token",
+            root(&config.authority_host),
+            config.tenant_id
+        );
+        let policy = RetryPolicy::default();
+        Self {
+            auth: auth::Authenticator::new(
+                http.clone(),
+                token_endpoint,
+                config.client_id.clone(),
+                config.graph_scope(),
+                credential,
+                policy,
+            ),
+            graph_base: format!("{}/v1.0", root(&config.graph_endpoint)),
+            http,
+            policy,
+        }
+    }
+
+    /// Replaces the retry policy (tests shorten the waits).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self.auth.set_policy(policy);
+        self
+    }
+
+    /// A Graph access token: the cached one while it is fresh, else a new sign-in.
+    pub async fn access_token(&self, deadline: Deadline) -> Result<Secret, SignInError> {
+        self.auth.token(deadline).await
+    }
+}

@@ -1,0 +1,299 @@
+//! The Graph objects the client reads and the specifications it converges them to.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AppId, DisplayName, FederatedCredential, TokenVersion};
+
+/// The value of the app role `RequireAppRoleAssignment` creates.
+pub const APP_ROLE_VALUE: &str = "AssumeAwsRole";
+/// Tag marking an application made by this resource.
+pub const TAG_MANAGED_BY: &str = "entra-federated-role:managed-by=entra-federated-role";
+/// Tag prefixes of the ownership markers (`key=value`, as on the IAM role).
+pub const TAG_GENERATION: &str = "entra-federated-role:generation=";
+/// Tag holding the stack id.
+pub const TAG_STACK_ID: &str = "entra-federated-role:stack-id=";
+/// Tag holding the logical resource id.
+pub const TAG_LOGICAL_ID: &str = "entra-federated-role:logical-id=";
+/// Tag holding the target account.
+pub const TAG_ACCOUNT: &str = "entra-federated-role:account=";
+
+/// An application's `uniqueName`: the alternate key the resource finds its app by, keyed
+/// on the generation. 1 to 120 letters, digits, `-`, `_` and `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UniqueName(String);
+
+impl UniqueName {
+    /// Validates a unique name.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let valid = (1..=120).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(format!(
+                "`{}` is not a valid uniqueName (1-120 letters, digits, `-`, `_`, `.`)",
+                value.chars().take(130).collect::<String>()
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The OData key segment `applications(uniqueName='…')`.
+    pub(crate) fn key_segment(&self) -> String {
+        format!("/applications(uniqueName='{}')", self.0)
+    }
+}
+
+impl std::fmt::Display for UniqueName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who an application belongs to: one generation of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOwner {
+    /// The stack's ARN.
+    pub stack_id: String,
+    /// The logical resource id.
+    pub logical_id: String,
+    /// The account the role lives in.
+    pub account: String,
+    /// The generation key.
+    pub generation: String,
+}
+
+impl AppOwner {
+    /// The application `tags` marking it as ours (each at most 256 characters).
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = vec![
+            TAG_MANAGED_BY.to_owned(),
+            format!("{TAG_GENERATION}{}", self.generation),
+            format!("{TAG_ACCOUNT}{}", self.account),
+            format!("{TAG_LOGICAL_ID}{}", self.logical_id),
+            format!("{TAG_STACK_ID}{}", self.stack_id),
+        ];
+        tags.retain(|t| t.chars().count() <= 256);
+        tags
+    }
+
+    /// The application `notes` (at most 1024 characters).
+    pub fn notes(&self) -> String {
+        let notes = format!(
+            "Managed by the CloudFormation resource Custom::EntraFederatedRole. Stack: {}; logical id: {}; account: {}; generation: {}. Changes made here are overwritten by the stack; delete the stack resource to remove it.",
+            self.stack_id, self.logical_id, self.account, self.generation
+        );
+        notes.chars().take(1024).collect()
+    }
+
+    /// Whether `tags` mark an application of this generation.
+    pub fn owns(&self, tags: &[String]) -> bool {
+        let generation = format!("{TAG_GENERATION}{}", self.generation);
+        tags.iter().any(|t| t == TAG_MANAGED_BY) && tags.contains(&generation)
+    }
+}
+
+/// The workload application to upsert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationSpec {
+    /// Its generation-keyed `uniqueName`.
+    pub unique_name: UniqueName,
+    /// `displayName`.
+    pub display_name: DisplayName,
+    /// `api.requestedAccessTokenVersion`.
+    pub token_version: TokenVersion,
+    /// Whose it is (tags and notes).
+    pub owner: AppOwner,
+}
+
+/// Everything the resource wants in Entra for one generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    /// The application.
+    pub application: ApplicationSpec,
+    /// Its federated identity credentials, exactly.
+    pub federated_credentials: Vec<FederatedCredential>,
+    /// Existing apps also allowed to assume the role.
+    pub trusted_client_app_ids: Vec<AppId>,
+    /// Whether callers need an assignment of the app role.
+    pub require_app_role_assignment: bool,
+}
+
+/// An application as Graph returns it (the fields the client uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// Object id.
+    pub id: String,
+    /// Application (client) id.
+    pub app_id: String,
+    /// `uniqueName`.
+    #[serde(default)]
+    pub unique_name: Option<String>,
+    /// `displayName`.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `identifierUris`.
+    #[serde(default)]
+    pub identifier_uris: Vec<String>,
+    /// `appRoles`.
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+}
+
+impl Application {
+    /// `api://<appId>`: the identifier URI, and the v1 token audience.
+    pub fn identifier_uri(&self) -> String {
+        format!("api://{}", self.app_id)
+    }
+}
+
+/// An app role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRole {
+    /// A GUID.
+    pub id: String,
+    /// `Application` for app-only callers.
+    #[serde(default)]
+    pub allowed_member_types: Vec<String>,
+    /// The `roles` claim value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Shown in the portal.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Shown in the portal.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Must be false before the role can be removed.
+    #[serde(default)]
+    pub is_enabled: bool,
+}
+
+/// A service principal as Graph returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    /// Object id: the `sub` (and `oid`) of its app-only v1 tokens.
+    pub id: String,
+    /// The application it represents.
+    pub app_id: String,
+    /// `appRoleAssignmentRequired`.
+    #[serde(default)]
+    pub app_role_assignment_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FederatedIdentityCredential {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppRoleAssignment {
+    pub id: String,
+    pub app_role_id: String,
+    pub principal_id: String,
+}
+
+/// The result of [`GraphClient::upsert_application`](super::GraphClient::upsert_application).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upserted {
+    /// The application after the upsert.
+    pub application: Application,
+    /// Whether it was created now (201) rather than updated (204).
+    pub created: bool,
+}
+
+/// A `TrustedClientAppIds` entry resolved to its service principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedClient {
+    /// The client's application id.
+    pub app_id: AppId,
+    /// Its service principal's object id: the `sub` of its tokens.
+    pub service_principal_id: String,
+}
+
+/// What converging a set changed, by name (federated credentials) or principal id
+/// (app role assignments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Added.
+    pub created: Vec<String>,
+    /// Changed in place.
+    pub updated: Vec<String>,
+    /// Removed.
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The Entra side of one generation, as converged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadIdentity {
+    /// The application.
+    pub application: Application,
+    /// Its service principal.
+    pub service_principal: ServicePrincipal,
+    /// The trusted clients' service principals, in the order given.
+    pub trusted_clients: Vec<TrustedClient>,
+    /// Whether the application was created by this call.
+    pub created: bool,
+    /// Federated credential changes.
+    pub federated_credentials: Changes,
+    /// App role assignment changes.
+    pub app_role_assignments: Changes,
+}
+
+impl WorkloadIdentity {
+    /// The service principal ids allowed as `sub`: the app's own, then the trusted clients'.
+    pub fn subjects(&self) -> Vec<String> {
+        std::iter::once(self.service_principal.id.clone())
+            .chain(
+                self.trusted_clients
+                    .iter()
+                    .map(|t| t.service_principal_id.clone()),
+            )
+            .collect()
+    }
+}
+
+/// What [`GraphClient::delete_application`](super::GraphClient::delete_application) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted (or found soft-deleted) and purged.
+    Deleted {
+        /// The application's object id.
+        application_id: String,
+        /// Whether a deleted service principal was purged too.
+        service_principal_purged: bool,
+    },
+    /// Nothing under that name: already gone.
+    AlreadyGone,
+    /// An application under that name is not ours: left untouched.
+    NotOurs,
+}

@@ -1,0 +1,806 @@
+//! The operations the resource performs in Entra, each idempotent: run twice, they
+//! converge on the same state and the second run changes nothing.
+
+use futures::future::try_join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::GraphClient;
+use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSION};
+use super::http::Call;
+use super::model::{
+    APP_ROLE_VALUE, AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
+    Deletion, FederatedIdentityCredential, ServicePrincipal, TrustedClient, UniqueName, Upserted,
+    WorkloadIdentity, WorkloadSpec,
+};
+use crate::deadline::Deadline;
+use crate::domain::{AppId, FederatedCredential, TokenVersion};
+
+fn call(action: &str, method: Method, path: String) -> Call<'_> {
+    Call {
+        action,
+        method,
+        path,
+        body: None,
+        prefer: None,
+        permission: OWNED_BY_PERMISSION,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    action: &str,
+    body: Option<Value>,
+) -> Result<T, GraphError> {
+    let body = body.ok_or_else(|| GraphError::InvalidResponse {
+        action: action.to_owned(),
+        detail: "the body is empty".to_owned(),
+    })?;
+    serde_json::from_value(body).map_err(|e| GraphError::InvalidResponse {
+        action: action.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn values<T: serde::de::DeserializeOwned>(
+    action: &str,
+    body: Option<Value>,
+) -> Result<Vec<T>, GraphError> {
+    #[derive(serde::Deserialize)]
+    struct List<T> {
+        value: Vec<T>,
+    }
+    parse::<List<T>>(action, body).map(|l| l.value)
+}
+
+/// `Ok` for 404: the object is already gone.
+fn gone_is_fine<T>(result: Result<T, GraphError>) -> Result<Option<T>, GraphError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+impl GraphClient {
+    /// Creates or updates the workload application by its `uniqueName` ("Upsert
+    /// application": `PATCH /applications(uniqueName='…')` with `Prefer:
+    /// create-if-missing`; 201 created, 204 updated) with its display name, token version,
+    /// `signInAudience` AzureADMyOrg and ownership `tags` and `notes`. An application under
+    /// that name that the factory does not own is [`GraphError::NotOurs`] and is not changed.
+    pub async fn upsert_application(
+        &self,
+        spec: &ApplicationSpec,
+        deadline: Deadline,
+    ) -> Result<Upserted, GraphError> {
+        let action = format!("upsert the Entra application {}", spec.unique_name);
+        let version = match spec.token_version {
+            TokenVersion::V1 => 1,
+            TokenVersion::V2 => 2,
+        };
+        let mut request = call(&action, Method::PATCH, spec.unique_name.key_segment());
+        request.prefer = Some("create-if-missing");
+        request.body = Some(json!({
+            "displayName": spec.display_name.as_str(),
+            "signInAudience": "AzureADMyOrg",
+            "api": { "requestedAccessTokenVersion": version },
+            "tags": spec.owner.tags(),
+            "notes": spec.owner.notes(),
+        }));
+        match self.send(request, deadline).await {
+            Ok(reply) if reply.status == 201 => Ok(Upserted {
+                application: parse(&action, reply.body)?,
+                created: true,
+            }),
+            Ok(_) => {
+                let application = self
+                    .get_application(&spec.unique_name, deadline)
+                    .await?
+                    .ok_or_else(|| GraphError::InvalidResponse {
+                        action: action.clone(),
+                        detail: "the application was updated but cannot be read back".to_owned(),
+                    })?;
+                Ok(Upserted {
+                    application,
+                    created: false,
+                })
+            }
+            Err(error) if error.is_forbidden() => {
+                // Either someone else's app holds the name, or the factory may not create
+                // apps at all: only the first is "not ours".
+                match self.get_application(&spec.unique_name, deadline).await {
+                    Ok(None) => Err(error),
+                    Ok(Some(_)) | Err(GraphError::Forbidden { .. }) => Err(GraphError::NotOurs {
+                        what: format!("the Entra application with uniqueName {}", spec.unique_name),
+                    }),
+                    Err(other) => Err(other),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn get_application(
+        &self,
+        unique_name: &UniqueName,
+        deadline: Deadline,
+    ) -> Result<Option<Application>, GraphError> {
+        let action = format!("read the Entra application {unique_name}");
+        let reply = gone_is_fine(
+            self.send(
+                call(&action, Method::GET, unique_name.key_segment()),
+                deadline,
+            )
+            .await,
+        )?;
+        reply.map(|r| parse(&action, r.body)).transpose()
+    }
+
+    /// Reads the application with this `uniqueName` for Delete and crash recovery: `None`
+    /// when there is none, [`GraphError::NotOurs`] when it exists but is not `owner`'s (the
+    /// factory does not own it, or its tags are not this generation's).
+    pub async fn find_application(
+        &self,
+        unique_name: &UniqueName,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Option<Application>, GraphError> {
+        let not_ours = || GraphError::NotOurs {
+            what: format!("the Entra application with uniqueName {unique_name}"),
+        };
+        match self.get_application(unique_name, deadline).await {
+            Ok(Some(app)) if owner.owns(&app.tags) => Ok(Some(app)),
+            Ok(Some(_)) => Err(not_ours()),
+            Ok(None) => Ok(None),
+            Err(error) if error.is_forbidden() => Err(not_ours()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sets `identifierUris` to exactly `api://<appId>` (the v1 token audience) unless it
+    /// already is.
+    pub async fn ensure_identifier_uri(
+        &self,
+        application: &Application,
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        let uri = application.identifier_uri();
+        if application.identifier_uris == [uri.clone()] {
+            return Ok(());
+        }
+        let action = format!(
+            "set the identifier URI of application {}",
+            application.app_id
+        );
+        let mut request = call(
+            &action,
+            Method::PATCH,
+            format!("/applications/{}", application.id),
+        );
+        request.body = Some(json!({ "identifierUris": [uri] }));
+        self.send(request, deadline).await.map(drop)
+    }
+
+    async fn get_service_principal(
+        &self,
+        app_id: &str,
+        deadline: Deadline,
+    ) -> Result<Option<ServicePrincipal>, GraphError> {
+        let action = format!("read the service principal of application {app_id}");
+        let reply = gone_is_fine(
+            self.send(
+                call(
+                    &action,
+                    Method::GET,
+                    format!("/servicePrincipals(appId='{app_id}')"),
+                ),
+                deadline,
+            )
+            .await,
+        )?;
+        reply.map(|r| parse(&action, r.body)).transpose()
+    }
+
+    async fn set_assignment_required(
+        &self,
+        sp: ServicePrincipal,
+        required: bool,
+        deadline: Deadline,
+    ) -> Result<ServicePrincipal, GraphError> {
+        if sp.app_role_assignment_required == required {
+            return Ok(sp);
+        }
+        let action = format!("update the service principal of application {}", sp.app_id);
+        let mut request = call(
+            &action,
+            Method::PATCH,
+            format!("/servicePrincipals/{}", sp.id),
+        );
+        request.body = Some(json!({ "appRoleAssignmentRequired": required }));
+        match self.send(request, deadline).await {
+            Ok(_) => Ok(ServicePrincipal {
+                app_role_assignment_required: required,
+                ..sp
+            }),
+            Err(error) if error.is_forbidden() => Err(GraphError::NotOurs {
+                what: format!("the service principal of application {}", sp.app_id),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Ensures the application's service principal exists with `appRoleAssignmentRequired`
+    /// = `assignment_required` ("Create servicePrincipal"). Right after the app is created
+    /// Graph may answer `NoBackingApplicationObject` until the app has replicated: retried
+    /// with backoff within `deadline`. A 409 means it exists: it is read instead.
+    /// `just_created` skips the initial read that would only find nothing.
+    pub async fn ensure_service_principal(
+        &self,
+        application: &Application,
+        owner: &AppOwner,
+        assignment_required: bool,
+        just_created: bool,
+        deadline: Deadline,
+    ) -> Result<ServicePrincipal, GraphError> {
+        if !just_created
+            && let Some(sp) = self
+                .get_service_principal(&application.app_id, deadline)
+                .await?
+        {
+            return self
+                .set_assignment_required(sp, assignment_required, deadline)
+                .await;
+        }
+        let action = format!(
+            "create the service principal of application {}",
+            application.app_id
+        );
+        let mut retries = 0u32;
+        loop {
+            let mut request = call(&action, Method::POST, "/servicePrincipals".to_owned());
+            request.body = Some(json!({
+                "appId": application.app_id,
+                "appRoleAssignmentRequired": assignment_required,
+                "tags": owner.tags(),
+            }));
+            match self.send(request, deadline).await {
+                Ok(reply) => return parse(&action, reply.body),
+                Err(GraphError::Conflict { .. }) => {
+                    let sp = self
+                        .get_service_principal(&application.app_id, deadline)
+                        .await?
+                        .ok_or_else(|| GraphError::InvalidResponse {
+                            action: action.clone(),
+                            detail: "409 conflict, yet no service principal exists".to_owned(),
+                        })?;
+                    return self
+                        .set_assignment_required(sp, assignment_required, deadline)
+                        .await;
+                }
+                Err(GraphError::Rejected { detail, .. })
+                    if detail.has_code("NoBackingApplicationObject") =>
+                {
+                    retries += 1;
+                    let wait = self.policy.propagation_backoff(retries);
+                    if !deadline.allows(wait) {
+                        return Err(GraphError::Transient {
+                            action,
+                            last: format!("{detail} (the new application has not replicated yet)"),
+                            attempts: retries,
+                            wait,
+                        });
+                    }
+                    tracing::info!(app_id = %application.app_id, retry = retries, wait_ms = wait.as_millis() as u64, "application not replicated yet, retrying service principal");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Makes the application's federated identity credentials exactly `desired`: adds the
+    /// missing ones, updates changed ones in place and removes the others — all by name
+    /// (every credential on our own app is ours). Removals go first, so the 20-credential
+    /// limit and the issuer + subject uniqueness hold throughout.
+    pub async fn converge_federated_credentials(
+        &self,
+        application: &Application,
+        desired: &[FederatedCredential],
+        deadline: Deadline,
+    ) -> Result<Changes, GraphError> {
+        let base = format!(
+            "/applications/{}/federatedIdentityCredentials",
+            application.id
+        );
+        let action = format!(
+            "list the federated credentials of application {}",
+            application.app_id
+        );
+        let existing: Vec<FederatedIdentityCredential> = values(
+            &action,
+            self.send(call(&action, Method::GET, base.clone()), deadline)
+                .await?
+                .body,
+        )?;
+        let wanted = |name: &str| {
+            desired
+                .iter()
+                .find(|d| d.name.as_str().eq_ignore_ascii_case(name))
+        };
+        let mut changes = Changes::default();
+
+        let remove: Vec<_> = existing
+            .iter()
+            .filter(|e| wanted(&e.name).is_none())
+            .collect();
+        let removals = remove.iter().map(|fic| {
+            let base = &base;
+            async move {
+                let action = format!(
+                    "remove federated credential {} of application {}",
+                    fic.name, application.app_id
+                );
+                gone_is_fine(
+                    self.send(
+                        call(&action, Method::DELETE, format!("{base}/{}", fic.id)),
+                        deadline,
+                    )
+                    .await,
+                )
+            }
+        });
+        try_join_all(removals).await?;
+        changes.removed = remove.iter().map(|f| f.name.clone()).collect();
+
+        let body = |d: &FederatedCredential| {
+            json!({
+                "name": d.name.as_str(),
+                "issuer": d.issuer.as_str(),
+                "subject": d.subject.as_str(),
+                "audiences": [d.audience.as_str()],
+                "description": d.description.as_ref().map(|x| x.as_str()),
+            })
+        };
+        let mut updates = Vec::new();
+        let mut creates = Vec::new();
+        for d in desired {
+            match existing
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(d.name.as_str()))
+            {
+                Some(e) => {
+                    let same = e.issuer == d.issuer.as_str()
+                        && e.subject == d.subject.as_str()
+                        && e.audiences == [d.audience.as_str()]
+                        && e.description.as_deref().unwrap_or_default()
+                            == d.description
+                                .as_ref()
+                                .map(|x| x.as_str())
+                                .unwrap_or_default();
+                    if !same {
+                        updates.push((e, d));
+                    }
+                }
+                None => creates.push(d),
+            }
+        }
+        let update_calls = updates.iter().map(|(e, d)| {
+            let mut patch = body(d);
+            if let Some(object) = patch.as_object_mut() {
+                object.remove("name");
+            }
+            let base = &base;
+            async move {
+                let action = format!(
+                    "update federated credential {} of application {}",
+                    e.name, application.app_id
+                );
+                let mut request = call(&action, Method::PATCH, format!("{base}/{}", e.id));
+                request.body = Some(patch);
+                self.send(request, deadline).await
+            }
+        });
+        try_join_all(update_calls).await?;
+        changes.updated = updates.iter().map(|(e, _)| e.name.clone()).collect();
+
+        let create_calls = creates.iter().map(|d| {
+            let base = &base;
+            let payload = body(d);
+            async move {
+                let action = format!(
+                    "add federated credential {} to application {}",
+                    d.name, application.app_id
+                );
+                let mut request = call(&action, Method::POST, base.clone());
+                request.body = Some(payload);
+                self.send(request, deadline).await
+            }
+        });
+        try_join_all(create_calls).await?;
+        changes.created = creates.iter().map(|d| d.name.to_string()).collect();
+        Ok(changes)
+    }
+
+    /// Resolves `TrustedClientAppIds` to their service principals (reading any principal of
+    /// the tenant is allowed); an appId without one is [`GraphError::UnknownTrustedClient`].
+    pub async fn resolve_trusted_clients(
+        &self,
+        app_ids: &[AppId],
+        deadline: Deadline,
+    ) -> Result<Vec<TrustedClient>, GraphError> {
+        try_join_all(app_ids.iter().map(|app_id| async move {
+            match self
+                .get_service_principal(app_id.as_str(), deadline)
+                .await?
+            {
+                Some(sp) => Ok(TrustedClient {
+                    app_id: app_id.clone(),
+                    service_principal_id: sp.id,
+                }),
+                None => Err(GraphError::UnknownTrustedClient {
+                    app_id: app_id.clone(),
+                }),
+            }
+        }))
+        .await
+    }
+
+    async fn set_app_roles(
+        &self,
+        application: &Application,
+        roles: &[AppRole],
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        let action = format!("set the app roles of application {}", application.app_id);
+        let mut request = call(
+            &action,
+            Method::PATCH,
+            format!("/applications/{}", application.id),
+        );
+        request.body = Some(json!({ "appRoles": roles }));
+        self.send(request, deadline).await.map(drop)
+    }
+
+    async fn list_assignments(
+        &self,
+        sp: &ServicePrincipal,
+        deadline: Deadline,
+    ) -> Result<Vec<AppRoleAssignment>, GraphError> {
+        let action = format!("list the app role assignments of application {}", sp.app_id);
+        let mut request = call(
+            &action,
+            Method::GET,
+            format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
+        );
+        request.permission = APP_ROLE_ASSIGNMENT_PERMISSION;
+        values(&action, self.send(request, deadline).await?.body)
+    }
+
+    async fn remove_assignments(
+        &self,
+        sp: &ServicePrincipal,
+        assignments: &[&AppRoleAssignment],
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        try_join_all(assignments.iter().map(|a| async move {
+            let action = format!(
+                "remove the app role assignment of {} on application {}",
+                a.principal_id, sp.app_id
+            );
+            let mut request = call(
+                &action,
+                Method::DELETE,
+                format!("/servicePrincipals/{}/appRoleAssignedTo/{}", sp.id, a.id),
+            );
+            request.permission = APP_ROLE_ASSIGNMENT_PERMISSION;
+            gone_is_fine(self.send(request, deadline).await)
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// `RequireAppRoleAssignment`: when `required`, the application has one enabled
+    /// application-type app role ([`APP_ROLE_VALUE`]) and exactly `principals` (service
+    /// principal ids: the app's own and the trusted clients') hold it; when not, our
+    /// assignments and the role are removed (disabled first, as Graph requires). Granting
+    /// needs `AppRoleAssignment.ReadWrite.All`: a 403 is a [`GraphError::Forbidden`] naming
+    /// it. The service principal's `appRoleAssignmentRequired` is set by
+    /// [`GraphClient::ensure_service_principal`].
+    pub async fn converge_app_role_assignments(
+        &self,
+        application: &Application,
+        sp: &ServicePrincipal,
+        principals: &[String],
+        required: bool,
+        deadline: Deadline,
+    ) -> Result<Changes, GraphError> {
+        let ours = application
+            .app_roles
+            .iter()
+            .find(|r| r.value.as_deref() == Some(APP_ROLE_VALUE));
+        let mut changes = Changes::default();
+        if !required {
+            let Some(role) = ours else {
+                return Ok(changes);
+            };
+            let assignments = self.list_assignments(sp, deadline).await?;
+            let mine: Vec<_> = assignments
+                .iter()
+                .filter(|a| a.app_role_id == role.id)
+                .collect();
+            self.remove_assignments(sp, &mine, deadline).await?;
+            changes.removed = mine.iter().map(|a| a.principal_id.clone()).collect();
+            let others: Vec<AppRole> = application
+                .app_roles
+                .iter()
+                .filter(|r| r.id != role.id)
+                .cloned()
+                .collect();
+            if role.is_enabled {
+                let mut disabled = application.app_roles.clone();
+                for r in disabled.iter_mut().filter(|r| r.id == role.id) {
+                    r.is_enabled = false;
+                }
+                self.set_app_roles(application, &disabled, deadline).await?;
+            }
+            self.set_app_roles(application, &others, deadline).await?;
+            return Ok(changes);
+        }
+
+        let role_id = match ours {
+            Some(role)
+                if role.is_enabled
+                    && role.allowed_member_types.iter().any(|t| t == "Application") =>
+            {
+                role.id.clone()
+            }
+            existing => {
+                let id =
+                    existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |r| r.id.clone());
+                let role = AppRole {
+                    id: id.clone(),
+                    allowed_member_types: vec!["Application".to_owned()],
+                    value: Some(APP_ROLE_VALUE.to_owned()),
+                    display_name: Some("Assume the AWS role".to_owned()),
+                    description: Some(
+                        "Lets an application get tokens that can assume the AWS IAM role of this resource".to_owned(),
+                    ),
+                    is_enabled: true,
+                };
+                let mut roles: Vec<AppRole> = application
+                    .app_roles
+                    .iter()
+                    .filter(|r| r.id != id)
+                    .cloned()
+                    .collect();
+                roles.push(role);
+                self.set_app_roles(application, &roles, deadline).await?;
+                id
+            }
+        };
+        let assignments = self.list_assignments(sp, deadline).await?;
+        let mine: Vec<_> = assignments
+            .iter()
+            .filter(|a| a.app_role_id == role_id)
+            .collect();
+        let stale: Vec<_> = mine
+            .iter()
+            .copied()
+            .filter(|a| !principals.contains(&a.principal_id))
+            .collect();
+        self.remove_assignments(sp, &stale, deadline).await?;
+        changes.removed = stale.iter().map(|a| a.principal_id.clone()).collect();
+        let missing: Vec<_> = principals
+            .iter()
+            .filter(|p| !mine.iter().any(|a| a.principal_id == **p))
+            .collect();
+        try_join_all(missing.iter().map(|principal| {
+            let role_id = &role_id;
+            async move {
+                let action = format!(
+                    "assign the app role of application {} to service principal {principal}",
+                    application.app_id
+                );
+                let mut request = call(
+                    &action,
+                    Method::POST,
+                    format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
+                );
+                request.permission = APP_ROLE_ASSIGNMENT_PERMISSION;
+                request.body = Some(json!({
+                    "principalId": principal,
+                    "resourceId": sp.id,
+                    "appRoleId": role_id,
+                }));
+                match self.send(request, deadline).await {
+                    Ok(_) => Ok(()),
+                    // A lost answer to an earlier identical request.
+                    Err(GraphError::Rejected { detail, .. })
+                        if detail.message.contains("already exists") =>
+                    {
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        }))
+        .await?;
+        changes.created = missing.iter().map(|p| (*p).clone()).collect();
+        Ok(changes)
+    }
+
+    async fn purge(&self, id: &str, what: &str, deadline: Deadline) -> Result<bool, GraphError> {
+        let action = format!("purge {what} from deleted items");
+        let purged = gone_is_fine(
+            self.send(
+                call(
+                    &action,
+                    Method::DELETE,
+                    format!("/directory/deletedItems/{id}"),
+                ),
+                deadline,
+            )
+            .await,
+        )?;
+        Ok(purged.is_some())
+    }
+
+    async fn find_deleted(
+        &self,
+        kind: &str,
+        property: &str,
+        value: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<Value>, GraphError> {
+        let action = format!("look for a deleted {kind} with {property} {value}");
+        let filter: String =
+            url::form_urlencoded::byte_serialize(format!("{property} eq '{value}'").as_bytes())
+                .collect();
+        let path = format!("/directory/deletedItems/microsoft.graph.{kind}?$filter={filter}");
+        values(
+            &action,
+            self.send(call(&action, Method::GET, path), deadline)
+                .await?
+                .body,
+        )
+    }
+
+    /// Deletes this generation's application: soft delete ("Delete application"; 404 =
+    /// already gone), then purge it from `directory/deletedItems` ("Permanently delete an
+    /// item"), and the service principal's deleted item too, so the quota and the
+    /// `uniqueName` are freed. An app found only among deleted items (a crash between the
+    /// two steps) is purged. An app under that name that is not `owner`'s is left alone.
+    pub async fn delete_application(
+        &self,
+        unique_name: &UniqueName,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Deletion, GraphError> {
+        let application = match self.find_application(unique_name, owner, deadline).await {
+            Ok(app) => app,
+            Err(GraphError::NotOurs { .. }) => {
+                tracing::warn!(unique_name = %unique_name, "an application under our name is not ours; left untouched");
+                return Ok(Deletion::NotOurs);
+            }
+            Err(error) => return Err(error),
+        };
+        let (application_id, app_id) = match application {
+            Some(app) => {
+                let sp = self.get_service_principal(&app.app_id, deadline).await?;
+                let action = format!("delete the Entra application {unique_name}");
+                match self
+                    .send(
+                        call(&action, Method::DELETE, format!("/applications/{}", app.id)),
+                        deadline,
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) if error.is_forbidden() => return Ok(Deletion::NotOurs),
+                    Err(error) => return Err(error),
+                }
+                self.purge(&app.id, &format!("application {unique_name}"), deadline)
+                    .await?;
+                let service_principal_purged = match sp {
+                    Some(sp) => {
+                        self.purge(
+                            &sp.id,
+                            &format!("the service principal of {unique_name}"),
+                            deadline,
+                        )
+                        .await?
+                    }
+                    None => false,
+                };
+                return Ok(Deletion::Deleted {
+                    application_id: app.id,
+                    service_principal_purged,
+                });
+            }
+            None => {
+                let deleted = self
+                    .find_deleted("application", "uniqueName", unique_name.as_str(), deadline)
+                    .await?;
+                let Some(app) = deleted.into_iter().next() else {
+                    return Ok(Deletion::AlreadyGone);
+                };
+                let app: Application = parse("read a deleted application", Some(app))?;
+                if !owner.owns(&app.tags) {
+                    return Ok(Deletion::NotOurs);
+                }
+                self.purge(&app.id, &format!("application {unique_name}"), deadline)
+                    .await?;
+                (app.id, app.app_id)
+            }
+        };
+        let mut service_principal_purged = false;
+        for sp in self
+            .find_deleted("servicePrincipal", "appId", &app_id, deadline)
+            .await?
+        {
+            if let Some(id) = sp["id"].as_str() {
+                service_principal_purged |= self
+                    .purge(
+                        id,
+                        &format!("the service principal of {unique_name}"),
+                        deadline,
+                    )
+                    .await?;
+            }
+        }
+        Ok(Deletion::Deleted {
+            application_id,
+            service_principal_purged,
+        })
+    }
+
+    /// Converges everything for one generation: the application (upsert), then — at the
+    /// same time — its identifier URI, service principal, federated credentials and the
+    /// trusted clients' service principals, then the app role and its assignments.
+    pub async fn ensure_workload_identity(
+        &self,
+        spec: &WorkloadSpec,
+        deadline: Deadline,
+    ) -> Result<WorkloadIdentity, GraphError> {
+        let upserted = self.upsert_application(&spec.application, deadline).await?;
+        let application = &upserted.application;
+        let ((), service_principal, federated_credentials, trusted_clients) = tokio::try_join!(
+            self.ensure_identifier_uri(application, deadline),
+            self.ensure_service_principal(
+                application,
+                &spec.application.owner,
+                spec.require_app_role_assignment,
+                upserted.created,
+                deadline,
+            ),
+            self.converge_federated_credentials(application, &spec.federated_credentials, deadline),
+            self.resolve_trusted_clients(&spec.trusted_client_app_ids, deadline),
+        )?;
+        let principals: Vec<String> = std::iter::once(service_principal.id.clone())
+            .chain(
+                trusted_clients
+                    .iter()
+                    .map(|t| t.service_principal_id.clone()),
+            )
+            .collect();
+        let app_role_assignments = self
+            .converge_app_role_assignments(
+                application,
+                &service_principal,
+                &principals,
+                spec.require_app_role_assignment,
+                deadline,
+            )
+            .await?;
+        let mut application = upserted.application.clone();
+        application.identifier_uris = vec![application.identifier_uri()];
+        Ok(WorkloadIdentity {
+            application,
+            service_principal,
+            trusted_clients,
+            created: upserted.created,
+            federated_credentials,
+            app_role_assignments,
+        })
+    }
+}

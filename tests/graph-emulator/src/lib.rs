@@ -1,0 +1,452 @@
+//! A Microsoft Graph and Entra ID token endpoint emulator, so the Lambda's Entra side is
+//! tested — and demonstrated — without a tenant.
+//!
+//! A [`GraphEmulator`] is one HTTP server on 127.0.0.1 (port chosen by the OS) that plays
+//! both halves of Microsoft's cloud the factory talks to: the token endpoint
+//! `POST /{tenant}/oauth2/v2.0/token` (so its URL is the `AZURE_AUTHORITY_HOST`) and
+//! Microsoft Graph under `/v1.0` (so the same URL is the `GRAPH_ENDPOINT`). It starts with one
+//! tenant ([`Options::tenant_id`]) holding the factory's own registration
+//! ([`Options::factory_client_id`]); a test then registers how the factory may sign in —
+//! a client secret, a certificate, or a JWKS plus federated identity credentials for
+//! workload identity federation — and lets the code under test work.
+//!
+//! The Graph half keeps a small directory ([`model`]): applications, their federated
+//! identity credentials and app roles, service principals and their app role
+//! assignments, and soft-deleted items. It behaves the way Microsoft's v1.0 reference
+//! says, and each behaviour names the page it follows where it is implemented: the
+//! `uniqueName` upsert, soft delete and purge through `directory/deletedItems`,
+//! `Application.ReadWrite.OwnedBy` ownership (403 on what the factory does not own), the
+//! 250-object quota of a non-admin principal, replication lag on the first service principal
+//! create, and the OData error envelope. [`Settings`] tune these; [`FaultRule`]s inject
+//! 429s (with and without `Retry-After`) and 5xx; a write-rate limit and a fixed latency
+//! are there for benchmarks.
+//!
+//! Everything is inspectable in-process ([`GraphEmulator::snapshot`],
+//! [`GraphEmulator::calls`]) and, for the demo binary, over HTTP under `/_emulator/…`
+//! (see [`GraphEmulator`]). [`TestKey`] makes RSA keys and certificates to sign
+//! assertions with.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+mod graph;
+mod http_api;
+mod keys;
+pub mod model;
+mod odata;
+mod state;
+mod token;
+
+pub use keys::{TestKey, thumbprint_s256, thumbprint_sha1};
+pub use model::{
+    AppRole, AppRoleAssignment, Application, DeletedItem, DeletedObject,
+    FederatedIdentityCredential, ServicePrincipal, Snapshot,
+};
+
+use state::State;
+
+/// The permission that app role assignments need ("Grant or revoke API permissions
+/// programmatically" / `servicePrincipal: Grant an appRoleAssignment` permissions table).
+pub const APP_ROLE_ASSIGNMENT_PERMISSION: &str = "AppRoleAssignment.ReadWrite.All";
+
+/// What an emulator is started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The tenant's id (lowercase GUID).
+    pub tenant_id: String,
+    /// The factory's application (client) id.
+    pub factory_client_id: String,
+    /// The Graph resource a token must be asked for (`<resource>/.default`).
+    pub graph_resource: String,
+    /// The `expires_in` of issued tokens (Entra's default is about an hour).
+    pub token_lifetime: Duration,
+    /// Objects the factory may create (live and soft-deleted together).
+    pub directory_quota: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tenant_id: "0b5b3a0e-1d2f-4b3c-9a8e-7f6d5c4b3a21".to_owned(),
+            factory_client_id: "f1f2f3f4-a1a2-b1b2-c1c2-d1d2d3d4d5d6".to_owned(),
+            graph_resource: "https://graph.microsoft.com".to_owned(),
+            token_lifetime: Duration::from_secs(3599),
+            directory_quota: 250,
+        }
+    }
+}
+
+/// Replication lag between creating an application and Graph accepting a service
+/// principal for it (`NoBackingApplicationObject`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// The first this many `POST /servicePrincipals` for each new application fail.
+    pub attempts: u32,
+    /// …and so does every one within this time of the application's creation.
+    pub duration: Duration,
+}
+
+/// Behaviour that tests tune at run time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `expires_in` of issued tokens.
+    pub token_lifetime: Duration,
+    /// Objects the factory may create (live and soft-deleted together).
+    pub directory_quota: usize,
+    /// Service principal replication lag.
+    pub service_principal_lag: Lag,
+    /// The next this many federated sign-ins fail with AADSTS70021 (federated
+    /// credential not yet propagated).
+    pub federated_sign_in_lag: u32,
+    /// Added to every call before it is answered.
+    pub latency: Duration,
+    /// Writes per second above which Graph answers 429 with `Retry-After`.
+    pub write_rate_limit: Option<f64>,
+    /// Whether the factory holds `AppRoleAssignment.ReadWrite.All`.
+    pub app_role_assignment_permission: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let options = Options::default();
+        Self {
+            token_lifetime: options.token_lifetime,
+            directory_quota: options.directory_quota,
+            service_principal_lag: Lag::default(),
+            federated_sign_in_lag: 0,
+            latency: Duration::ZERO,
+            write_rate_limit: None,
+            app_role_assignment_permission: false,
+        }
+    }
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Fault {
+    /// 429 `TooManyRequests`, with `Retry-After: <seconds>` when given.
+    Throttle {
+        /// The `Retry-After` header in seconds, or none.
+        retry_after: Option<u64>,
+    },
+    /// A 5xx (`serviceNotAvailable` for 503, else `generalException`).
+    ServerError {
+        /// The status, 500–599.
+        status: u16,
+    },
+}
+
+/// Answer the next `times` matching calls with `fault`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRule {
+    /// What to answer.
+    pub fault: Fault,
+    /// How many calls.
+    pub times: u32,
+    /// Only calls with this method (e.g. `POST`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only calls whose path starts with this; Graph calls (`/v1.0/`) when unset.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+}
+
+impl FaultRule {
+    /// 429 for the next `times` Graph calls, with `Retry-After` when `retry_after` is given.
+    pub fn throttle(times: u32, retry_after: Option<u64>) -> Self {
+        Self {
+            fault: Fault::Throttle { retry_after },
+            times,
+            method: None,
+            path_prefix: None,
+        }
+    }
+
+    /// `status` (5xx) for the next `times` Graph calls.
+    pub fn server_error(times: u32, status: u16) -> Self {
+        Self {
+            fault: Fault::ServerError { status },
+            times,
+            method: None,
+            path_prefix: None,
+        }
+    }
+
+    /// Only for calls with `method` whose path starts with `path_prefix`
+    /// (e.g. `"/v1.0/servicePrincipals"`; the token endpoint is `"/{tenant}/oauth2"`).
+    pub fn only(mut self, method: Option<&str>, path_prefix: Option<&str>) -> Self {
+        self.method = method.map(str::to_ascii_uppercase);
+        self.path_prefix = path_prefix.map(str::to_owned);
+        self
+    }
+}
+
+/// A foreign application seeded into the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeededApplication {
+    /// Object id.
+    pub id: String,
+    /// Application (client) id.
+    pub app_id: String,
+    /// Its service principal's object id, when one was made.
+    pub service_principal_id: Option<String>,
+}
+
+/// A credential the emulator could not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmulatorError {
+    /// A certificate, JWKS or key that does not parse.
+    InvalidCredential(String),
+}
+
+impl std::fmt::Display for EmulatorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidCredential(why) => write!(f, "invalid credential: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EmulatorError {}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running emulator; it stops when dropped.
+///
+/// The HTTP inspection API (all JSON) mirrors the methods below:
+/// `GET /_emulator/snapshot`, `GET /_emulator/calls`, `POST /_emulator/reset`,
+/// `POST /_emulator/seed` (`{"displayName", "servicePrincipal": bool}`),
+/// `POST /_emulator/faults` (a [`FaultRule`]: `{"fault":{"kind":"throttle","retryAfter":2},"times":3}`),
+/// `POST /_emulator/settings` (`{"tokenLifetimeSecs","directoryQuota","spLagAttempts",
+/// "spLagMillis","federatedSignInLag","latencyMillis","writeRateLimit",
+/// "appRoleAssignmentPermission"}`, each optional),
+/// `POST /_emulator/credentials/secret` (`{"secret"}`),
+/// `POST /_emulator/credentials/certificate` (`{"pem"}`),
+/// `POST /_emulator/credentials/jwks` (a JWKS), and
+/// `POST /_emulator/credentials/federated` (`{"name","issuer","subject","audience"}`).
+pub struct GraphEmulator {
+    url: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for GraphEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphEmulator")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for GraphEmulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl GraphEmulator {
+    /// Starts an emulator with [`Options::default`] on 127.0.0.1, port chosen by the OS.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts an emulator with `options` on 127.0.0.1, port chosen by the OS.
+    pub async fn start_with(options: Options) -> std::io::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), options).await
+    }
+
+    /// Starts an emulator on `addr`.
+    pub async fn bind(addr: SocketAddr, options: Options) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(options)),
+        });
+        let router = axum::Router::new()
+            .fallback(graph::dispatch)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self {
+            url: format!("http://{local}"),
+            shared,
+            task,
+        })
+    }
+
+    /// The root URL, `http://127.0.0.1:PORT`: both the authority host and the Graph endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> String {
+        self.shared.lock().options.tenant_id.clone()
+    }
+
+    /// The factory's application (client) id.
+    pub fn factory_client_id(&self) -> String {
+        self.shared.lock().options.factory_client_id.clone()
+    }
+
+    /// The factory's own service principal id (the owner of what it creates).
+    pub fn factory_service_principal_id(&self) -> String {
+        self.shared.lock().factory_sp_id.clone()
+    }
+
+    /// `{url}/{tenant}/oauth2/v2.0/token`: the `aud` of certificate assertions.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.url, self.tenant_id())
+    }
+
+    /// Registers a client secret of the factory app.
+    pub fn set_client_secret(&self, secret: &str) {
+        self.shared.lock().secrets.push(secret.to_owned());
+    }
+
+    /// Registers a certificate (PEM or DER) on the factory app.
+    pub fn add_certificate(&self, certificate: &[u8]) -> Result<(), EmulatorError> {
+        let certificate = keys::RegisteredCertificate::parse(certificate)?;
+        self.shared.lock().certificates.push(certificate);
+        Ok(())
+    }
+
+    /// Trusts the keys of an external issuer's JWKS for federated assertions; returns how
+    /// many keys it holds.
+    pub fn add_jwks(&self, jwks: &Value) -> Result<usize, EmulatorError> {
+        let keys = keys::parse_jwks(jwks)?;
+        let count = keys.len();
+        self.shared.lock().trusted_keys.extend(keys);
+        Ok(count)
+    }
+
+    /// Adds a federated identity credential to the factory app: assertions with this
+    /// `iss`, `sub` and `aud` may sign in as the factory.
+    pub fn add_factory_federated_credential(
+        &self,
+        name: &str,
+        issuer: &str,
+        subject: &str,
+        audience: &str,
+    ) {
+        self.shared
+            .lock()
+            .federation
+            .push(state::FactoryFederation {
+                name: name.to_owned(),
+                issuer: issuer.to_owned(),
+                subject: subject.to_owned(),
+                audience: audience.to_owned(),
+            });
+    }
+
+    /// Changes settings.
+    pub fn configure(&self, change: impl FnOnce(&mut Settings)) {
+        let mut state = self.shared.lock();
+        change(&mut state.settings);
+        state.bucket = state.settings.write_rate_limit.map(state::WriteBucket::new);
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        self.shared.lock().settings.clone()
+    }
+
+    /// Adds a fault rule; rules are consumed in the order they were added.
+    pub fn inject(&self, rule: FaultRule) {
+        self.shared.lock().faults.push(rule);
+    }
+
+    /// Drops every fault rule not yet used up.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Adds an application the factory does not own, with its service principal when
+    /// `with_service_principal`.
+    pub fn seed_foreign_application(
+        &self,
+        display_name: &str,
+        with_service_principal: bool,
+    ) -> SeededApplication {
+        let (app, sp) = self
+            .shared
+            .lock()
+            .seed(display_name, None, with_service_principal);
+        SeededApplication {
+            id: app.id,
+            app_id: app.app_id,
+            service_principal_id: sp,
+        }
+    }
+
+    /// Adds a foreign application with this `uniqueName` and `tags` (e.g. to squat on a
+    /// name the factory would use).
+    pub fn seed_foreign_application_named(
+        &self,
+        unique_name: &str,
+        tags: &[&str],
+    ) -> SeededApplication {
+        let mut state = self.shared.lock();
+        let (mut app, sp) = state.seed(unique_name, None, true);
+        app.unique_name = Some(unique_name.to_owned());
+        app.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+        state.applications.insert(app.id.clone(), app.clone());
+        SeededApplication {
+            id: app.id,
+            app_id: app.app_id,
+            service_principal_id: sp,
+        }
+    }
+
+    /// The whole directory.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.shared.lock();
+        Snapshot {
+            applications: state.applications.values().cloned().collect(),
+            service_principals: state.service_principals.values().cloned().collect(),
+            deleted_items: state.deleted.values().cloned().collect(),
+        }
+    }
+
+    /// Calls per kind, e.g. `"PATCH /v1.0/applications(uniqueName)"`,
+    /// `"POST /{tenant}/oauth2/v2.0/token"`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// Calls of one kind (see [`GraphEmulator::calls`]).
+    pub fn call_count(&self, kind: &str) -> u64 {
+        self.shared.lock().calls.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Token requests answered so far (successful or not).
+    pub fn token_requests(&self) -> u64 {
+        self.call_count(token::CALL_KIND)
+    }
+
+    /// Forgets every object, token, fault, counter and setting (back to [`Options`]);
+    /// registered credentials stay.
+    pub fn reset(&self) {
+        self.shared.lock().reset_directory();
+    }
+}

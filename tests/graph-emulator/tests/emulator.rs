@@ -1,0 +1,1122 @@
+//! The emulator's own behaviours, over HTTP as a client sees them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
+use jsonwebtoken::{Algorithm, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SECRET: &str = "emulator-test-secret";
+
+struct Client {
+    http: reqwest::Client,
+    emulator: GraphEmulator,
+    token: String,
+}
+
+async fn start() -> Client {
+    let emulator = GraphEmulator::start().await.unwrap();
+    emulator.set_client_secret(SECRET);
+    let http = reqwest::Client::new();
+    let mut client = Client {
+        http,
+        emulator,
+        token: String::new(),
+    };
+    let (status, body) = client.sign_in(&[("client_secret", SECRET)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    client.token = body["access_token"].as_str().unwrap().to_owned();
+    client
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Client {
+    async fn sign_in(&self, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+        let client_id = self.emulator.factory_client_id();
+        let mut form = vec![
+            ("client_id", client_id.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ];
+        form.extend_from_slice(extra);
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(self.emulator.token_endpoint())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+        )
+    }
+
+    async fn assertion_sign_in(&self, assertion: &str) -> (StatusCode, Value) {
+        self.sign_in(&[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ])
+        .await
+    }
+
+    async fn graph_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        prefer: bool,
+        token: Option<&str>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/v1.0{path}", self.emulator.url()))
+            .header("client-request-id", "crid-1");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if prefer {
+            request = request.header("Prefer", "create-if-missing");
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, body, headers)
+    }
+
+    async fn graph(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, body, _) = self
+            .graph_with(method, path, body, false, Some(&self.token))
+            .await;
+        (status, body)
+    }
+
+    async fn upsert(&self, name: &str) -> (StatusCode, Value) {
+        let (status, body, _) = self
+            .graph_with(
+                Method::PATCH,
+                &format!("/applications(uniqueName='{name}')"),
+                Some(json!({"displayName": name})),
+                true,
+                Some(&self.token),
+            )
+            .await;
+        (status, body)
+    }
+
+    async fn create_app_and_sp(&self, name: &str) -> (Value, Value) {
+        let (status, app) = self.upsert(name).await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        let (status, sp) = self
+            .graph(
+                Method::POST,
+                "/servicePrincipals",
+                Some(json!({"appId": app["appId"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{sp}");
+        (app, sp)
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn aadsts(body: &Value) -> u64 {
+    body["error_codes"][0].as_u64().unwrap_or_default()
+}
+
+// --- token endpoint --------------------------------------------------------------------
+
+#[tokio::test]
+async fn secrets_are_checked_and_errors_use_the_oauth_format() {
+    let c = start().await;
+    let (status, body) = c.sign_in(&[("client_secret", SECRET)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3599);
+
+    let (status, body) = c.sign_in(&[("client_secret", "wrong")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(aadsts(&body), 7000215);
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with("AADSTS7000215: Invalid client secret provided."),
+        "{description}"
+    );
+    assert!(description.contains("Trace ID: ") && description.contains("Correlation ID: "));
+    assert!(body["trace_id"].is_string() && body["correlation_id"].is_string());
+
+    let (_, body) = c.sign_in(&[]).await;
+    assert_eq!(aadsts(&body), 7000218);
+    let (status, body) = c
+        .sign_in(&[
+            ("client_secret", SECRET),
+            ("scope", "https://graph.microsoft.com/User.Read"),
+        ])
+        .await;
+    // The second `scope` wins in the emulator's form parsing, as the last value does in most.
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    assert_eq!(aadsts(&body), 70011);
+}
+
+#[tokio::test]
+async fn wrong_tenant_client_and_grant_are_refused() {
+    let c = start().await;
+    let post = |url: String, body: String| {
+        let http = c.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (
+                status,
+                serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap(),
+            )
+        }
+    };
+    let base = format!(
+        "client_id={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&client_secret={SECRET}",
+        c.emulator.factory_client_id()
+    );
+    let (_, body) = post(
+        format!(
+            "{}/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token",
+            c.emulator.url()
+        ),
+        format!("{base}&grant_type=client_credentials"),
+    )
+    .await;
+    assert_eq!(aadsts(&body), 90002);
+    let (_, body) = post(
+        c.emulator.token_endpoint(),
+        format!("{base}&grant_type=password"),
+    )
+    .await;
+    assert_eq!(
+        (body["error"].as_str(), aadsts(&body)),
+        (Some("unsupported_grant_type"), 70003)
+    );
+    let (_, body) = post(c.emulator.token_endpoint(), "client_id=11111111-1111-1111-1111-111111111111&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&grant_type=client_credentials&client_secret=x".to_owned()).await;
+    assert_eq!(
+        (body["error"].as_str(), aadsts(&body)),
+        (Some("unauthorized_client"), 700016)
+    );
+}
+
+fn certificate_claims(c: &Client, aud: &str, exp_offset: i64) -> Value {
+    let id = c.emulator.factory_client_id();
+    let now = now() as i64;
+    json!({"aud": aud, "iss": id, "sub": id, "jti": "j1", "nbf": now, "iat": now, "exp": now + exp_offset})
+}
+
+#[tokio::test]
+async fn certificate_assertions_are_verified() {
+    let c = start().await;
+    let key = TestKey::generate("factory");
+    c.emulator
+        .add_certificate(key.certificate_pem().as_bytes())
+        .unwrap();
+    let endpoint = c.emulator.token_endpoint();
+    let mut header = Header::new(Algorithm::RS256);
+    header.x5t_s256 = Some(key.kid().to_owned());
+
+    let ok = key.sign_with_header(&header, &certificate_claims(&c, &endpoint, 600));
+    assert_eq!(c.assertion_sign_in(&ok).await.0, StatusCode::OK);
+
+    // x5t (SHA-1) alone also finds the certificate.
+    let mut legacy = Header::new(Algorithm::RS256);
+    legacy.x5t = Some(graph_emulator::thumbprint_sha1(key.certificate_der()));
+    let ok = key.sign_with_header(&legacy, &certificate_claims(&c, &endpoint, 600));
+    assert_eq!(c.assertion_sign_in(&ok).await.0, StatusCode::OK);
+
+    let cases = [
+        (
+            key.sign_with_header(
+                &header,
+                &certificate_claims(
+                    &c,
+                    "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+                    600,
+                ),
+            ),
+            700023,
+        ),
+        (
+            key.sign_with_header(&header, &certificate_claims(&c, &endpoint, -120)),
+            700024,
+        ),
+        // Right thumbprint, wrong key: the signature does not verify.
+        (
+            TestKey::generate("other")
+                .sign_with_header(&header, &certificate_claims(&c, &endpoint, 600)),
+            700027,
+        ),
+        ("not-a-jwt".to_owned(), 50027),
+    ];
+    for (assertion, expected) in cases {
+        let (status, body) = c.assertion_sign_in(&assertion).await;
+        assert_eq!(
+            (status, aadsts(&body)),
+            (StatusCode::UNAUTHORIZED, expected),
+            "{body}"
+        );
+    }
+    let other = TestKey::generate("unregistered");
+    let mut unregistered = Header::new(Algorithm::RS256);
+    unregistered.x5t_s256 = Some(other.kid().to_owned());
+    let (_, body) = c
+        .assertion_sign_in(
+            &other.sign_with_header(&unregistered, &certificate_claims(&c, &endpoint, 600)),
+        )
+        .await;
+    assert_eq!(aadsts(&body), 700027);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not registered on application")
+    );
+}
+
+#[tokio::test]
+async fn federated_assertions_match_a_federated_credential_after_the_injected_lag() {
+    let c = start().await;
+    let key = TestKey::generate("aws");
+    c.emulator.add_jwks(&key.jwks()).unwrap();
+    c.emulator.add_factory_federated_credential(
+        "aws",
+        "https://issuer.example",
+        "role-arn",
+        "api://AzureADTokenExchange",
+    );
+    c.emulator.configure(|s| s.federated_sign_in_lag = 2);
+    let claims = |iss: &str, sub: &str, aud: &str| json!({"iss": iss, "sub": sub, "aud": aud, "iat": now(), "nbf": now(), "exp": now() + 300});
+    let good = key.sign(&claims(
+        "https://issuer.example",
+        "role-arn",
+        "api://AzureADTokenExchange",
+    ));
+    for _ in 0..2 {
+        let (status, body) = c.assertion_sign_in(&good).await;
+        assert_eq!(
+            (status, aadsts(&body)),
+            (StatusCode::BAD_REQUEST, 70021),
+            "{body}"
+        );
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("No matching federated identity record found for presented assertion.")
+        );
+    }
+    assert_eq!(c.assertion_sign_in(&good).await.0, StatusCode::OK);
+    for (assertion, expected) in [
+        (
+            key.sign(&claims(
+                "https://other.example",
+                "role-arn",
+                "api://AzureADTokenExchange",
+            )),
+            700211,
+        ),
+        (
+            key.sign(&claims(
+                "https://issuer.example",
+                "ROLE-ARN",
+                "api://AzureADTokenExchange",
+            )),
+            700213,
+        ),
+        (
+            key.sign(&claims("https://issuer.example", "role-arn", "api://other")),
+            700212,
+        ),
+        (
+            TestKey::generate("untrusted").sign(&claims(
+                "https://issuer.example",
+                "role-arn",
+                "api://AzureADTokenExchange",
+            )),
+            700027,
+        ),
+    ] {
+        let (_, body) = c.assertion_sign_in(&assertion).await;
+        assert_eq!(aadsts(&body), expected, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn graph_needs_an_issued_unexpired_token() {
+    let c = start().await;
+    let (status, body, _) = c
+        .graph_with(
+            Method::GET,
+            "/servicePrincipals(appId='x')",
+            None,
+            false,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken")
+    );
+    let (status, _, _) = c
+        .graph_with(
+            Method::GET,
+            "/servicePrincipals(appId='x')",
+            None,
+            false,
+            Some("forged"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    c.emulator
+        .configure(|s| s.token_lifetime = Duration::from_secs(1));
+    let (_, body) = c.sign_in(&[("client_secret", SECRET)]).await;
+    assert_eq!(body["expires_in"], 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = body["access_token"].as_str().unwrap();
+    let (status, body, _) = c
+        .graph_with(
+            Method::GET,
+            "/servicePrincipals(appId='x')",
+            None,
+            false,
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+// --- applications ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn upsert_creates_updates_and_needs_the_prefer_header_to_create() {
+    let c = start().await;
+    let (status, body, headers) = c
+        .graph_with(
+            Method::PATCH,
+            "/applications(uniqueName='app-1')",
+            Some(json!({"displayName": "one"})),
+            false,
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "Request_ResourceNotFound")
+    );
+    let inner = &body["error"]["innerError"];
+    assert_eq!(inner["client-request-id"], "crid-1");
+    assert!(inner["request-id"].is_string() && inner["date"].is_string());
+    assert_eq!(headers["client-request-id"], "crid-1");
+
+    let (status, app) = c.upsert("app-1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app["uniqueName"], "app-1");
+    assert_eq!(app["signInAudience"], "AzureADMyOrg");
+    let (status, body) = c.upsert("app-1").await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+
+    for path in [
+        format!("/applications/{}", app["id"].as_str().unwrap()),
+        "/applications(uniqueName='app-1')".to_owned(),
+        format!("/applications(appId='{}')", app["appId"].as_str().unwrap()),
+    ] {
+        let (status, got) = c.graph(Method::GET, &path, None).await;
+        assert_eq!((status, &got["id"]), (StatusCode::OK, &app["id"]), "{path}");
+    }
+    let (status, body, _) = c
+        .graph_with(
+            Method::PATCH,
+            "/applications(uniqueName='app-2')",
+            Some(json!({"tags": []})),
+            true,
+            Some(&c.token),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "Request_BadRequest")
+    );
+    let id = app["id"].as_str().unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    let (status, _) = c
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({
+                "identifierUris": [format!("api://{app_id}")],
+                "api": {"requestedAccessTokenVersion": 2},
+                "notes": "n", "tags": ["t"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = c
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"identifierUris": ["api://elsewhere"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "HostNameNotOnVerifiedDomain")
+    );
+    let (status, body) = c
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"uniqueName": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let stored = c.emulator.snapshot().application("app-1").unwrap().clone();
+    assert_eq!(
+        (
+            stored.requested_access_token_version,
+            stored.tags,
+            stored.notes
+        ),
+        (Some(2), vec!["t".to_owned()], Some("n".to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn soft_delete_keeps_the_unique_name_until_purged() {
+    let c = start().await;
+    let (app, sp) = c.create_app_and_sp("gone").await;
+    let id = app["id"].as_str().unwrap();
+    let (status, _) = c
+        .graph(Method::DELETE, &format!("/applications/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = c
+        .graph(Method::GET, &format!("/applications/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, deleted) = c
+        .graph(Method::GET, &format!("/directory/deletedItems/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["@odata.type"], "#microsoft.graph.application");
+    assert!(deleted["deletedDateTime"].is_string());
+    // The service principal went to deleted items with its app.
+    let sp_id = sp["id"].as_str().unwrap();
+    assert_eq!(
+        c.graph(
+            Method::GET,
+            &format!("/directory/deletedItems/{sp_id}"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (_, listed) = c
+        .graph(
+            Method::GET,
+            "/directory/deletedItems/microsoft.graph.application?$filter=uniqueName%20eq%20'gone'",
+            None,
+        )
+        .await;
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+
+    let (status, body) = c.upsert("gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"][0]["code"], "ObjectConflict");
+
+    assert_eq!(
+        c.graph(
+            Method::DELETE,
+            &format!("/directory/deletedItems/{id}"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.graph(
+            Method::DELETE,
+            &format!("/directory/deletedItems/{id}"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(c.upsert("gone").await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn service_principals_lag_then_conflict() {
+    let c = start().await;
+    c.emulator.configure(|s| {
+        s.service_principal_lag = Lag {
+            attempts: 2,
+            duration: Duration::ZERO,
+        }
+    });
+    let (_, app) = c.upsert("sp").await;
+    let body = json!({"appId": app["appId"]});
+    for _ in 0..2 {
+        let (status, error) = c
+            .graph(Method::POST, "/servicePrincipals", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            error["error"]["details"][0]["code"],
+            "NoBackingApplicationObject"
+        );
+    }
+    let (status, sp) = c
+        .graph(Method::POST, "/servicePrincipals", Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, error) = c
+        .graph(Method::POST, "/servicePrincipals", Some(body))
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (
+            StatusCode::CONFLICT,
+            "Request_MultipleObjectsWithSameKeyValue"
+        )
+    );
+    let (status, got) = c
+        .graph(
+            Method::GET,
+            &format!(
+                "/servicePrincipals(appId='{}')",
+                app["appId"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!((status, &got["id"]), (StatusCode::OK, &sp["id"]));
+}
+
+#[tokio::test]
+async fn only_owned_objects_can_be_changed() {
+    let c = start().await;
+    let foreign = c.emulator.seed_foreign_application("foreign", true);
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let body = (method == Method::PATCH).then(|| json!({"displayName": "x"}));
+        let (status, error) = c
+            .graph(method, &format!("/applications/{}", foreign.id), body)
+            .await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::FORBIDDEN, "Authorization_RequestDenied")
+        );
+    }
+    let sp_id = foreign.service_principal_id.unwrap();
+    assert_eq!(
+        c.graph(Method::GET, &format!("/servicePrincipals/{sp_id}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, _) = c
+        .graph(
+            Method::PATCH,
+            &format!("/servicePrincipals/{sp_id}"),
+            Some(json!({"appRoleAssignmentRequired": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (app, _) = c.create_app_and_sp("mine").await;
+    let owners = &c
+        .emulator
+        .snapshot()
+        .application("mine")
+        .unwrap()
+        .owners
+        .clone();
+    assert_eq!(owners, &[c.emulator.factory_service_principal_id()]);
+    assert_eq!(
+        c.graph(
+            Method::GET,
+            &format!("/applications/{}", app["id"].as_str().unwrap()),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_directory_quota_counts_deleted_objects_until_purged() {
+    let c = start().await;
+    c.emulator.configure(|s| s.directory_quota = 2);
+    let (app, _) = c.create_app_and_sp("q1").await;
+    let (status, error) = c.upsert("q2").await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "Directory_QuotaExceeded")
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The directory object quota limit for the Principal has been exceeded.")
+    );
+    let id = app["id"].as_str().unwrap();
+    c.graph(Method::DELETE, &format!("/applications/{id}"), None)
+        .await;
+    assert_eq!(
+        code(&c.upsert("q2").await.1),
+        "Directory_QuotaExceeded",
+        "soft-deleted objects still count"
+    );
+    c.graph(
+        Method::DELETE,
+        &format!("/directory/deletedItems/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(c.upsert("q2").await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn federated_identity_credentials_keep_their_constraints() {
+    let c = start().await;
+    let (_, app) = c.upsert("fic").await;
+    let base = format!(
+        "/applications/{}/federatedIdentityCredentials",
+        app["id"].as_str().unwrap()
+    );
+    let fic = |name: &str, subject: &str| json!({"name": name, "issuer": "https://issuer.example", "subject": subject, "audiences": ["api://AzureADTokenExchange"]});
+    let (status, created) = c.graph(Method::POST, &base, Some(fic("one", "s-1"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, error) = c.graph(Method::POST, &base, Some(fic("ONE", "s-2"))).await;
+    assert_eq!(
+        (status, code(&error)),
+        (
+            StatusCode::CONFLICT,
+            "Request_MultipleObjectsWithSameKeyValue"
+        )
+    );
+    assert_eq!(
+        c.graph(Method::POST, &base, Some(fic("two", "s-1")))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST,
+        "issuer + subject unique"
+    );
+    let mut two_audiences = fic("three", "s-3");
+    two_audiences["audiences"] = json!(["a", "b"]);
+    assert_eq!(
+        c.graph(Method::POST, &base, Some(two_audiences)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    for i in 2..=20 {
+        assert_eq!(
+            c.graph(
+                Method::POST,
+                &base,
+                Some(fic(&format!("n{i}"), &format!("s{i}")))
+            )
+            .await
+            .0,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        c.graph(Method::POST, &base, Some(fic("n21", "s21")))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST,
+        "at most 20"
+    );
+    let (status, got) = c.graph(Method::GET, &format!("{base}/one"), None).await;
+    assert_eq!((status, &got["id"]), (StatusCode::OK, &created["id"]));
+    let by_name = format!(
+        "/applications/{}/federatedIdentityCredentials(name='one')",
+        app["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        c.graph(Method::PATCH, &by_name, Some(json!({"subject": "s-new"})))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.graph(Method::PATCH, &by_name, Some(json!({"name": "renamed"})))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        c.graph(
+            Method::DELETE,
+            &format!("{base}/{}", created["id"].as_str().unwrap()),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, list) = c.graph(Method::GET, &base, None).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 19);
+}
+
+#[tokio::test]
+async fn app_roles_must_be_disabled_before_removal_and_assignments_need_the_permission() {
+    let c = start().await;
+    let (app, sp) = c.create_app_and_sp("roles").await;
+    let app_path = format!("/applications/{}", app["id"].as_str().unwrap());
+    let role_id = "6f1d9c1e-7a55-4b8e-9d0e-1a2b3c4d5e6f";
+    let role = |enabled: bool| json!({"id": role_id, "allowedMemberTypes": ["Application"], "value": "AssumeAwsRole", "displayName": "r", "description": "d", "isEnabled": enabled});
+    assert_eq!(
+        c.graph(
+            Method::PATCH,
+            &app_path,
+            Some(json!({"appRoles": [role(true)]}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, error) = c
+        .graph(Method::PATCH, &app_path, Some(json!({"appRoles": []})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["error"]["details"][0]["code"],
+        "CannotDeleteOrUpdateEnabledEntitlement"
+    );
+
+    let sp_id = sp["id"].as_str().unwrap();
+    let assigned_to = format!("/servicePrincipals/{sp_id}/appRoleAssignedTo");
+    let grant = json!({"principalId": sp_id, "resourceId": sp_id, "appRoleId": role_id});
+    let (status, error) = c
+        .graph(Method::POST, &assigned_to, Some(grant.clone()))
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::FORBIDDEN, "Authorization_RequestDenied")
+    );
+    c.emulator
+        .configure(|s| s.app_role_assignment_permission = true);
+    let (status, assignment) = c
+        .graph(Method::POST, &assigned_to, Some(grant.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{assignment}");
+    assert_eq!(
+        c.graph(Method::POST, &assigned_to, Some(grant)).await.0,
+        StatusCode::BAD_REQUEST,
+        "no duplicates"
+    );
+    let (_, list) = c.graph(Method::GET, &assigned_to, None).await;
+    assert_eq!(list["value"][0]["principalId"], sp_id);
+    let one = format!("{assigned_to}/{}", assignment["id"].as_str().unwrap());
+    assert_eq!(
+        c.graph(Method::DELETE, &one, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(
+        c.graph(
+            Method::PATCH,
+            &app_path,
+            Some(json!({"appRoles": [role(false)]}))
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.graph(Method::PATCH, &app_path, Some(json!({"appRoles": []})))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+}
+
+// --- faults, counters, HTTP control API ------------------------------------------------
+
+#[tokio::test]
+async fn injected_faults_throttling_latency_and_counters() {
+    let c = start().await;
+    c.emulator.inject(FaultRule::throttle(1, Some(7)));
+    c.emulator.inject(FaultRule::throttle(1, None));
+    c.emulator
+        .inject(FaultRule::server_error(1, 503).only(Some("GET"), Some("/v1.0/servicePrincipals")));
+    let path = "/servicePrincipals(appId='none')";
+    let (status, body, headers) = c
+        .graph_with(Method::GET, path, None, false, Some(&c.token))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
+    );
+    assert_eq!(headers["retry-after"], "7");
+    let (status, _, headers) = c
+        .graph_with(Method::GET, path, None, false, Some(&c.token))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.get("retry-after").is_none());
+    let (status, body) = c.graph(Method::GET, path, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable")
+    );
+    assert_eq!(
+        c.graph(Method::GET, path, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.emulator.call_count("GET /v1.0/servicePrincipals(appId)"),
+        4
+    );
+    assert_eq!(c.emulator.token_requests(), 1);
+
+    c.emulator
+        .configure(|s| s.latency = Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    c.graph(Method::GET, path, None).await;
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    c.emulator.configure(|s| {
+        s.latency = Duration::ZERO;
+        s.write_rate_limit = Some(2.0);
+    });
+    let mut throttled = 0;
+    for i in 0..6 {
+        let (status, _, headers) = c
+            .graph_with(
+                Method::PATCH,
+                &format!("/applications(uniqueName='w{i}')"),
+                Some(json!({"displayName": "w"})),
+                true,
+                Some(&c.token),
+            )
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            throttled += 1;
+            assert!(
+                headers["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+                    >= 1
+            );
+        }
+    }
+    assert!(throttled >= 3, "{throttled}");
+}
+
+#[tokio::test]
+async fn the_http_control_api_mirrors_the_in_process_one() {
+    let c = start().await;
+    let url = |p: &str| format!("{}/_emulator/{p}", c.emulator.url());
+    let post = |p: &str, body: Value| c.http.post(url(p)).body(body.to_string()).send();
+    assert!(
+        post("credentials/secret", json!({"secret": "another"}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        c.sign_in(&[("client_secret", "another")]).await.0,
+        StatusCode::OK
+    );
+    let seeded: Value = serde_json::from_slice(
+        &post("seed", json!({"displayName": "ci"}))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(seeded["servicePrincipalId"].is_string());
+    assert!(
+        post(
+            "settings",
+            json!({"directoryQuota": 7, "appRoleAssignmentPermission": true})
+        )
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+    );
+    assert_eq!(c.emulator.settings().directory_quota, 7);
+    assert!(
+        post(
+            "faults",
+            json!({"fault": {"kind": "throttle", "retryAfter": 2}, "times": 1})
+        )
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+    );
+    assert_eq!(
+        c.graph(Method::GET, "/servicePrincipals(appId='x')", None)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let key = TestKey::generate("via http");
+    let response: Value = serde_json::from_slice(
+        &post(
+            "credentials/certificate",
+            json!({"pem": key.certificate_pem()}),
+        )
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(response["x5t#S256"], key.kid());
+    assert!(
+        post("credentials/jwks", key.jwks())
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        post(
+            "credentials/federated",
+            json!({"name": "n", "issuer": "https://i", "subject": "s", "audience": "a"})
+        )
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+    );
+    let snapshot: Value = serde_json::from_slice(
+        &c.http
+            .get(url("snapshot"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        snapshot["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["appId"] == seeded["appId"])
+    );
+    assert_eq!(snapshot["factoryFederatedCredentials"][0]["name"], "n");
+    let calls: Value = serde_json::from_slice(
+        &c.http
+            .get(url("calls"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(calls["GET /v1.0/servicePrincipals(appId)"], 1);
+    assert!(
+        post("reset", json!({}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        c.emulator.snapshot().applications.len(),
+        1,
+        "only the factory's own app is left"
+    );
+    assert_eq!(
+        c.http.get(url("nope")).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_ready_line_and_stops_when_stdin_closes() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-emulator"))
+        .args(["--client-secret", "demo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("GRAPH_EMULATOR_READY ")
+        .expect("the ready line");
+    assert!(url.starts_with("http://127.0.0.1:"));
+    let snapshot = reqwest::get(format!("{url}/_emulator/snapshot"))
+        .await
+        .unwrap();
+    assert_eq!(snapshot.status(), StatusCode::OK);
+    drop(child.stdin.take());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
