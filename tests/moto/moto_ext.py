@@ -34,6 +34,40 @@ Behaviour, per the API reference pages above:
   https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html),
   with the message moto's CreateOpenIDConnectProvider already uses for more
   than 100 IDs, which follows AWS's "Cannot exceed quota for <Quota>: <n>".
+
+It also adds STS's ``GetWebIdentityToken`` (AWS outbound identity federation,
+November 2025), which moto 5.2.5 lacks as well:
+
+* GetWebIdentityToken
+  https://docs.aws.amazon.com/STS/latest/APIReference/API_GetWebIdentityToken.html
+  and the IAM User Guide, "Getting started with outbound identity federation"
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_getting_started.html
+
+The answer is a real JWT signed with the server's key -- RS256 (RSA) or ES384
+(P-384), as ``SigningAlgorithm`` asks -- so a relying party can verify it:
+
+* ``iss`` is the account's issuer URL (AWS gives each account a unique
+  ``https://<id>.tokens.sts.global.api.aws``; here the id is a UUID derived
+  from the account id, so it is stable across restarts), ``sub`` the caller's
+  ARN -- for a role session the *role* ARN, not the assumed-role session ARN --
+  ``aud`` the requested audience(s) (a string for one), ``iat``/``nbf``/``exp``
+  from ``DurationSeconds`` (60..3600, default 300), a ``jti``, and under the
+  ``https://sts.amazonaws.com/`` namespace ``principal_id`` (the requester's
+  ARN, as the API reference says), ``aws_account`` and any request ``Tags``.
+* The RSA key comes from the PEM file named by ``EFR_OUTBOUND_IDENTITY_KEY``;
+  without it a key is generated when the server starts. The P-384 key is
+  always generated.
+* The verification keys are served by ``wsgi_middleware`` at
+  ``GET /_efr/outbound-identity/jwks.json`` (AWS serves them at the issuer's
+  ``/.well-known/jwks.json``) and the issuer of an account at
+  ``GET /_efr/outbound-identity/issuer?account=<id>`` (default: moto's default
+  account), as ``{"issuer": ..., "account": ...}``.
+* Validation follows the reference's constraints: 1..10 audiences of 1..1000
+  characters, ``SigningAlgorithm`` RS256 or ES384, ``DurationSeconds``
+  60..3600, at most 50 tags -- ``ValidationError`` (HTTP 400) otherwise. Not
+  emulated: the ``OutboundWebIdentityFederationDisabled`` error (moto has no
+  ``EnableOutboundWebIdentityFederation``; the feature counts as enabled
+  everywhere), the global-endpoint refusal and ``SubjectMode``.
 """
 
 from __future__ import annotations
@@ -175,3 +209,252 @@ def install() -> list[str]:
         setattr(IamResponse, name, response_method)
         installed.append(name)
     return installed
+
+
+# --- STS GetWebIdentityToken (outbound identity federation) ------------------
+#
+# Written like moto's own STS actions: the behaviour on STSBackend (would go in
+# moto/sts/models.py), parameter reading on TokenResponse (moto/sts/responses.py),
+# and the signing keys as a small class the backend holds.
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+import threading
+import uuid
+from urllib.parse import parse_qs
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from moto.core.utils import utcnow
+from moto.sts.exceptions import STSValidationError
+from moto.sts.models import STSBackend
+from moto.sts.responses import TokenResponse
+
+OUTBOUND_IDENTITY_KEY_VAR = "EFR_OUTBOUND_IDENTITY_KEY"
+OUTBOUND_IDENTITY_PATH = "/_efr/outbound-identity/"
+DEFAULT_ACCOUNT_ID = "123456789012"
+SIGNING_ALGORITHMS = ("RS256", "ES384")
+MAX_AUDIENCES = 10
+MAX_AUDIENCE_LENGTH = 1000
+MIN_TOKEN_SECONDS, MAX_TOKEN_SECONDS, DEFAULT_TOKEN_SECONDS = 60, 3600, 300
+MAX_REQUEST_TAGS = 50
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _int_bytes(n: int) -> bytes:
+    return n.to_bytes((n.bit_length() + 7) // 8 or 1, "big")
+
+
+class OutboundIdentityKeys:
+    """The server's signing keys: RSA (from EFR_OUTBOUND_IDENTITY_KEY or new) and P-384."""
+
+    def __init__(self, rsa_pem: bytes | None = None) -> None:
+        if rsa_pem is None:
+            path = os.environ.get(OUTBOUND_IDENTITY_KEY_VAR)
+            rsa_pem = open(path, "rb").read() if path else None
+        if rsa_pem is not None:
+            key = serialization.load_pem_private_key(rsa_pem, password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError(f"{OUTBOUND_IDENTITY_KEY_VAR} must name an RSA private key")
+            self.rsa = key
+        else:
+            self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP384R1())
+        self.rsa_kid = self._kid(self.rsa.public_key())
+        self.ec_kid = self._kid(self.ec.public_key())
+
+    @staticmethod
+    def _kid(public_key) -> str:
+        der = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return _b64url(hashlib.sha256(der).digest())[:32]
+
+    def jwks(self) -> dict:
+        n = self.rsa.public_key().public_numbers()
+        p = self.ec.public_key().public_numbers()
+        return {
+            "keys": [
+                {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.rsa_kid,
+                 "n": _b64url(_int_bytes(n.n)), "e": _b64url(_int_bytes(n.e))},
+                {"kty": "EC", "use": "sig", "alg": "ES384", "kid": self.ec_kid, "crv": "P-384",
+                 "x": _b64url(p.x.to_bytes(48, "big")), "y": _b64url(p.y.to_bytes(48, "big"))},
+            ]
+        }
+
+    def sign(self, claims: dict, algorithm: str) -> str:
+        kid = self.rsa_kid if algorithm == "RS256" else self.ec_kid
+        header = {"alg": algorithm, "typ": "JWT", "kid": kid}
+        signing_input = ".".join(
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        ).encode()
+        if algorithm == "RS256":
+            signature = self.rsa.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            r, s = decode_dss_signature(self.ec.sign(signing_input, ec.ECDSA(hashes.SHA384())))
+            signature = r.to_bytes(48, "big") + s.to_bytes(48, "big")  # JWS: raw R || S
+        return signing_input.decode() + "." + _b64url(signature)
+
+
+_KEYS: OutboundIdentityKeys | None = None
+_KEYS_LOCK = threading.Lock()
+
+
+def outbound_identity_keys() -> OutboundIdentityKeys:
+    """The process's signing keys, made (or loaded) on first use."""
+    global _KEYS
+    with _KEYS_LOCK:
+        if _KEYS is None:
+            _KEYS = OutboundIdentityKeys()
+        return _KEYS
+
+
+def outbound_identity_issuer(account_id: str) -> str:
+    """The account's issuer URL, shaped like AWS's and stable for an account id."""
+    account_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"moto-outbound-identity:{account_id}")
+    return f"https://{account_uuid}.tokens.sts.global.api.aws"
+
+
+def _validate_web_identity_token_request(
+    audience: list[str] | None, algorithm: str | None, duration: int | None, tags: list
+) -> None:
+    errors = []
+    if not audience:
+        errors.append("Value null at 'audience' failed to satisfy constraint: Member must not be null")
+    else:
+        if len(audience) > MAX_AUDIENCES:
+            errors.append(
+                f"Value '{audience}' at 'audience' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_AUDIENCES}"
+            )
+        for value in audience:
+            if not 1 <= len(value) <= MAX_AUDIENCE_LENGTH:
+                errors.append(
+                    f"Value '{value}' at 'audience' failed to satisfy constraint: "
+                    f"Member must have length between 1 and {MAX_AUDIENCE_LENGTH}"
+                )
+    if algorithm is None:
+        errors.append("Value null at 'signingAlgorithm' failed to satisfy constraint: Member must not be null")
+    elif algorithm not in SIGNING_ALGORITHMS:
+        errors.append(
+            f"Value '{algorithm}' at 'signingAlgorithm' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [RS256, ES384]"
+        )
+    if duration is not None and not MIN_TOKEN_SECONDS <= duration <= MAX_TOKEN_SECONDS:
+        errors.append(
+            f"Value '{duration}' at 'durationSeconds' failed to satisfy constraint: "
+            f"Member must have value between {MIN_TOKEN_SECONDS} and {MAX_TOKEN_SECONDS}"
+        )
+    if len(tags) > MAX_REQUEST_TAGS:
+        errors.append(
+            "Value at 'tags' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_REQUEST_TAGS}"
+        )
+    if errors:
+        plural = "s" if len(errors) > 1 else ""
+        raise STSValidationError(f"{len(errors)} validation error{plural} detected: " + "; ".join(errors))
+
+
+# --- STSBackend method (would go in moto/sts/models.py) ----------------------
+
+
+def _backend_get_web_identity_token(
+    self: STSBackend,
+    access_key_id: str,
+    region: str,
+    audience: list[str],
+    signing_algorithm: str,
+    duration_seconds: int | None,
+    tags: list[dict],
+) -> tuple[str, datetime.datetime]:
+    _validate_web_identity_token_request(audience, signing_algorithm, duration_seconds, tags)
+    assumed_role = self.get_assumed_role_from_access_key(access_key_id)
+    if assumed_role is not None:
+        # A role session's subject is the role, not arn:...:assumed-role/<role>/<session>.
+        subject, account_id = assumed_role.role_arn, assumed_role.account_id
+    else:
+        _, subject, account_id = self.get_caller_identity(access_key_id, region)
+    now = utcnow()
+    duration = duration_seconds or DEFAULT_TOKEN_SECONDS
+    expiration = now + datetime.timedelta(seconds=duration)
+    issued_at = int(now.replace(tzinfo=datetime.timezone.utc).timestamp())
+    claims = {
+        "iss": outbound_identity_issuer(account_id),
+        "sub": subject,
+        "aud": audience[0] if len(audience) == 1 else audience,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + duration,
+        "jti": str(uuid.uuid4()),
+        "https://sts.amazonaws.com/": {
+            "aws_account": account_id,
+            "principal_id": subject,
+            "request_tags": {t["Key"]: t["Value"] for t in tags},
+        },
+    }
+    return outbound_identity_keys().sign(claims, signing_algorithm), expiration
+
+
+# --- TokenResponse method (would go in moto/sts/responses.py) ----------------
+
+
+def _response_get_web_identity_token(self: TokenResponse) -> ActionResult:
+    audience = self._get_param("Audience")
+    if isinstance(audience, str):
+        audience = [audience]
+    duration = self._get_param("DurationSeconds")
+    token, expiration = self.backend.get_web_identity_token(
+        access_key_id=self.get_access_key(),
+        region=self.region,
+        audience=audience or [],
+        signing_algorithm=self._get_param("SigningAlgorithm"),
+        duration_seconds=int(duration) if duration is not None else None,
+        tags=self._get_param("Tags") or [],
+    )
+    return ActionResult({"WebIdentityToken": token, "Expiration": expiration})
+
+
+def install_outbound_identity() -> list[str]:
+    """Add GetWebIdentityToken to moto's STS classes (unless moto has its own); return
+    the names added. Also loads (or makes) the signing keys, so a bad
+    EFR_OUTBOUND_IDENTITY_KEY fails at startup."""
+    outbound_identity_keys()
+    name = "get_web_identity_token"
+    ours = (_backend_get_web_identity_token, _response_get_web_identity_token)
+    theirs = (getattr(STSBackend, name, None), getattr(TokenResponse, name, None))
+    if any(t is not None and t not in ours for t in theirs):
+        return []
+    setattr(STSBackend, name, _backend_get_web_identity_token)
+    setattr(TokenResponse, name, _response_get_web_identity_token)
+    return [name]
+
+
+def wsgi_middleware(app):
+    """Serve the verification keys and issuer URLs under /_efr/outbound-identity/;
+    hand everything else to moto's application."""
+
+    def serve(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(OUTBOUND_IDENTITY_PATH) or environ.get("REQUEST_METHOD") != "GET":
+            return app(environ, start_response)
+        name = path[len(OUTBOUND_IDENTITY_PATH):]
+        if name == "jwks.json":
+            body, status = outbound_identity_keys().jwks(), "200 OK"
+        elif name == "issuer":
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
+            body, status = {"issuer": outbound_identity_issuer(account), "account": account}, "200 OK"
+        else:
+            body, status = {"error": f"no such path {path}"}, "404 Not Found"
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    return serve

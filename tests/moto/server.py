@@ -1,4 +1,4 @@
-"""moto's server (all services, as `moto_server`) with the moto_ext IAM actions.
+"""moto's server (all services, as `moto_server`) with the moto_ext IAM and STS actions.
 
 Usage (with the Python of the venv built from tests/moto/requirements.txt):
     .venv/bin/python tests/moto/server.py [--host 127.0.0.1] [--port 0] [--quiet] [--ignore-stdin]
@@ -15,6 +15,11 @@ Contract:
   parent closed it, or died), or on SIGTERM/SIGINT. Start it with stdin as a
   pipe that the parent keeps open; --ignore-stdin turns the EOF watch off (for
   a shell's background job, whose stdin is /dev/null), leaving the signals.
+* STS GetWebIdentityToken is added (moto_ext.install_outbound_identity): its
+  RSA signing key is read from the PEM file named by EFR_OUTBOUND_IDENTITY_KEY,
+  or generated at startup; the verification keys are served at
+  GET /_efr/outbound-identity/jwks.json and an account's issuer URL at
+  GET /_efr/outbound-identity/issuer?account=<id>.
 * MOTO_PORT is set to the bound port, so URLs moto builds for itself (e.g. the
   CloudFormation custom-resource ResponseURL) use the real port.
 """
@@ -66,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     moto_ext.install()
+    moto_ext.install_outbound_identity()
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -77,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    # /_efr/outbound-identity/… (JWKS, issuer) first, then moto.
+    app = moto_ext.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
