@@ -12,3 +12,4 @@ pub mod logging;
 pub mod resource;
 pub mod retry;
 pub mod secret;
+pub mod signin;

@@ -24,13 +24,13 @@ use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
 use serde_json::json;
 use tokio::time::Instant;
 
-const SECRET: &str = "emulated-client-secret-Zq8~value";
+pub(crate) const SECRET: &str = "emulated-client-secret-Zq8~value";
 const STACK: &str = "arn:aws:cloudformation:eu-west-1:222222222222:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
 const OUTBOUND_ISSUER: &str =
     "https://a1b2c3d4-0000-4000-8000-222222222222.tokens.sts.global.api.aws";
 const FACTORY_ROLE: &str = "arn:aws:iam::111111111111:role/entra-federated-role-factory";
 
-fn fast() -> RetryPolicy {
+pub(crate) fn fast() -> RetryPolicy {
     RetryPolicy {
         base: Duration::from_millis(20),
         cap: Duration::from_millis(200),
@@ -41,7 +41,7 @@ fn fast() -> RetryPolicy {
     }
 }
 
-fn config_for(emulator: &GraphEmulator) -> Config {
+pub(crate) fn config_for(emulator: &GraphEmulator) -> Config {
     let env: HashMap<&str, String> = HashMap::from([
         ("ENTRA_TENANT_ID", emulator.tenant_id()),
         ("ENTRA_CLIENT_ID", emulator.factory_client_id()),
@@ -53,7 +53,7 @@ fn config_for(emulator: &GraphEmulator) -> Config {
         .expect("the emulator's endpoints are a valid configuration")
 }
 
-async fn emulator() -> GraphEmulator {
+pub(crate) async fn emulator() -> GraphEmulator {
     let emulator = GraphEmulator::start()
         .await
         .expect("start the Graph emulator");
@@ -61,7 +61,7 @@ async fn emulator() -> GraphEmulator {
     emulator
 }
 
-fn client(emulator: &GraphEmulator, credential: Credential) -> GraphClient {
+pub(crate) fn client(emulator: &GraphEmulator, credential: Credential) -> GraphClient {
     GraphClient::new(&config_for(emulator), credential)
         .expect("build the client")
         .with_retry_policy(fast())
@@ -71,7 +71,7 @@ fn secret_client(emulator: &GraphEmulator) -> GraphClient {
     client(emulator, Credential::ClientSecret(Secret::new(SECRET)))
 }
 
-fn deadline() -> Deadline {
+pub(crate) fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(30))
 }
 
@@ -103,7 +103,7 @@ fn credential(name: &str, subject: &str, description: Option<&str>) -> Federated
     }
 }
 
-fn workload(generation: &str) -> WorkloadSpec {
+pub(crate) fn workload(generation: &str) -> WorkloadSpec {
     WorkloadSpec {
         application: app_spec(generation),
         federated_credentials: vec![
@@ -1093,115 +1093,4 @@ async fn secrets_tokens_and_assertions_never_reach_logs_or_errors() {
             );
         }
     }
-}
-
-// --- the whole secretless chain, with moto's GetWebIdentityToken ----------------------
-
-/// The factory's `AssertionSource` as the AWS side will build it: `sts:GetWebIdentityToken`
-/// with audience `api://AzureADTokenExchange` and RS256 — here against moto (extended in
-/// `tests/moto/moto_ext.py`).
-struct StsWebIdentity {
-    sts: aws_sdk_sts::Client,
-}
-
-impl AssertionSource for StsWebIdentity {
-    fn assertion(&self) -> BoxFuture<'_, Result<Secret, Box<dyn std::error::Error + Send + Sync>>> {
-        Box::pin(async move {
-            let output = self
-                .sts
-                .get_web_identity_token()
-                .audience("api://AzureADTokenExchange")
-                .signing_algorithm("RS256")
-                .duration_seconds(300)
-                .send()
-                .await?;
-            let token = output.web_identity_token().ok_or("no WebIdentityToken")?;
-            Ok(Secret::new(token))
-        })
-    }
-}
-
-async fn get_json(url: &str) -> serde_json::Value {
-    let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).unwrap()
-}
-
-#[tokio::test]
-async fn an_aws_web_identity_token_from_moto_signs_the_factory_in() {
-    use aws_config::{BehaviorVersion, Region, retry::RetryConfig};
-    use aws_credential_types::Credentials;
-
-    let moto = entra_federated_role_harness::moto::Moto::start().await;
-    let sdk = |credentials: Credentials| {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(credentials)
-            .retry_config(RetryConfig::disabled())
-            .load()
-    };
-    let root = sdk(Credentials::new(
-        "AKIAEXAMPLEROOT00001",
-        "secret",
-        None,
-        None,
-        "test",
-    ))
-    .await;
-    let role_arn = "arn:aws:iam::111111111111:role/entra-federated-role-factory";
-    let session = aws_sdk_sts::Client::new(&root)
-        .assume_role()
-        .role_arn(role_arn)
-        .role_session_name("lambda")
-        .send()
-        .await
-        .unwrap();
-    let c = session.credentials().unwrap();
-    let lambda = sdk(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "assumed",
-    ))
-    .await;
-
-    // The factory app trusts the account's issuer and the Lambda role as subject.
-    let emulator = emulator().await;
-    let jwks = get_json(&format!(
-        "{}/_efr/outbound-identity/jwks.json",
-        moto.endpoint()
-    ))
-    .await;
-    let issuer = get_json(&format!(
-        "{}/_efr/outbound-identity/issuer?account=111111111111",
-        moto.endpoint()
-    ))
-    .await["issuer"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(emulator.add_jwks(&jwks).unwrap(), 2, "RS256 and ES384 keys");
-    emulator.add_factory_federated_credential(
-        "aws-outbound",
-        &issuer,
-        role_arn,
-        "api://AzureADTokenExchange",
-    );
-    emulator.configure(|s| s.federated_sign_in_lag = 1);
-
-    let source = Arc::new(StsWebIdentity {
-        sts: aws_sdk_sts::Client::new(&lambda),
-    });
-    let client = client(&emulator, Credential::Assertion(source));
-    let identity = client
-        .ensure_workload_identity(&workload("secretless"), deadline())
-        .await
-        .unwrap();
-    assert!(identity.created);
-    assert_eq!(
-        emulator.token_requests(),
-        2,
-        "one AADSTS70021, then a token"
-    );
 }

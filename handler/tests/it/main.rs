@@ -7,3 +7,4 @@ mod events;
 mod graph;
 mod moto_support;
 mod protocol;
+mod signin;
