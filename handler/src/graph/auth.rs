@@ -232,28 +232,31 @@ impl Authenticator {
         let mut transient_retries = 0u32;
         loop {
             attempts += 1;
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("client_id", &self.client_id)
-                .append_pair("scope", &self.scope)
-                .append_pair("grant_type", "client_credentials");
-            match &self.credential {
-                Credential::ClientSecret(secret) => {
-                    form.append_pair("client_secret", secret.expose());
+            // Built in a block: the serializer is not `Send` and must not live across an await.
+            let body = {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("client_id", &self.client_id)
+                    .append_pair("scope", &self.scope)
+                    .append_pair("grant_type", "client_credentials");
+                match &self.credential {
+                    Credential::ClientSecret(secret) => {
+                        form.append_pair("client_secret", secret.expose());
+                    }
+                    Credential::Certificate(certificate) => {
+                        let assertion =
+                            certificate.sign_assertion(&self.client_id, &self.token_endpoint)?;
+                        form.append_pair("client_assertion_type", JWT_BEARER)
+                            .append_pair("client_assertion", assertion.expose());
+                    }
+                    Credential::Assertion(_) => {
+                        let assertion = external.as_ref().map(Secret::expose).unwrap_or_default();
+                        form.append_pair("client_assertion_type", JWT_BEARER)
+                            .append_pair("client_assertion", assertion);
+                    }
                 }
-                Credential::Certificate(certificate) => {
-                    let assertion =
-                        certificate.sign_assertion(&self.client_id, &self.token_endpoint)?;
-                    form.append_pair("client_assertion_type", JWT_BEARER)
-                        .append_pair("client_assertion", assertion.expose());
-                }
-                Credential::Assertion(_) => {
-                    let assertion = external.as_ref().map(Secret::expose).unwrap_or_default();
-                    form.append_pair("client_assertion_type", JWT_BEARER)
-                        .append_pair("client_assertion", assertion);
-                }
-            }
-            // The form holds the secret or assertion: it is sent, never logged.
-            let body = Secret::new(form.finish());
+                // The form holds the secret or assertion: it is sent, never logged.
+                Secret::new(form.finish())
+            };
             let timeout = deadline.remaining().min(self.policy.request_timeout);
             if timeout.is_zero() {
                 return Err(SignInError::DeadlineExceeded);
