@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use entra_federated_role::{
-    aws::Aws,
     cfn::{Handler, HttpTransport, Timing},
     config, logging,
     resource::EntraFederatedRole,
@@ -20,10 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Region, credentials and AWS_ENDPOINT_URL come from the Lambda environment.
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let resource = match loaded.config {
-        Ok(config) => {
-            let aws = Aws::new(sdk, config.member_role_name.clone());
-            Ok(EntraFederatedRole::new(config, aws))
-        }
+        Ok(config) => Ok(EntraFederatedRole::new(config, sdk)),
         Err(errors) => {
             tracing::error!(%errors, "configuration invalid: every event will be answered FAILED");
             Err(errors.to_string())

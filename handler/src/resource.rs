@@ -1,40 +1,77 @@
-//! `Custom::EntraFederatedRole`: the resource behind the protocol layer.
+//! `Custom::EntraFederatedRole`: the lifecycle (DESIGN §3, §5) over the AWS side
+//! ([`crate::aws`]) and the Entra side ([`crate::graph`]).
 //!
-//! Every Create and Update first does everything that can refuse a request before any
-//! write: the properties are parsed, the factory's guardrails checked, the trust policy's
-//! size checked against IAM's quota, the target account reached (directly, or through the
-//! member role in hub mode) and the caller's stack confirmed there.
+//! **Create** admits the request before any write — properties parsed, the factory's
+//! guardrails checked, the trust policy's size checked against IAM's quota, the target
+//! account reached (through the member role in hub mode) and the caller's stack confirmed
+//! there — while the factory signs in to Entra. It then upserts the generation's Entra
+//! application; registers, at the same time, its identifier URI, service principal and
+//! federated credentials, resolves the trusted clients and puts the app's audience on the
+//! tenant's OIDC provider; then creates the role trusting that audience and exactly those
+//! service principals, and the app-role assignments. It answers with the role ARN as
+//! physical id and every attribute in `Data`.
 //!
-//! Provisioning in Entra ID and IAM is not built yet: a request that passes all of the
-//! above answers `FAILED` saying so, and nothing is ever reported as made. Delete
-//! succeeds: this version never creates anything, so there is nothing of ours to remove.
+//! **Update** in place runs the same steps as a converge; a change of `RoleName`,
+//! `RolePath` or `TokenVersion` builds a new generation and a new physical id instead,
+//! leaving the old one to CloudFormation's Delete. **Delete** removes the role first (so
+//! nobody can assume it), then our audience (and the provider only when ours, empty and
+//! untrusted), then the Entra application, purged. It finds its generation from the
+//! properties even when they no longer validate, and touches nothing that lacks this
+//! generation's markers.
+//!
+//! Every step is idempotent, so a redelivered or retried event — also after a crash
+//! between any two writes — converges on the same end state.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use tokio::sync::OnceCell;
 
 use crate::{
-    aws::{AccountError, Aws, caller::CallerError},
+    aws::{
+        Account, AccountError, Aws, AwsError,
+        caller::CallerError,
+        provider::{ProviderCleanup, ProviderError},
+        role::{RoleDeletion, RoleError},
+    },
     cfn::{
         CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
+        failed_create_id, is_failed_create_id,
     },
     config::Config,
+    deadline::Deadline,
     domain::{
-        Properties, PropertyErrors,
-        federation::provider_arn,
+        DisplayName, Properties, PropertyErrors, ReplacementKey,
+        federation::{audience, provider_arn, token_scope},
         guardrails::GuardrailViolations,
-        ownership::{InvalidStackId, StackArn},
+        ownership::{InvalidStackId, Ownership, StackArn, default_role_name, generation_key},
+        role::RoleSpec,
         trust::{TrustPolicyError, trust_policy},
     },
+    graph::{AppOwner, ApplicationSpec, Deletion, GraphClient, GraphError, UniqueName},
+    signin::{self, CredentialError},
 };
 
 /// The resource, configured.
 #[derive(Debug)]
 pub struct EntraFederatedRole {
     config: Config,
+    sdk: SdkConfig,
     aws: Aws,
+    /// Built on first use (reading the credentials secret, if any) and kept while warm.
+    graph: OnceCell<GraphClient>,
 }
 
 impl EntraFederatedRole {
-    /// The resource for a validated configuration and the factory's AWS side.
-    pub fn new(config: Config, aws: Aws) -> Self {
-        Self { config, aws }
+    /// The resource for a validated configuration and the factory's AWS configuration.
+    pub fn new(config: Config, sdk: SdkConfig) -> Self {
+        let aws = Aws::new(sdk.clone(), config.member_role_name.clone());
+        Self {
+            config,
+            sdk,
+            aws,
+            graph: OnceCell::new(),
+        }
     }
 }
 
@@ -59,43 +96,144 @@ pub enum ResourceError {
     /// The caller's stack could not be confirmed.
     #[error("the calling stack could not be confirmed, so nothing was changed: {0}")]
     Caller(#[from] CallerError),
-    /// Provisioning is not part of this version.
-    #[error(
-        "provisioning is not built yet: this version of entra-federated-role validates \
-         the request and confirms the calling stack but creates nothing in IAM or Entra ID"
-    )]
-    NotBuilt,
+    /// The factory's Entra credential could not be loaded.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// Microsoft Graph failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The OIDC provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The role failed.
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    /// Another AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 /// The service-principal object id length: every `sub` the trust policy lists is one.
 const OBJECT_ID_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
 
+/// One resource generation: where it lives and what it is called everywhere.
+struct Generation {
+    stack: StackArn,
+    account: Account,
+    ownership: Ownership,
+    role_name: crate::domain::RoleName,
+    unique_name: UniqueName,
+    owner: AppOwner,
+    issuer: String,
+    token_version: crate::domain::TokenVersion,
+}
+
 impl EntraFederatedRole {
-    /// Everything that can refuse a Create or Update before any write.
-    async fn admit(
+    async fn graph(&self) -> Result<&GraphClient, ResourceError> {
+        self.graph
+            .get_or_try_init(|| async {
+                let credential = signin::credential(&self.config, &self.sdk).await?;
+                Ok::<_, ResourceError>(GraphClient::new(&self.config, credential)?)
+            })
+            .await
+    }
+
+    /// The generation `key` of the resource `logical_id` in `stack_id`, in its account.
+    async fn generation(
         &self,
-        properties: &serde_json::Value,
         stack_id: &str,
         logical_id: &str,
-        resource_type: &str,
+        key: &ReplacementKey,
         invocation: &Invocation,
         session: &str,
-    ) -> Result<Properties, ResourceError> {
-        let properties = Properties::parse(properties)?;
+    ) -> Result<Generation, ResourceError> {
         let stack = StackArn::parse(stack_id)?;
-        self.config.guardrails.check(&properties, &stack)?;
-        self.check_trust_size(&properties, &stack)?;
-        let deadline = invocation.deadline;
+        let generation = generation_key(stack_id, logical_id, key);
         let account = self
             .aws
-            .account(&stack, &invocation.function_arn, session, deadline)
+            .account(
+                &stack,
+                &invocation.function_arn,
+                session,
+                invocation.deadline,
+            )
             .await?;
-        if self.config.verify_caller_stack {
-            account
-                .verify_caller(&stack, logical_id, resource_type, deadline)
+        let role_name = key
+            .role_name
+            .clone()
+            .unwrap_or_else(|| default_role_name(&stack, logical_id, &generation));
+        let unique_name = UniqueName::parse(&format!("efr-{generation}"))
+            .expect("hex digits make a valid uniqueName");
+        let owner = AppOwner {
+            stack_id: stack_id.to_owned(),
+            logical_id: logical_id.to_owned(),
+            account: stack.account.clone(),
+            generation: generation.clone(),
+        };
+        Ok(Generation {
+            issuer: self
+                .config
+                .cloud
+                .issuer(&self.config.tenant_id, key.token_version),
+            token_version: key.token_version,
+            ownership: Ownership {
+                stack_id: stack_id.to_owned(),
+                logical_id: logical_id.to_owned(),
+                generation,
+            },
+            stack,
+            account,
+            role_name,
+            unique_name,
+            owner,
+        })
+    }
+
+    /// Everything that can refuse a Create or Update before any write, with the Entra
+    /// sign-in done meanwhile. Returns the properties and the generation they make.
+    async fn admit(
+        &self,
+        request: Admission<'_>,
+        invocation: &Invocation,
+    ) -> Result<(Properties, Generation, &GraphClient), Failure> {
+        let properties = Properties::parse(request.properties).map_err(ResourceError::from)?;
+        let stack = StackArn::parse(request.stack_id).map_err(ResourceError::from)?;
+        self.config
+            .guardrails
+            .check(&properties, &stack)
+            .map_err(ResourceError::from)?;
+        self.check_trust_size(&properties, &stack)
+            .map_err(ResourceError::from)?;
+        let deadline = invocation.deadline;
+        let session = session(request.request_id);
+        let confirm = async {
+            let generation = self
+                .generation(
+                    request.stack_id,
+                    request.logical_id,
+                    &properties.replacement_key(),
+                    invocation,
+                    &session,
+                )
                 .await?;
-        }
-        Ok(properties)
+            if self.config.verify_caller_stack {
+                generation
+                    .account
+                    .verify_caller(&stack, request.logical_id, request.resource_type, deadline)
+                    .await?;
+            }
+            Ok::<_, ResourceError>(generation)
+        };
+        let sign_in = async {
+            let graph = self.graph().await?;
+            graph
+                .access_token(deadline)
+                .await
+                .map_err(GraphError::from)?;
+            Ok::<_, ResourceError>(graph)
+        };
+        let (generation, graph) = tokio::try_join!(confirm, sign_in)?;
+        Ok((properties, generation, graph))
     }
 
     /// The trust policy is as long as it will be once the ids are known (GUIDs have one
@@ -116,6 +254,185 @@ impl EntraFederatedRole {
             .collect();
         trust_policy(&provider, &issuer, &audience, &subjects).map(drop)
     }
+
+    /// Creates or converges every object of `generation` to `properties`.
+    async fn apply(
+        &self,
+        graph: &GraphClient,
+        properties: &Properties,
+        generation: &Generation,
+        deadline: Deadline,
+        fresh: bool,
+    ) -> Result<Success, ResourceError> {
+        let display_name = match &properties.application_display_name {
+            Some(name) => name.clone(),
+            None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
+        };
+        let spec = ApplicationSpec {
+            unique_name: generation.unique_name.clone(),
+            display_name,
+            token_version: generation.token_version,
+            owner: generation.owner.clone(),
+        };
+        let upserted = graph.upsert_application(&spec, deadline).await?;
+        let app = &upserted.application;
+        let app_id =
+            crate::domain::AppId::parse(&app.app_id).map_err(|_| GraphError::InvalidResponse {
+                action: "read the application's appId".to_owned(),
+                detail: "it is not a GUID".to_owned(),
+            })?;
+        let audience = audience(&app_id, generation.token_version);
+        let account = &generation.account;
+
+        let graph_side = async {
+            let ((), service_principal, _, trusted) = tokio::try_join!(
+                graph.ensure_identifier_uri(app, deadline),
+                graph.ensure_service_principal(
+                    app,
+                    &generation.owner,
+                    properties.require_app_role_assignment,
+                    upserted.created,
+                    deadline,
+                ),
+                graph.converge_federated_credentials(
+                    app,
+                    &properties.federated_credentials,
+                    deadline
+                ),
+                graph.resolve_trusted_clients(&properties.trusted_client_app_ids, deadline),
+            )?;
+            Ok::<_, ResourceError>((service_principal, trusted))
+        };
+        let aws_side = async {
+            Ok::<_, ResourceError>(
+                account
+                    .ensure_provider(&generation.issuer, &audience, deadline)
+                    .await?,
+            )
+        };
+        let ((service_principal, trusted), provider) = tokio::try_join!(graph_side, aws_side)?;
+
+        let subjects: Vec<String> = std::iter::once(service_principal.id.clone())
+            .chain(trusted.iter().map(|t| t.service_principal_id.clone()))
+            .collect();
+        let trust = trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?;
+        let role = RoleSpec::new(
+            properties,
+            generation.role_name.clone(),
+            trust,
+            generation.ownership.clone(),
+        );
+        let role_side = async {
+            let arn = if fresh {
+                account.create_role(&role, deadline).await?
+            } else {
+                account.converge_role(&role, deadline).await?
+            };
+            Ok::<_, ResourceError>(arn)
+        };
+        let assignments = async {
+            graph
+                .converge_app_role_assignments(
+                    app,
+                    &service_principal,
+                    &subjects,
+                    properties.require_app_role_assignment,
+                    deadline,
+                )
+                .await?;
+            Ok::<_, ResourceError>(())
+        };
+        let (role_arn, ()) = tokio::try_join!(role_side, assignments)?;
+        tracing::info!(role = %role_arn, app_id = %app_id, "the role and its Entra application are in place");
+
+        let data = BTreeMap::from([
+            ("RoleArn".to_owned(), role_arn.clone()),
+            ("RoleName".to_owned(), generation.role_name.to_string()),
+            ("ApplicationId".to_owned(), app_id.to_string()),
+            ("ApplicationObjectId".to_owned(), app.id.clone()),
+            (
+                "ServicePrincipalId".to_owned(),
+                service_principal.id.clone(),
+            ),
+            ("TenantId".to_owned(), self.config.tenant_id.clone()),
+            ("Issuer".to_owned(), generation.issuer.clone()),
+            ("OidcProviderArn".to_owned(), provider.arn.clone()),
+            ("Audience".to_owned(), audience),
+            ("TokenScope".to_owned(), token_scope(&app_id)),
+        ]);
+        Ok(Success {
+            physical_resource_id: role_arn,
+            data,
+            no_echo: false,
+        })
+    }
+
+    /// Deletes every object of `generation`: the role, our audience (and the provider when
+    /// unused), then the application, purged.
+    async fn remove(
+        &self,
+        generation: &Generation,
+        deadline: Deadline,
+    ) -> Result<(), ResourceError> {
+        let graph = self.graph().await?;
+        let account = &generation.account;
+        let (role, application) = tokio::join!(
+            account.delete_role(&generation.role_name, &generation.ownership, deadline),
+            graph.find_application(&generation.unique_name, &generation.owner, deadline),
+        );
+        let role = role?;
+        tracing::info!(role = %generation.role_name, outcome = ?role, "role step of delete");
+        let application = match application {
+            Ok(application) => application,
+            Err(GraphError::NotOurs { .. }) => None,
+            Err(error) => return Err(error.into()),
+        };
+        if let Some(app) = &application
+            && let Ok(app_id) = crate::domain::AppId::parse(&app.app_id)
+        {
+            let provider = provider_arn(account.partition(), account.id(), &generation.issuer);
+            account
+                .remove_audience(
+                    &provider,
+                    &audience(&app_id, generation.token_version),
+                    deadline,
+                )
+                .await?;
+            let cleanup = account
+                .delete_provider_if_unused(&provider, deadline)
+                .await?;
+            if !matches!(cleanup, ProviderCleanup::Absent) {
+                tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of delete");
+            }
+        }
+        let deletion = graph
+            .delete_application(&generation.unique_name, &generation.owner, deadline)
+            .await?;
+        if matches!(role, RoleDeletion::NotOurs) || matches!(deletion, Deletion::NotOurs) {
+            tracing::warn!(
+                "objects under this generation's names that are not ours were left alone"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What `admit` needs of a Create or Update.
+struct Admission<'a> {
+    properties: &'a serde_json::Value,
+    stack_id: &'a str,
+    logical_id: &'a str,
+    resource_type: &'a str,
+    request_id: &'a str,
+}
+
+/// `<stack name>-<logical id>`, within Entra's display-name limit.
+fn derived_display_name(stack: &StackArn, logical_id: &str) -> DisplayName {
+    let name: String = format!("{}-{logical_id}", stack.name)
+        .chars()
+        .take(256)
+        .collect();
+    DisplayName::parse(&name).expect("a stack name and a logical id make a valid display name")
 }
 
 /// The session name for the member role: the CloudFormation request it serves.
@@ -129,16 +446,24 @@ impl CustomResource for EntraFederatedRole {
         request: &CreateRequest,
         invocation: &Invocation,
     ) -> Result<Success, Failure> {
-        self.admit(
-            &request.resource_properties,
-            &request.stack_id,
-            &request.logical_resource_id,
-            &request.resource_type,
-            invocation,
-            &session(&request.request_id),
-        )
-        .await?;
-        Err(ResourceError::NotBuilt.into())
+        let (properties, generation, graph) = self
+            .admit(
+                Admission {
+                    properties: &request.resource_properties,
+                    stack_id: &request.stack_id,
+                    logical_id: &request.logical_resource_id,
+                    resource_type: &request.resource_type,
+                    request_id: &request.request_id,
+                },
+                invocation,
+            )
+            .await?;
+        // From here on writes happen: a failure reports the generation, so the Delete that
+        // follows finds the partial work even if the properties stop parsing.
+        let failed_id = failed_create_id(&generation.ownership.generation);
+        self.apply(graph, &properties, &generation, invocation.deadline, true)
+            .await
+            .map_err(|error| Failure::from(error).with_physical_id(failed_id))
     }
 
     async fn update(
@@ -146,24 +471,82 @@ impl CustomResource for EntraFederatedRole {
         request: &UpdateRequest,
         invocation: &Invocation,
     ) -> Result<Success, Failure> {
-        self.admit(
-            &request.resource_properties,
-            &request.stack_id,
-            &request.logical_resource_id,
-            &request.resource_type,
-            invocation,
-            &session(&request.request_id),
-        )
-        .await?;
-        Err(ResourceError::NotBuilt.into())
+        let (properties, generation, graph) = self
+            .admit(
+                Admission {
+                    properties: &request.resource_properties,
+                    stack_id: &request.stack_id,
+                    logical_id: &request.logical_resource_id,
+                    resource_type: &request.resource_type,
+                    request_id: &request.request_id,
+                },
+                invocation,
+            )
+            .await?;
+        let old_generation = Properties::recover_replacement_key(&request.old_resource_properties)
+            .map(|key| generation_key(&request.stack_id, &request.logical_resource_id, &key));
+        let in_place = old_generation.as_deref() == Some(generation.ownership.generation.as_str());
+        let mut success = self
+            .apply(
+                graph,
+                &properties,
+                &generation,
+                invocation.deadline,
+                !in_place,
+            )
+            .await?;
+        if in_place {
+            // The same generation keeps its physical id, whatever it was reported as.
+            success.physical_resource_id = request.physical_resource_id.clone();
+        } else {
+            tracing::info!(new = %success.physical_resource_id, "replaced: the old generation is left to CloudFormation's Delete");
+        }
+        Ok(success)
     }
 
     async fn delete(
         &self,
         request: &DeleteRequest,
-        _invocation: &Invocation,
+        invocation: &Invocation,
     ) -> Result<Success, Failure> {
-        tracing::info!("nothing to delete: this version creates nothing");
-        Ok(Success::new(request.physical_resource_id.clone()))
+        let done = || Success::new(request.physical_resource_id.clone());
+        let Some(key) = Properties::recover_replacement_key(&request.resource_properties) else {
+            // Without RoleName, RolePath and TokenVersion nothing of ours can be named.
+            tracing::warn!(
+                "properties too broken to name this resource's objects; nothing deleted"
+            );
+            return Ok(done());
+        };
+        let generation_id = generation_key(&request.stack_id, &request.logical_resource_id, &key);
+        if is_failed_create_id(&request.physical_resource_id)
+            && request.physical_resource_id != failed_create_id(&generation_id)
+        {
+            tracing::info!("delete of a create that failed before any write: nothing was made");
+            return Ok(done());
+        }
+        let generation = self
+            .generation(
+                &request.stack_id,
+                &request.logical_resource_id,
+                &key,
+                invocation,
+                &session(&request.request_id),
+            )
+            .await
+            .map_err(Failure::from)?;
+        if self.config.verify_caller_stack {
+            generation
+                .account
+                .verify_caller(
+                    &generation.stack,
+                    &request.logical_resource_id,
+                    &request.resource_type,
+                    invocation.deadline,
+                )
+                .await
+                .map_err(ResourceError::from)?;
+        }
+        self.remove(&generation, invocation.deadline).await?;
+        Ok(done())
     }
 }

@@ -609,11 +609,14 @@ async fn the_caller_stack_is_confirmed_only_while_in_progress_with_that_resource
     let id = DEFAULT_ACCOUNT;
     let suffix = fastrand::u32(..);
     let aws = Aws::new(config.clone(), None);
-    let in_progress =
-        StackArn::parse(&moto_stack(&config, &format!("in-progress-{suffix}"), true).await)
-            .unwrap();
-    let complete =
-        StackArn::parse(&moto_stack(&config, &format!("complete-{suffix}"), false).await).unwrap();
+    let in_progress = StackArn::parse(
+        &moto_stack(&config, &format!("in-progress-{suffix}"), true, json!({})).await,
+    )
+    .unwrap();
+    let complete = StackArn::parse(
+        &moto_stack(&config, &format!("complete-{suffix}"), false, json!({})).await,
+    )
+    .unwrap();
     assert_eq!(in_progress.account, id);
     let account = aws
         .account(&in_progress, &function_arn(id), "s", deadline())

@@ -213,55 +213,16 @@ async fn each_invalid_property_is_named_in_the_reason() {
 /// A Create for a stack that moto really has in progress, with its custom resource.
 async fn create_for_real_stack(lambda: &Lambda, properties: Value) -> Value {
     let config = config(root_credentials()).await;
-    let stack_id = moto_stack(&config, &format!("ci-roles-{}", fastrand::u32(..)), true).await;
+    let stack_id = moto_stack(
+        &config,
+        &format!("ci-roles-{}", fastrand::u32(..)),
+        true,
+        json!({}),
+    )
+    .await;
     let mut event = events::create(&lambda.url(), properties);
     event["StackId"] = json!(stack_id);
     event
-}
-
-#[tokio::test]
-async fn valid_requests_from_a_confirmed_stack_say_plainly_that_provisioning_is_not_built_yet() {
-    let lambda = Lambda::configured(&[]).await;
-
-    let create = lambda
-        .answer(&create_for_real_stack(&lambda, events::valid_properties()).await)
-        .await;
-    assert_eq!(create["Status"], "FAILED");
-    assert!(
-        reason(&create).contains("provisioning is not built yet"),
-        "{}",
-        reason(&create)
-    );
-    let failed_id = create["PhysicalResourceId"].as_str().unwrap().to_owned();
-
-    let mut update = events::update(
-        &lambda.url(),
-        &failed_id,
-        events::valid_properties(),
-        events::valid_properties(),
-    );
-    update["StackId"] = create["StackId"].clone();
-    let body = lambda.answer(&update).await;
-    assert_eq!(
-        (body["Status"].as_str(), body["PhysicalResourceId"].as_str()),
-        (Some("FAILED"), Some(failed_id.as_str()))
-    );
-    assert!(
-        reason(&body).contains("provisioning is not built yet"),
-        "{}",
-        reason(&body)
-    );
-
-    // The Delete CloudFormation sends after the failed Create succeeds: nothing was made.
-    let body = lambda
-        .answer(&events::delete(
-            &lambda.url(),
-            &failed_id,
-            events::valid_properties(),
-        ))
-        .await;
-    assert_eq!(body["Status"], "SUCCESS");
-    assert_eq!(body["PhysicalResourceId"], failed_id.as_str());
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod aws;
 mod binary;
 mod events;
 mod graph;
+mod lifecycle;
 mod moto_support;
 mod protocol;
 mod signin;

@@ -33,9 +33,9 @@ pub fn random_account() -> String {
     format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999))
 }
 
-/// A configuration acting in `account` (moto's multi-account model: credentials from
+/// Credentials acting in `account` (moto's multi-account model: credentials from
 /// `sts:AssumeRole` belong to the role's account).
-pub async fn account_config(account: &str) -> SdkConfig {
+pub async fn account_credentials(account: &str) -> Credentials {
     let root = config(root_credentials()).await;
     let assumed = aws_sdk_sts::Client::new(&root)
         .assume_role()
@@ -45,14 +45,18 @@ pub async fn account_config(account: &str) -> SdkConfig {
         .await
         .expect("moto's sts:AssumeRole");
     let c = assumed.credentials().expect("credentials");
-    config(Credentials::new(
+    Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
         None,
         "test",
-    ))
-    .await
+    )
+}
+
+/// A configuration acting in `account`.
+pub async fn account_config(account: &str) -> SdkConfig {
+    config(account_credentials(account).await).await
 }
 
 /// A fresh account and a configuration acting in it.
@@ -64,7 +68,12 @@ pub async fn fresh_account() -> (String, SdkConfig) {
 
 /// A stack in moto: `CREATE_IN_PROGRESS` while its custom resource waits for an answer
 /// (moto invokes a Lambda function it cannot run), or `CREATE_COMPLETE` without one.
-pub async fn moto_stack(config: &SdkConfig, name: &str, in_progress: bool) -> String {
+pub async fn moto_stack(
+    config: &SdkConfig,
+    name: &str,
+    in_progress: bool,
+    outputs: serde_json::Value,
+) -> String {
     let mut resources = json!({"Queue": {"Type": "AWS::SQS::Queue"}});
     if in_progress {
         let configured = http::request(
@@ -81,7 +90,7 @@ pub async fn moto_stack(config: &SdkConfig, name: &str, in_progress: bool) -> St
         resources["CiRole"] =
             json!({"Type": "Custom::EntraFederatedRole", "Properties": {"ServiceToken": function}});
     }
-    let template = json!({"Resources": resources}).to_string();
+    let template = json!({"Resources": resources, "Outputs": outputs}).to_string();
     aws_sdk_cloudformation::Client::new(config)
         .create_stack()
         .stack_name(name)

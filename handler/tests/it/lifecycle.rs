@@ -1,0 +1,577 @@
+//! The whole resource through the real `bootstrap`: Create, Update and Delete against
+//! moto (IAM, STS, Secrets Manager, CloudFormation) and the Graph emulator, checking both
+//! clouds after every step. Each test works in accounts of its own and its own emulator.
+
+use std::{path::Path, time::Duration};
+
+use aws_config::SdkConfig;
+use entra_federated_role_harness::{
+    moto,
+    process::Bootstrap,
+    response_endpoint::ResponseEndpoint,
+    runtime_api::{Outcome, RuntimeApi},
+};
+use graph_emulator::GraphEmulator;
+use serde_json::{Value, json};
+
+use crate::{
+    events,
+    moto_support::{
+        DEFAULT_ACCOUNT, account_config, account_credentials, config, fresh_account, moto_stack,
+        random_account, root_credentials,
+    },
+};
+
+const SECRET: &str = "factory-client-secret-9Qx~value";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The factory: the real binary in `hub`, signing in to the Graph emulator with a client
+/// secret it reads from Secrets Manager.
+struct Factory {
+    runtime: RuntimeApi,
+    endpoint: ResponseEndpoint,
+    process: Bootstrap,
+    graph: GraphEmulator,
+    hub_sdk: SdkConfig,
+}
+
+impl Factory {
+    async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
+        let hub_sdk = account_config(hub).await;
+        let credentials = account_credentials(hub).await;
+        let graph = GraphEmulator::start().await.unwrap();
+        graph.set_client_secret(SECRET);
+        let secret_arn = aws_sdk_secretsmanager::Client::new(&hub_sdk)
+            .create_secret()
+            .name(format!("entra-factory-{}", fastrand::u32(..)))
+            .secret_string(json!({"clientSecret": SECRET}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned();
+        let runtime = RuntimeApi::start().await;
+        runtime.set_function_arn(format!(
+            "arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"
+        ));
+        let endpoint = ResponseEndpoint::start().await;
+        let mut env: Vec<(String, String)> = [
+            ("ENTRA_TENANT_ID", graph.tenant_id()),
+            ("ENTRA_CLIENT_ID", graph.factory_client_id()),
+            ("AZURE_AUTHORITY_HOST", graph.url().to_owned()),
+            ("GRAPH_ENDPOINT", graph.url().to_owned()),
+            ("ENTRA_CREDENTIALS_SECRET_ARN", secret_arn),
+            ("EXTRA_RESPONSE_URL_HOSTS", endpoint.host()),
+            ("VERIFY_CALLER_STACK", "false".to_owned()),
+            ("AWS_ENDPOINT_URL", moto::shared().to_owned()),
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                credentials.secret_access_key().to_owned(),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                credentials.session_token().unwrap_or_default().to_owned(),
+            ),
+            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let process = Bootstrap::spawn(
+            Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+            &runtime.addr(),
+            &env,
+        );
+        Self {
+            runtime,
+            endpoint,
+            process,
+            graph,
+            hub_sdk,
+        }
+    }
+
+    /// Sends `event` and returns the body CloudFormation reads.
+    async fn send(&self, event: &Value) -> Value {
+        let before = self.endpoint.requests().len();
+        let id = self.runtime.invoke(event, Duration::from_secs(120));
+        let outcome = self.runtime.outcome(&id, WAIT).await;
+        assert!(
+            matches!(outcome, Some(Outcome::Response(_))),
+            "{outcome:?}\nlogs:\n{}",
+            self.process.logs()
+        );
+        let requests = self.endpoint.requests();
+        assert_eq!(
+            requests.len(),
+            before + 1,
+            "one answer\nlogs:\n{}",
+            self.process.logs()
+        );
+        requests[before].json().unwrap()
+    }
+
+    fn url(&self) -> String {
+        self.endpoint.url("response")
+    }
+
+    /// A Create of `properties` for the stack `stack_id`.
+    fn create(&self, stack_id: &str, properties: Value) -> Value {
+        with_stack(events::create(&self.url(), properties), stack_id)
+    }
+
+    fn update(&self, stack_id: &str, physical_id: &str, old: Value, new: Value) -> Value {
+        with_stack(events::update(&self.url(), physical_id, old, new), stack_id)
+    }
+
+    fn delete(&self, stack_id: &str, physical_id: &str, properties: Value) -> Value {
+        with_stack(
+            events::delete(&self.url(), physical_id, properties),
+            stack_id,
+        )
+    }
+
+    /// Our applications (by their generation uniqueName) and any deleted items of them.
+    fn entra_objects(&self) -> (Vec<String>, usize) {
+        let snapshot = self.graph.snapshot();
+        let apps = snapshot
+            .applications
+            .iter()
+            .filter_map(|a| a.unique_name.clone())
+            .filter(|name| name.starts_with("efr-"))
+            .collect();
+        (apps, snapshot.deleted_items.len())
+    }
+}
+
+fn with_stack(mut event: Value, stack_id: &str) -> Value {
+    event["StackId"] = json!(stack_id);
+    event
+}
+
+fn stack_in(account: &str) -> String {
+    format!(
+        "arn:aws:cloudformation:us-east-1:{account}:stack/ci-roles/{:08x}-86e3-11ef-a6a3-0affd3b5c7a1",
+        fastrand::u32(..)
+    )
+}
+
+fn ok(body: &Value) -> &Value {
+    assert_eq!(body["Status"], "SUCCESS", "{body:#}");
+    &body["Data"]
+}
+
+fn reason(body: &Value) -> &str {
+    body["Reason"].as_str().unwrap_or_default()
+}
+
+/// The role's trust conditions, or `None` when there is no such role.
+async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
+    let role = aws_sdk_iam::Client::new(sdk)
+        .get_role()
+        .role_name(role_name)
+        .send()
+        .await
+        .ok()?
+        .role?;
+    let text = percent_encoding::percent_decode_str(role.assume_role_policy_document()?)
+        .decode_utf8_lossy()
+        .into_owned();
+    let policy: Value = serde_json::from_str(&text).unwrap();
+    Some(policy["Statement"][0]["Condition"]["StringEquals"].clone())
+}
+
+async fn audiences(sdk: &SdkConfig, provider_arn: &str) -> Option<Vec<String>> {
+    let provider = aws_sdk_iam::Client::new(sdk)
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(provider_arn)
+        .send()
+        .await
+        .ok()?;
+    Some(provider.client_id_list().to_vec())
+}
+
+async fn role_names(sdk: &SdkConfig) -> Vec<String> {
+    aws_sdk_iam::Client::new(sdk)
+        .list_roles()
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .filter(|name| name != "test-admin")
+        .collect()
+}
+
+fn properties() -> Value {
+    json!({
+        "ServiceToken": "arn:aws:lambda:us-east-1:111111111111:function:entra-federated-role",
+        "Description": "CI deploys",
+        "MaxSessionDuration": "7200",
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "Tags": [{"Key": "team", "Value": "platform"}],
+        "FederatedCredentials": [{
+            "Name": "github-main",
+            "Issuer": "https://token.actions.githubusercontent.com",
+            "Subject": "repo:contoso/app:ref:refs/heads/main"
+        }]
+    })
+}
+
+#[tokio::test]
+async fn create_converge_update_in_place_and_delete_leave_nothing_behind() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+
+    let created = factory.send(&factory.create(&stack, properties())).await;
+    let data = ok(&created).clone();
+    let role_arn = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(data["RoleArn"], role_arn.as_str());
+    let app_id = data["ApplicationId"].as_str().unwrap();
+    let tenant = factory.graph.tenant_id();
+    assert_eq!(data["TenantId"], tenant.as_str());
+    assert_eq!(data["Issuer"], format!("https://sts.windows.net/{tenant}/"));
+    assert_eq!(data["Audience"], format!("api://{app_id}"));
+    assert_eq!(data["TokenScope"], format!("api://{app_id}/.default"));
+    assert_eq!(
+        data["OidcProviderArn"],
+        format!("arn:aws:iam::{hub}:oidc-provider/sts.windows.net/{tenant}/")
+    );
+    let role_name = data["RoleName"].as_str().unwrap().to_owned();
+    let provider = data["OidcProviderArn"].as_str().unwrap().to_owned();
+    // The trust is pinned on the audience and on the app's own service principal.
+    let conditions = trust(&factory.hub_sdk, &role_name).await.unwrap();
+    assert_eq!(
+        conditions[format!("sts.windows.net/{tenant}/:aud")],
+        format!("api://{app_id}")
+    );
+    assert_eq!(
+        conditions[format!("sts.windows.net/{tenant}/:sub")],
+        data["ServicePrincipalId"]
+    );
+    assert_eq!(
+        audiences(&factory.hub_sdk, &provider).await.unwrap(),
+        [format!("api://{app_id}")]
+    );
+    let snapshot = factory.graph.snapshot();
+    let app = snapshot
+        .applications
+        .iter()
+        .find(|a| a.app_id == app_id)
+        .unwrap();
+    assert_eq!(app.identifier_uris, [format!("api://{app_id}")]);
+    assert_eq!(app.federated_identity_credentials.len(), 1);
+    assert!(snapshot.service_principal(app_id).is_some());
+
+    // Lambda delivers the same event again: same answer, no duplicates.
+    let again = factory.send(&factory.create(&stack, properties())).await;
+    assert_eq!(ok(&again), &data);
+    assert_eq!(factory.entra_objects().0.len(), 1);
+    assert_eq!(role_names(&factory.hub_sdk).await, std::slice::from_ref(&role_name));
+
+    // In place: description, tags, session, credentials and a trusted client change.
+    let client = factory
+        .graph
+        .seed_foreign_application("existing CI app", true);
+    let mut changed = properties();
+    changed["Description"] = json!("CI deploys and tests");
+    changed["Tags"] = json!([{"Key": "team", "Value": "security"}]);
+    changed["FederatedCredentials"][0]["Subject"] = json!("repo:contoso/app:environment:prod");
+    changed["TrustedClientAppIds"] = json!([client.app_id]);
+    let updated = factory
+        .send(&factory.update(&stack, &role_arn, properties(), changed.clone()))
+        .await;
+    assert_eq!(
+        updated["PhysicalResourceId"],
+        role_arn.as_str(),
+        "in place keeps the id"
+    );
+    assert_eq!(ok(&updated)["ApplicationId"], app_id);
+    let conditions = trust(&factory.hub_sdk, &role_name).await.unwrap();
+    let mut subs: Vec<String> =
+        serde_json::from_value(conditions[format!("sts.windows.net/{tenant}/:sub")].clone())
+            .unwrap();
+    subs.sort();
+    let mut expected = vec![
+        data["ServicePrincipalId"].as_str().unwrap().to_owned(),
+        client.service_principal_id.clone().unwrap(),
+    ];
+    expected.sort();
+    assert_eq!(subs, expected);
+    let snapshot = factory.graph.snapshot();
+    let app = snapshot
+        .applications
+        .iter()
+        .find(|a| a.app_id == app_id)
+        .unwrap();
+    assert_eq!(
+        app.federated_identity_credentials[0].subject,
+        "repo:contoso/app:environment:prod"
+    );
+
+    let deleted = factory
+        .send(&factory.delete(&stack, &role_arn, changed))
+        .await;
+    ok(&deleted);
+    assert!(
+        trust(&factory.hub_sdk, &role_name).await.is_none(),
+        "role deleted"
+    );
+    assert!(
+        audiences(&factory.hub_sdk, &provider).await.is_none(),
+        "our provider deleted once unused"
+    );
+    let (apps, deleted_items) = factory.entra_objects();
+    assert!(
+        apps.is_empty() && deleted_items == 0,
+        "app purged: {apps:?}, {deleted_items} deleted items"
+    );
+    assert!(
+        factory
+            .graph
+            .snapshot()
+            .applications
+            .iter()
+            .any(|a| a.app_id == client.app_id),
+        "the trusted client's app is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_real_stack_completes_with_its_get_att_outputs_resolved() {
+    // moto runs CloudFormation in its default account: the stack waits there for the
+    // custom resource's answer, which resolves the outputs.
+    let sdk = config(root_credentials()).await;
+    let moto_host = moto::shared().trim_start_matches("http://").to_owned();
+    let factory = Factory::start(
+        DEFAULT_ACCOUNT,
+        &[
+            ("VERIFY_CALLER_STACK", "true"),
+            ("EXTRA_RESPONSE_URL_HOSTS", &moto_host),
+        ],
+    )
+    .await;
+    let outputs = json!({
+        "RoleArn": {"Value": {"Fn::GetAtt": ["CiRole", "RoleArn"]}},
+        "ClientId": {"Value": {"Fn::GetAtt": ["CiRole", "ApplicationId"]}},
+        "TokenScope": {"Value": {"Fn::GetAtt": ["CiRole", "TokenScope"]}},
+    });
+    let stack_id = moto_stack(
+        &sdk,
+        &format!("ci-roles-{}", fastrand::u32(..)),
+        true,
+        outputs,
+    )
+    .await;
+    let mut event = factory.create(&stack_id, properties());
+    event["ResponseURL"] = json!(format!(
+        "{}/cloudformation_us-east-1/cfnresponse?stack={stack_id}",
+        moto::shared()
+    ));
+
+    let id = factory.runtime.invoke(&event, Duration::from_secs(120));
+    assert!(matches!(
+        factory.runtime.outcome(&id, WAIT).await,
+        Some(Outcome::Response(_))
+    ));
+
+    let stack = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .stack_name(&stack_id)
+        .send()
+        .await
+        .unwrap();
+    let stack = &stack.stacks()[0];
+    assert_eq!(
+        stack.stack_status().map(|s| s.as_str()),
+        Some("CREATE_COMPLETE"),
+        "logs:\n{}",
+        factory.process.logs()
+    );
+    let output = |key: &str| {
+        stack
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        output("RoleArn").starts_with("arn:aws:iam::123456789012:role/"),
+        "{:?}",
+        stack.outputs()
+    );
+    // (moto resolves `Ref` of a custom resource to a name of its own, not to our
+    // PhysicalResourceId as CloudFormation does, so `Ref` is not checked here.)
+    assert_eq!(
+        output("TokenScope"),
+        format!("api://{}/.default", output("ClientId"))
+    );
+}
+
+#[tokio::test]
+async fn a_replacement_builds_a_new_generation_and_the_old_one_is_deleted_alone() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    let mut old = properties();
+    old["RoleName"] = json!("ci-deploy-blue");
+    let first = factory.send(&factory.create(&stack, old.clone())).await;
+    let old_id = first["PhysicalResourceId"].as_str().unwrap().to_owned();
+
+    // RoleName changes: replacement, a new role and a new app, the old ones untouched.
+    let mut new = old.clone();
+    new["RoleName"] = json!("ci-deploy-green");
+    let replaced = factory
+        .send(&factory.update(&stack, &old_id, old.clone(), new.clone()))
+        .await;
+    let new_id = replaced["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, old_id, "a replacement reports a new physical id");
+    assert_ne!(ok(&replaced)["ApplicationId"], ok(&first)["ApplicationId"]);
+    assert_eq!(factory.entra_objects().0.len(), 2);
+    let mut roles = role_names(&factory.hub_sdk).await;
+    roles.sort();
+    assert_eq!(roles, ["ci-deploy-blue", "ci-deploy-green"]);
+
+    // CloudFormation then deletes the old generation, with the old properties.
+    ok(&factory
+        .send(&factory.delete(&stack, &old_id, old.clone()))
+        .await);
+    assert_eq!(role_names(&factory.hub_sdk).await, ["ci-deploy-green"]);
+    assert_eq!(factory.entra_objects().0.len(), 1);
+    let provider = ok(&replaced)["OidcProviderArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        audiences(&factory.hub_sdk, &provider).await.unwrap(),
+        [ok(&replaced)["Audience"].as_str().unwrap()],
+        "only the old generation's audience left"
+    );
+
+    // A rollback Update (back to the old properties, in place for the new id) converges.
+    let mut rolled = new.clone();
+    rolled["Description"] = json!("rolled back");
+    ok(&factory
+        .send(&factory.update(&stack, &new_id, rolled, new.clone()))
+        .await);
+    ok(&factory.send(&factory.delete(&stack, &new_id, new)).await);
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+    assert!(factory.entra_objects().0.is_empty());
+}
+
+#[tokio::test]
+async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    let mut broken = properties();
+    broken["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
+
+    let failed = factory.send(&factory.create(&stack, broken.clone())).await;
+    assert_eq!(failed["Status"], "FAILED");
+    assert!(
+        reason(&failed).contains("0f0f0f0f-0000-4000-8000-000000000000"),
+        "{}",
+        reason(&failed)
+    );
+    assert_eq!(
+        factory.entra_objects().0.len(),
+        1,
+        "the app was made before the failure"
+    );
+
+    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&stack, failed_id, broken))
+        .await);
+    let (apps, deleted) = factory.entra_objects();
+    assert!(apps.is_empty() && deleted == 0);
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_properties_create_nothing_in_either_cloud() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("VERIFY_CALLER_STACK", "false")]).await;
+    let stack = stack_in(&hub);
+    let mut bad = properties();
+    bad["MaxSessionDuration"] = json!("60");
+
+    let failed = factory.send(&factory.create(&stack, bad.clone())).await;
+
+    assert!(
+        reason(&failed).contains("`MaxSessionDuration`"),
+        "{}",
+        reason(&failed)
+    );
+    assert!(factory.entra_objects().0.is_empty());
+    assert_eq!(
+        factory.graph.token_requests(),
+        0,
+        "refused before even signing in"
+    );
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+    // Its Delete succeeds without touching anything.
+    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory.send(&factory.delete(&stack, failed_id, bad)).await);
+}
+
+#[tokio::test]
+async fn hub_mode_serves_two_member_accounts_and_writes_nothing_in_the_hub() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let members = [random_account(), random_account()];
+
+    let mut created = Vec::new();
+    for member in &members {
+        let stack = stack_in(member);
+        let body = factory.send(&factory.create(&stack, properties())).await;
+        let role_arn = ok(&body)["RoleArn"].as_str().unwrap().to_owned();
+        assert!(
+            role_arn.starts_with(&format!("arn:aws:iam::{member}:role/")),
+            "{role_arn}"
+        );
+        created.push((stack, body));
+    }
+    for (member, (_, body)) in members.iter().zip(&created) {
+        let sdk = account_config(member).await;
+        assert_eq!(role_names(&sdk).await.len(), 1, "one role in {member}");
+        assert!(
+            audiences(&sdk, ok(body)["OidcProviderArn"].as_str().unwrap())
+                .await
+                .is_some()
+        );
+    }
+    assert!(
+        role_names(&factory.hub_sdk).await.is_empty(),
+        "nothing in the hub"
+    );
+    assert!(
+        aws_sdk_iam::Client::new(&factory.hub_sdk)
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .unwrap()
+            .open_id_connect_provider_list()
+            .is_empty()
+    );
+
+    for (stack, body) in &created {
+        let id = body["PhysicalResourceId"].as_str().unwrap();
+        ok(&factory.send(&factory.delete(stack, id, properties())).await);
+    }
+    for member in &members {
+        assert!(role_names(&account_config(member).await).await.is_empty());
+    }
+    assert!(factory.entra_objects().0.is_empty());
+}
