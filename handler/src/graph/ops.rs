@@ -665,10 +665,11 @@ impl GraphClient {
     }
 
     /// Deletes this generation's application: soft delete ("Delete application"; 404 =
-    /// already gone), then purge it from `directory/deletedItems` ("Permanently delete an
-    /// item"), and the service principal's deleted item too, so the quota and the
-    /// `uniqueName` are freed. An app found only among deleted items (a crash between the
-    /// two steps) is purged. An app under that name that is not `owner`'s is left alone.
+    /// already gone; its service principal goes with it), then purge both from
+    /// `directory/deletedItems` ("Permanently delete an item"), the service principal
+    /// first, so the quota and the `uniqueName` are freed. An app found only among deleted
+    /// items (a crash between the steps) is finished the same way. An app under that name
+    /// that is not `owner`'s is left alone.
     pub async fn delete_application(
         &self,
         unique_name: &UniqueName,
@@ -683,9 +684,8 @@ impl GraphClient {
             }
             Err(error) => return Err(error),
         };
-        let (application_id, app_id) = match application {
+        let app = match application {
             Some(app) => {
-                let sp = self.get_service_principal(&app.app_id, deadline).await?;
                 let action = format!("delete the Entra application {unique_name}");
                 match self
                     .send(
@@ -699,25 +699,11 @@ impl GraphClient {
                     Err(error) if error.is_forbidden() => return Ok(Deletion::NotOurs),
                     Err(error) => return Err(error),
                 }
-                self.purge(&app.id, &format!("application {unique_name}"), deadline)
-                    .await?;
-                let service_principal_purged = match sp {
-                    Some(sp) => {
-                        self.purge(
-                            &sp.id,
-                            &format!("the service principal of {unique_name}"),
-                            deadline,
-                        )
-                        .await?
-                    }
-                    None => false,
-                };
-                return Ok(Deletion::Deleted {
-                    application_id: app.id,
-                    service_principal_purged,
-                });
+                app
             }
             None => {
+                // A crash between the soft delete and the purges: finish from the deleted
+                // application, the only one of the two deleted items that has our name.
                 let deleted = self
                     .find_deleted("application", "uniqueName", unique_name.as_str(), deadline)
                     .await?;
@@ -728,14 +714,14 @@ impl GraphClient {
                 if !owner.owns(&app.tags) {
                     return Ok(Deletion::NotOurs);
                 }
-                self.purge(&app.id, &format!("application {unique_name}"), deadline)
-                    .await?;
-                (app.id, app.app_id)
+                app
             }
         };
+        // The service principal's deleted item first: it is found through the app's appId,
+        // so the application's deleted item, found by name, must outlive it.
         let mut service_principal_purged = false;
         for sp in self
-            .find_deleted("servicePrincipal", "appId", &app_id, deadline)
+            .find_deleted("servicePrincipal", "appId", &app.app_id, deadline)
             .await?
         {
             if let Some(id) = sp["id"].as_str() {
@@ -748,8 +734,10 @@ impl GraphClient {
                     .await?;
             }
         }
+        self.purge(&app.id, &format!("application {unique_name}"), deadline)
+            .await?;
         Ok(Deletion::Deleted {
-            application_id,
+            application_id: app.id,
             service_principal_purged,
         })
     }
