@@ -27,16 +27,17 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// The factory: the real binary in `hub`, signing in to the Graph emulator with a client
 /// secret it reads from Secrets Manager.
-struct Factory {
-    runtime: RuntimeApi,
+pub(crate) struct Factory {
+    pub(crate) runtime: RuntimeApi,
     endpoint: ResponseEndpoint,
-    process: Bootstrap,
-    graph: GraphEmulator,
-    hub_sdk: SdkConfig,
+    pub(crate) process: Bootstrap,
+    pub(crate) graph: GraphEmulator,
+    pub(crate) hub_sdk: SdkConfig,
+    env: Vec<(String, String)>,
 }
 
 impl Factory {
-    async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
         let hub_sdk = account_config(hub).await;
         let credentials = account_credentials(hub).await;
         let graph = GraphEmulator::start().await.unwrap();
@@ -94,11 +95,32 @@ impl Factory {
             process,
             graph,
             hub_sdk,
+            env,
         }
     }
 
+    /// Points the binary elsewhere (`overrides` replace environment entries) and starts
+    /// it afresh.
+    pub(crate) async fn redirect(&mut self, overrides: &[(&str, &str)]) {
+        for (name, value) in overrides {
+            self.env.retain(|(k, _)| k != name);
+            self.env.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        self.restart().await;
+    }
+
+    /// Kills the process (as a crash would) and starts a fresh one, as Lambda does.
+    pub(crate) async fn restart(&mut self) {
+        self.process.kill().await;
+        self.process = Bootstrap::spawn(
+            Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+            &self.runtime.addr(),
+            &self.env,
+        );
+    }
+
     /// Sends `event` and returns the body CloudFormation reads.
-    async fn send(&self, event: &Value) -> Value {
+    pub(crate) async fn send(&self, event: &Value) -> Value {
         let before = self.endpoint.requests().len();
         let id = self.runtime.invoke(event, Duration::from_secs(120));
         let outcome = self.runtime.outcome(&id, WAIT).await;
@@ -122,15 +144,21 @@ impl Factory {
     }
 
     /// A Create of `properties` for the stack `stack_id`.
-    fn create(&self, stack_id: &str, properties: Value) -> Value {
+    pub(crate) fn create(&self, stack_id: &str, properties: Value) -> Value {
         with_stack(events::create(&self.url(), properties), stack_id)
     }
 
-    fn update(&self, stack_id: &str, physical_id: &str, old: Value, new: Value) -> Value {
+    pub(crate) fn update(
+        &self,
+        stack_id: &str,
+        physical_id: &str,
+        old: Value,
+        new: Value,
+    ) -> Value {
         with_stack(events::update(&self.url(), physical_id, old, new), stack_id)
     }
 
-    fn delete(&self, stack_id: &str, physical_id: &str, properties: Value) -> Value {
+    pub(crate) fn delete(&self, stack_id: &str, physical_id: &str, properties: Value) -> Value {
         with_stack(
             events::delete(&self.url(), physical_id, properties),
             stack_id,
@@ -138,7 +166,7 @@ impl Factory {
     }
 
     /// Our applications (by their generation uniqueName) and any deleted items of them.
-    fn entra_objects(&self) -> (Vec<String>, usize) {
+    pub(crate) fn entra_objects(&self) -> (Vec<String>, usize) {
         let snapshot = self.graph.snapshot();
         let apps = snapshot
             .applications
@@ -155,14 +183,14 @@ fn with_stack(mut event: Value, stack_id: &str) -> Value {
     event
 }
 
-fn stack_in(account: &str) -> String {
+pub(crate) fn stack_in(account: &str) -> String {
     format!(
         "arn:aws:cloudformation:us-east-1:{account}:stack/ci-roles/{:08x}-86e3-11ef-a6a3-0affd3b5c7a1",
         fastrand::u32(..)
     )
 }
 
-fn ok(body: &Value) -> &Value {
+pub(crate) fn ok(body: &Value) -> &Value {
     assert_eq!(body["Status"], "SUCCESS", "{body:#}");
     &body["Data"]
 }
@@ -172,7 +200,7 @@ fn reason(body: &Value) -> &str {
 }
 
 /// The role's trust conditions, or `None` when there is no such role.
-async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
+pub(crate) async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
     let role = aws_sdk_iam::Client::new(sdk)
         .get_role()
         .role_name(role_name)
@@ -187,7 +215,7 @@ async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
     Some(policy["Statement"][0]["Condition"]["StringEquals"].clone())
 }
 
-async fn audiences(sdk: &SdkConfig, provider_arn: &str) -> Option<Vec<String>> {
+pub(crate) async fn audiences(sdk: &SdkConfig, provider_arn: &str) -> Option<Vec<String>> {
     let provider = aws_sdk_iam::Client::new(sdk)
         .get_open_id_connect_provider()
         .open_id_connect_provider_arn(provider_arn)
@@ -197,7 +225,7 @@ async fn audiences(sdk: &SdkConfig, provider_arn: &str) -> Option<Vec<String>> {
     Some(provider.client_id_list().to_vec())
 }
 
-async fn role_names(sdk: &SdkConfig) -> Vec<String> {
+pub(crate) async fn role_names(sdk: &SdkConfig) -> Vec<String> {
     aws_sdk_iam::Client::new(sdk)
         .list_roles()
         .send()
@@ -210,7 +238,7 @@ async fn role_names(sdk: &SdkConfig) -> Vec<String> {
         .collect()
 }
 
-fn properties() -> Value {
+pub(crate) fn properties() -> Value {
     json!({
         "ServiceToken": "arn:aws:lambda:us-east-1:111111111111:function:entra-federated-role",
         "Description": "CI deploys",
@@ -275,7 +303,10 @@ async fn create_converge_update_in_place_and_delete_leave_nothing_behind() {
     let again = factory.send(&factory.create(&stack, properties())).await;
     assert_eq!(ok(&again), &data);
     assert_eq!(factory.entra_objects().0.len(), 1);
-    assert_eq!(role_names(&factory.hub_sdk).await, std::slice::from_ref(&role_name));
+    assert_eq!(
+        role_names(&factory.hub_sdk).await,
+        std::slice::from_ref(&role_name)
+    );
 
     // In place: description, tags, session, credentials and a trusted client change.
     let client = factory

@@ -3,6 +3,7 @@
 
 mod aws;
 mod binary;
+mod crash;
 mod events;
 mod graph;
 mod lifecycle;

@@ -20,6 +20,7 @@
 //! control API. Nothing here knows the handler's code or CloudFormation's JSON beyond
 //! what a test passes in; the handler must never depend on this crate outside its tests.
 
+pub mod crash_proxy;
 pub mod http;
 pub mod moto;
 pub mod process;
