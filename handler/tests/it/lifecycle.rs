@@ -606,3 +606,155 @@ async fn hub_mode_serves_two_member_accounts_and_writes_nothing_in_the_hub() {
     }
     assert!(factory.entra_objects().0.is_empty());
 }
+
+#[tokio::test]
+async fn two_resources_share_the_provider_and_a_foreign_one_is_adopted_untouched() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    // Someone else's provider for the same issuer, with their own audience, exists first.
+    let issuer = format!("https://sts.windows.net/{}/", factory.graph.tenant_id());
+    let foreign = aws_sdk_iam::Client::new(&factory.hub_sdk)
+        .create_open_id_connect_provider()
+        .url(&issuer)
+        .client_id_list("api://someone-elses-app")
+        .send()
+        .await
+        .unwrap();
+    let provider = foreign.open_id_connect_provider_arn().unwrap().to_owned();
+    let stack = stack_in(&hub);
+    let mut second = factory.create(&stack, properties());
+    second["LogicalResourceId"] = json!("DeployRole");
+
+    let a = factory.send(&factory.create(&stack, properties())).await;
+    let b = factory.send(&second).await;
+
+    assert_eq!(ok(&a)["OidcProviderArn"], provider.as_str());
+    assert_eq!(ok(&b)["OidcProviderArn"], provider.as_str());
+    let mut expected = vec![
+        "api://someone-elses-app".to_owned(),
+        ok(&a)["Audience"].as_str().unwrap().to_owned(),
+        ok(&b)["Audience"].as_str().unwrap().to_owned(),
+    ];
+    expected.sort();
+    let mut found = audiences(&factory.hub_sdk, &provider).await.unwrap();
+    found.sort();
+    assert_eq!(found, expected);
+
+    let mut delete_b = factory.delete(
+        &stack,
+        b["PhysicalResourceId"].as_str().unwrap(),
+        properties(),
+    );
+    delete_b["LogicalResourceId"] = json!("DeployRole");
+    ok(&factory.send(&delete_b).await);
+    ok(&factory
+        .send(&factory.delete(
+            &stack,
+            a["PhysicalResourceId"].as_str().unwrap(),
+            properties(),
+        ))
+        .await);
+
+    assert_eq!(
+        audiences(&factory.hub_sdk, &provider).await.unwrap(),
+        ["api://someone-elses-app"],
+        "the adopted provider and its audience stay"
+    );
+    assert!(factory.entra_objects().0.is_empty());
+}
+
+#[tokio::test]
+async fn throttling_and_replication_lag_are_ridden_out() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory
+        .graph
+        .inject(graph_emulator::FaultRule::throttle(2, Some(1)).only(Some("PATCH"), None));
+    factory.graph.inject(
+        graph_emulator::FaultRule::throttle(2, None)
+            .only(Some("POST"), Some("/v1.0/servicePrincipals")),
+    );
+    factory
+        .graph
+        .inject(graph_emulator::FaultRule::server_error(1, 503).only(Some("GET"), None));
+    factory.graph.configure(|s| {
+        s.service_principal_lag = graph_emulator::Lag {
+            attempts: 2,
+            duration: Duration::ZERO,
+        }
+    });
+
+    let body = factory
+        .send(&factory.create(&stack_in(&hub), properties()))
+        .await;
+
+    ok(&body);
+    assert_eq!(factory.entra_objects().0.len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_cloud_is_answered_before_the_deadline_and_a_redelivery_converges() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory
+        .graph
+        .configure(|s| s.latency = Duration::from_millis(1500));
+    let stack = stack_in(&hub);
+    let event = factory.create(&stack, properties());
+
+    // Four seconds of Lambda time, three of them reserved for the answer.
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(4);
+    let id = factory.runtime.invoke(&event, Duration::from_secs(4));
+    assert!(matches!(
+        factory.runtime.outcome(&id, WAIT).await,
+        Some(Outcome::Response(_))
+    ));
+    let answer = factory.endpoint.requests()[0].clone();
+    let body: Value = answer.json().unwrap();
+    assert_eq!(body["Status"], "FAILED");
+    assert!(reason(&body).contains("timed out"), "{}", reason(&body));
+    let margin = deadline
+        .duration_since(answer.received_at)
+        .expect("answered before the deadline");
+    assert!(
+        margin >= Duration::from_secs(1),
+        "answered only {margin:?} before the deadline"
+    );
+
+    // Given time, the same event converges on top of whatever the first run made.
+    factory.graph.configure(|s| s.latency = Duration::ZERO);
+    ok(&factory.send(&event).await);
+    assert_eq!(factory.entra_objects().0.len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_and_tokens_never_reach_the_logs() {
+    let (hub, _) = fresh_account().await;
+    let mut factory = Factory::start(&hub, &[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]).await;
+    let stack = stack_in(&hub);
+    let created = factory.send(&factory.create(&stack, properties())).await;
+    ok(&factory
+        .send(&factory.delete(
+            &stack,
+            created["PhysicalResourceId"].as_str().unwrap(),
+            properties(),
+        ))
+        .await);
+    factory.process.kill().await;
+
+    let logs = factory.process.logs();
+    assert!(
+        logs.contains("the role and its Entra application are in place"),
+        "{logs}"
+    );
+    assert!(!logs.contains(SECRET), "the client secret leaked");
+    assert!(
+        !logs.to_ascii_lowercase().contains("bearer "),
+        "a token leaked"
+    );
+    assert!(
+        !logs.contains(factory.endpoint.signature()),
+        "the presigned URL leaked"
+    );
+    assert!(!logs.contains("SecretString"), "the secret value leaked");
+}
