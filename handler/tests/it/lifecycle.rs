@@ -374,6 +374,11 @@ async fn create_converge_update_in_place_and_delete_leave_nothing_behind() {
             .any(|a| a.app_id == client.app_id),
         "the trusted client's app is untouched"
     );
+    assert_eq!(
+        factory.graph.token_requests(),
+        1,
+        "one sign-in serves every event of a warm container"
+    );
 }
 
 #[tokio::test]
