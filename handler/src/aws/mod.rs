@@ -26,6 +26,7 @@ use std::{
 
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use error::{AwsError, ErrorKind};
 
@@ -103,6 +104,28 @@ impl Account {
     /// The partition (`aws`, `aws-cn`, …).
     pub fn partition(&self) -> &str {
         &self.partition
+    }
+
+    /// One IAM call, retried while `retryable` within the deadline; `action` says what
+    /// it does, for the error.
+    async fn iam_call<T, E, F, Fut>(
+        &self,
+        deadline: Deadline,
+        action: String,
+        retryable: fn(&AwsError) -> bool,
+        call: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Fn(&aws_sdk_iam::Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        retry(deadline, Backoff::STANDARD, retryable, || async {
+            call(&self.iam)
+                .await
+                .map_err(|e| AwsError::from_sdk(action.clone(), e))
+        })
+        .await
     }
 }
 

@@ -17,7 +17,6 @@ use crate::{
         federation::provider_arn,
         ownership::{MANAGED_BY_VALUE, TAG_MANAGED_BY},
     },
-    retry::{Backoff, retry},
 };
 
 /// IAM's limit of client ids per OIDC provider.
@@ -87,30 +86,26 @@ impl Account {
         deadline: Deadline,
     ) -> Result<Provider, ProviderError> {
         let arn = provider_arn(&self.partition, &self.id, issuer);
-        let created = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.iam
-                    .create_open_id_connect_provider()
-                    .url(issuer)
-                    .client_id_list(audience)
-                    .tags(
-                        Tag::builder()
-                            .key(TAG_MANAGED_BY)
-                            .value(MANAGED_BY_VALUE)
-                            .build()
-                            .expect("key and value are set"),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(format!("creating the OIDC provider for {issuer}"), e)
-                    })
-            },
-        )
-        .await;
+        let created = self
+            .iam_call(
+                deadline,
+                format!("creating the OIDC provider for {issuer}"),
+                AwsError::is_transient,
+                |iam| {
+                    iam.create_open_id_connect_provider()
+                        .url(issuer)
+                        .client_id_list(audience)
+                        .tags(
+                            Tag::builder()
+                                .key(TAG_MANAGED_BY)
+                                .value(MANAGED_BY_VALUE)
+                                .build()
+                                .expect("key and value are set"),
+                        )
+                        .send()
+                },
+            )
+            .await;
         match created {
             Ok(_) => {
                 tracing::info!(provider = %arn, "created the OIDC provider");
@@ -135,23 +130,19 @@ impl Account {
         audience: &str,
         deadline: Deadline,
     ) -> Result<(), ProviderError> {
-        let added = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.iam
-                    .add_client_id_to_open_id_connect_provider()
-                    .open_id_connect_provider_arn(arn)
-                    .client_id(audience)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(format!("adding audience {audience} to {arn}"), e)
-                    })
-            },
-        )
-        .await;
+        let added = self
+            .iam_call(
+                deadline,
+                format!("adding audience {audience} to {arn}"),
+                AwsError::is_transient,
+                |iam| {
+                    iam.add_client_id_to_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .client_id(audience)
+                        .send()
+                },
+            )
+            .await;
         match added {
             Ok(_) => Ok(()),
             Err(error) if error.kind() == ErrorKind::LimitExceeded => Err(self.quota(arn, error)),
@@ -176,23 +167,19 @@ impl Account {
         audience: &str,
         deadline: Deadline,
     ) -> Result<(), AwsError> {
-        let removed = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.iam
-                    .remove_client_id_from_open_id_connect_provider()
-                    .open_id_connect_provider_arn(arn)
-                    .client_id(audience)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(format!("removing audience {audience} from {arn}"), e)
-                    })
-            },
-        )
-        .await;
+        let removed = self
+            .iam_call(
+                deadline,
+                format!("removing audience {audience} from {arn}"),
+                AwsError::is_transient,
+                |iam| {
+                    iam.remove_client_id_from_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .client_id(audience)
+                        .send()
+                },
+            )
+            .await;
         match removed {
             Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
             _ => Ok(()),
@@ -236,20 +223,18 @@ impl Account {
         if let Some(role) = self.role_trusting(arn).await? {
             return Ok(ProviderCleanup::TrustedBy { role });
         }
-        let deleted = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.iam
-                    .delete_open_id_connect_provider()
-                    .open_id_connect_provider_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("deleting {arn}"), e))
-            },
-        )
-        .await;
+        let deleted = self
+            .iam_call(
+                deadline,
+                format!("deleting {arn}"),
+                AwsError::is_transient,
+                |iam| {
+                    iam.delete_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .send()
+                },
+            )
+            .await;
         match deleted {
             Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
             _ => {

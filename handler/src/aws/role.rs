@@ -7,11 +7,13 @@ use std::{future::Future, pin::Pin};
 use aws_sdk_iam::types::Tag;
 use futures::future::try_join_all;
 
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use super::{Account, AwsError, ErrorKind};
 use crate::{
     deadline::Deadline,
     domain::{RoleName, ownership::Ownership, role::RoleSpec, trust::same_policy},
-    retry::{Backoff, retry},
+    retry::Backoff,
 };
 
 /// Errors of the role operations.
@@ -491,7 +493,7 @@ impl Account {
         }
     }
 
-    /// One IAM call, retried while [`retryable`] within the deadline.
+    /// One IAM write, retried while [`retryable`] within the deadline.
     async fn write<T, E, F, Fut>(
         &self,
         deadline: Deadline,
@@ -501,18 +503,9 @@ impl Account {
     where
         F: Fn(&aws_sdk_iam::Client) -> Fut,
         Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        retry(deadline, Backoff::STANDARD, retryable, || async {
-            call(&self.iam)
-                .await
-                .map_err(|e| AwsError::from_sdk(action.clone(), e))
-        })
-        .await
+        self.iam_call(deadline, action, retryable, call).await
     }
 
     /// One IAM read, retried on transient failures within the deadline.
@@ -525,23 +518,10 @@ impl Account {
     where
         F: Fn(&aws_sdk_iam::Client) -> Fut,
         Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                call(&self.iam)
-                    .await
-                    .map_err(|e| AwsError::from_sdk(action.clone(), e))
-            },
-        )
-        .await
+        self.iam_call(deadline, action, AwsError::is_transient, call)
+            .await
     }
 }
 
