@@ -1,6 +1,19 @@
-//! The Lambda behind the CloudFormation custom resource `Custom::EntraFederatedRole`.
+//! The Lambda behind the CloudFormation custom resource `Custom::EntraFederatedRole`: for
+//! each resource, an Entra ID application and service principal, its audience on the
+//! tenant's IAM OIDC provider, and an IAM role that trusts exactly that audience and
+//! those callers.
 //!
-//! (crate docs are written once the layers are in place)
+//! The layers, outside in: [`cfn`] speaks CloudFormation's custom-resource protocol and
+//! always answers, whatever happens; it hands each request to a [`cfn::CustomResource`],
+//! here [`resource::EntraFederatedRole`], the lifecycle. The lifecycle validates with
+//! [`domain`] (pure types: the property contract, the trust policy, ownership markers,
+//! guardrails) and acts through two adapters that know nothing of each other: [`aws`]
+//! (IAM, STS, CloudFormation over the AWS SDK) and [`graph`] (Microsoft Graph and the
+//! Entra token endpoint over reqwest). [`signin`] joins them for the factory's own Entra
+//! credential. [`config`] reads the environment once at cold start; [`deadline`] and
+//! [`retry`] budget every wait against the Lambda deadline; [`secret`] holds credentials
+//! so they never print; [`logging`] keeps URLs and payloads out of the logs. The binary
+//! (`bootstrap`) only wires these together.
 
 pub mod aws;
 pub mod cfn;
