@@ -4,7 +4,7 @@
 //! [`Handler`] is the always-respond guard. It recovers the [`Envelope`] of an event from
 //! the raw JSON (so even a malformed event can be answered), checks the `ResponseURL`
 //! against the [`ResponseUrlPolicy`], parses the typed [`Request`], dispatches it to a
-//! [`CustomResource`] under a [`Deadline`], and always finishes with exactly one response,
+//! [`CustomResource`] with its [`Invocation`] (and deadline), and always finishes with exactly one response,
 //! built by [`response`] within CloudFormation's 4096-byte limit and delivered by
 //! [`sender`] with bounded retries. Whatever goes wrong — a malformed event, an unknown
 //! `RequestType`, a configuration error found at cold start, an error, a panic, a hang —

@@ -20,7 +20,7 @@
 //! `Retry-After`), 5xx, replication lag and federated-credential propagation are retried
 //! with backoff until the next wait would cross it. Errors are typed ([`GraphError`],
 //! [`SignInError`]) and worded for a CloudFormation `Reason`; secrets, tokens and
-//! assertions are held in [`Secret`](crate::secret::Secret) and never logged or shown.
+//! assertions are held in [`Secret`] and never logged or shown.
 //!
 //! This module knows Entra and Graph only: it must not import `crate::cfn` or `crate::aws`.
 //!
