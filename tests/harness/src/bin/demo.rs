@@ -1,164 +1,1964 @@
-//! The local end-to-end demo: the real `bootstrap` binary under a local Lambda Runtime
-//! API, answering to a local stand-in for CloudFormation's response bucket.
+//! The local end-to-end demo: the real `bootstrap` binary as a hub ("federation factory")
+//! account's Lambda, serving two member accounts, on embedded stand-ins for everything it
+//! talks to — moto (IAM, STS, Secrets Manager, with the project's extension), the Graph
+//! emulator (Entra ID's token endpoint and Microsoft Graph), a Lambda Runtime API and
+//! CloudFormation's response bucket.
 //!
-//! Usage: `demo <path to bootstrap>` (see `scripts/demo`). Exits non-zero when any step
-//! of the story does not end as expected.
+//! Usage: `demo <path to bootstrap>` (see `scripts/demo`). It plays a scripted story of
+//! CloudFormation events ([`story`]), prints each answer and the state of both clouds after
+//! it, checks both against what CloudFormation believes exists, ends with a "nothing left
+//! behind" check, and exits non-zero when anything is not as expected. Every server it
+//! starts stops when the demo ends.
 
-use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    error::Error,
+    fmt::{Display, Write as _},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_credential_types::Credentials;
 use entra_federated_role_harness::{
+    moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
     runtime_api::{Outcome, RuntimeApi},
 };
+use graph_emulator::{
+    Application, DeletedObject, GraphEmulator, SeededApplication, ServicePrincipal, Snapshot,
+};
 use serde_json::{Value, json};
 
-const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
+type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
-/// One step of the story: an event and the status CloudFormation must read.
-struct Step {
-    title: &'static str,
-    event: Value,
-    expect: &'static str,
-}
+const REGION: &str = "us-east-1";
+/// The hub ("federation factory") account: it runs the Lambda and holds its secret.
+const HUB: &str = "111111111111";
+/// The member accounts whose stacks declare the resources.
+const MEMBER_A: &str = "222222222222";
+const MEMBER_B: &str = "333333333333";
+/// The hub Lambda's execution role (what the hub stack deploys).
+const FACTORY_ROLE: &str = "entra-federated-role-factory";
+/// The role the member StackSet deploys in every member account for the factory.
+const MEMBER_ROLE: &str = "EntraFederatedRoleMember";
+/// moto's default account, whose credentials assume roles in every other account.
+const MOTO_ROOT_KEY: &str = "AKIAEXAMPLEROOT00001";
+/// The factory's Entra client secret (the emulator's, not a real one).
+const CLIENT_SECRET: &str = "demo-factory-secret~not-a-real-one";
+/// An audience someone added by hand to member B's provider before the factory came.
+const LEGACY_AUDIENCE: &str = "api://legacy-reporting";
+/// Tags with this prefix mark what the factory made (DESIGN §5, ownership).
+const OWNERSHIP_TAG_PREFIX: &str = "entra-federated-role:";
+/// The Lambda deadline given to each invocation, and how long to wait for its answer.
+const INVOKE_BUDGET: Duration = Duration::from_secs(60);
+const ANSWER_WAIT: Duration = Duration::from_secs(45);
+
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+const CFN_READ_ONLY: &str = "arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAccess";
+/// Member B's role, before and after the replacement.
+const PAYMENTS_ROLE: &str = "payments-deployer";
+const PAYMENTS_ROLE_V2: &str = "payments-deployer-v2";
+const WEB_DESCRIPTION_V2: &str = "GitHub Actions deploys of contoso/web (main and production)";
+
+/// `Data` attributes in the order the README lists them.
+const ATTRIBUTES: [&str; 10] = [
+    "RoleArn",
+    "RoleName",
+    "ApplicationId",
+    "ApplicationObjectId",
+    "ServicePrincipalId",
+    "TenantId",
+    "Issuer",
+    "OidcProviderArn",
+    "Audience",
+    "TokenScope",
+];
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => {
-            println!("\ndemo finished: every step ended as expected");
+    let started = Instant::now();
+    let Some(binary) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: demo <path to bootstrap>");
+        return ExitCode::from(2);
+    };
+    match run(&binary).await {
+        Ok(summary) => {
+            println!(
+                "\nDEMO PASSED in {:.1}s: {summary}",
+                started.elapsed().as_secs_f64()
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("\ndemo failed: {error}");
+            eprintln!(
+                "\nDEMO FAILED after {:.1}s: {error}",
+                started.elapsed().as_secs_f64()
+            );
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    let binary = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: demo <path to bootstrap>")?,
-    );
-    let runtime = RuntimeApi::try_start().await?;
-    // The factory runs in the stack's account (single-account mode).
-    runtime.set_function_arn("arn:aws:lambda:us-east-1:222222222222:function:entra-federated-role");
-    let endpoint = ResponseEndpoint::try_start().await?;
-    let env = [
-        ("ENTRA_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
-        ("ENTRA_CLIENT_ID", "0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b"),
-        ("EXTRA_RESPONSE_URL_HOSTS", &endpoint.host()),
-        // There is no CloudFormation here to confirm the calling stack with.
-        ("VERIFY_CALLER_STACK", "false"),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let mut process = Bootstrap::try_spawn(&binary, &runtime.addr(), &env)?;
-    println!(
-        "started {} under a local Lambda Runtime API at {}",
-        binary.display(),
-        runtime.addr()
-    );
+async fn run(binary: &Path) -> Result<String> {
+    banner("Entra federated role: local end-to-end demo");
+    let mut lab = Lab::start(binary).await?;
+    lab.introduce();
+    let outcome = lab.play_story().await;
+    if outcome.is_err() {
+        eprintln!(
+            "\n--- the factory's last log lines ---\n{}",
+            lab.log_tail(20)
+        );
+    }
+    lab.stop().await;
+    outcome
+}
 
-    let valid = json!({
-        "RoleName": "ci-deploy",
-        "MaxSessionDuration": "7200",
-        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+// ---------------------------------------------------------------------------------------
+// The story
+// ---------------------------------------------------------------------------------------
+
+/// The two resources of the story, one per member account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// `GitHubDeployRole` in stack `web-ci` of member A.
+    Web,
+    /// `DeployRole` in stack `payments-ci` of member B.
+    Payments,
+}
+
+/// Which generation of a resource an event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Generation {
+    Current,
+    /// The one a replacement left behind for CloudFormation's cleanup Delete.
+    Replaced,
+}
+
+/// What CloudFormation sends.
+enum Request {
+    Create(Value),
+    Update {
+        old: Value,
+        new: Value,
+        replacement: bool,
+    },
+    Delete {
+        properties: Value,
+        generation: Generation,
+    },
+}
+
+/// Extra checks of one step, on the state after it and what CloudFormation believes.
+type StepChecks = fn(&Facts, &State, &Ledger) -> Vec<Check>;
+
+/// One step of the story: an event, and what must hold after it.
+struct Step {
+    title: &'static str,
+    slot: Slot,
+    request: Request,
+    checks: StepChecks,
+}
+
+/// The scripted story (issue 5, item 6).
+fn story(facts: &Facts) -> Vec<Step> {
+    let web = web_properties();
+    let mut web_v2 = web.clone();
+    web_v2["Description"] = json!(WEB_DESCRIPTION_V2);
+    web_v2["FederatedCredentials"]
+        .as_array_mut()
+        .expect("a list")
+        .push(json!({
+            "Name": "github-production",
+            "Issuer": GITHUB_ISSUER,
+            "Subject": "repo:contoso/web:environment:production",
+            "Description": "deployments to the production environment"
+        }));
+    let payments = payments_properties(&facts.foreign.app_id);
+    let mut payments_v2 = payments.clone();
+    payments_v2["RoleName"] = json!(PAYMENTS_ROLE_V2);
+    vec![
+        Step {
+            title: "Create a role for GitHub Actions in member account A",
+            slot: Slot::Web,
+            request: Request::Create(web.clone()),
+            checks: web_created,
+        },
+        Step {
+            title: "Create a role in member account B trusting an existing Entra app",
+            slot: Slot::Payments,
+            request: Request::Create(payments.clone()),
+            checks: payments_created,
+        },
+        Step {
+            title: "Update A in place: new description, a second federated credential",
+            slot: Slot::Web,
+            request: Request::Update {
+                old: web,
+                new: web_v2.clone(),
+                replacement: false,
+            },
+            checks: web_updated,
+        },
+        Step {
+            title: "Update B's RoleName: a replacement (a new generation)",
+            slot: Slot::Payments,
+            request: Request::Update {
+                old: payments.clone(),
+                new: payments_v2.clone(),
+                replacement: true,
+            },
+            checks: payments_replaced,
+        },
+        Step {
+            title: "CloudFormation's cleanup: Delete of B's old generation (old properties)",
+            slot: Slot::Payments,
+            request: Request::Delete {
+                properties: payments,
+                generation: Generation::Replaced,
+            },
+            checks: payments_old_deleted,
+        },
+        Step {
+            title: "Delete A (stack deleted)",
+            slot: Slot::Web,
+            request: Request::Delete {
+                properties: web_v2,
+                generation: Generation::Current,
+            },
+            checks: web_deleted,
+        },
+        Step {
+            title: "Delete B (stack deleted)",
+            slot: Slot::Payments,
+            request: Request::Delete {
+                properties: payments_v2,
+                generation: Generation::Current,
+            },
+            checks: payments_deleted,
+        },
+    ]
+}
+
+fn service_token() -> String {
+    format!("arn:aws:lambda:{REGION}:{HUB}:function:entra-federated-role")
+}
+
+fn web_properties() -> Value {
+    json!({
+        "ServiceToken": service_token(),
+        "ServiceTimeout": "330",
+        "Description": "GitHub Actions deploys of contoso/web",
+        "ManagedPolicyArns": [READ_ONLY],
+        "MaxSessionDuration": "3600",
+        "Tags": [{"Key": "team", "Value": "web"}, {"Key": "cost-center", "Value": "cc-1234"}],
         "FederatedCredentials": [{
             "Name": "github-main",
-            "Issuer": "https://token.actions.githubusercontent.com",
-            "Subject": "repo:contoso/app:ref:refs/heads/main"
+            "Issuer": GITHUB_ISSUER,
+            "Subject": "repo:contoso/web:ref:refs/heads/main",
+            "Description": "pushes to main"
+        }]
+    })
+}
+
+fn payments_properties(trusted_app_id: &str) -> Value {
+    json!({
+        "ServiceToken": service_token(),
+        "ServiceTimeout": "330",
+        "RoleName": PAYMENTS_ROLE,
+        "Description": "Deploys payments from the existing CI app",
+        "ManagedPolicyArns": [CFN_READ_ONLY],
+        "Policies": [{
+            "PolicyName": "artifact-read",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": "arn:aws:s3:::payments-artifacts/*"
+                }]
+            }
+        }],
+        "MaxSessionDuration": "7200",
+        "Tags": [{"Key": "team", "Value": "payments"}],
+        "TrustedClientAppIds": [trusted_app_id]
+    })
+}
+
+fn web_created(facts: &Facts, state: &State, ledger: &Ledger) -> Vec<Check> {
+    let data = ledger.data(Slot::Web);
+    let account = state.account(MEMBER_A);
+    let role = account.role(attr(data, "RoleName"));
+    let app = state.application(attr(data, "ApplicationId"));
+    vec![
+        Check::new(
+            "the trust admits only the app's own service principal",
+            role.is_some_and(|r| r.trust.sub == [attr(data, "ServicePrincipalId")]),
+        ),
+        Check::new(
+            "ReadOnlyAccess is attached and the tags are set",
+            role.is_some_and(|r| {
+                r.managed_policies == [READ_ONLY] && r.user_tags().any(|t| t == ("team", "web"))
+            }),
+        ),
+        Check::new(
+            "the app has the GitHub federated credential",
+            app.is_some_and(|a| credential_names(a) == ["github-main"]),
+        ),
+        Check::new(
+            "the factory created A's OIDC provider for the tenant's issuer",
+            account.providers.len() == 1
+                && account.providers[0].ours
+                && account.providers[0].url == facts.issuer(),
+        ),
+    ]
+}
+
+fn payments_created(facts: &Facts, state: &State, ledger: &Ledger) -> Vec<Check> {
+    let data = ledger.data(Slot::Payments);
+    let account = state.account(MEMBER_B);
+    let role = account.role(PAYMENTS_ROLE);
+    let mut expected_subs = vec![
+        attr(data, "ServicePrincipalId").to_owned(),
+        facts.foreign_sp_id().to_owned(),
+    ];
+    expected_subs.sort();
+    vec![
+        Check::new(
+            "the trust admits the app's own and the existing CI app's service principals",
+            role.is_some_and(|r| sorted(r.trust.sub.clone()) == expected_subs),
+        ),
+        Check::new(
+            "the inline policy and the managed policy are in place",
+            role.is_some_and(|r| {
+                r.inline_policies == ["artifact-read"] && r.managed_policies == [CFN_READ_ONLY]
+            }),
+        ),
+        Check::new(
+            "B's existing provider was adopted: not ours, its own audience kept",
+            account.providers.len() == 1
+                && !account.providers[0].ours
+                && account.providers[0].audiences == [LEGACY_AUDIENCE, attr(data, "Audience")],
+        ),
+    ]
+}
+
+fn web_updated(_: &Facts, state: &State, ledger: &Ledger) -> Vec<Check> {
+    let data = ledger.data(Slot::Web);
+    let role = state.account(MEMBER_A).role(attr(data, "RoleName"));
+    let app = state.application(attr(data, "ApplicationId"));
+    vec![
+        Check::new(
+            "the role's description changed in place",
+            role.is_some_and(|r| r.description.as_deref() == Some(WEB_DESCRIPTION_V2)),
+        ),
+        Check::new(
+            "the app now has both federated credentials",
+            app.is_some_and(|a| credential_names(a) == ["github-main", "github-production"]),
+        ),
+        Check::new(
+            "still one role in A",
+            state.account(MEMBER_A).ours().count() == 1,
+        ),
+    ]
+}
+
+fn payments_replaced(facts: &Facts, state: &State, _: &Ledger) -> Vec<Check> {
+    let account = state.account(MEMBER_B);
+    vec![
+        Check::new(
+            "the old and the new generation's roles both exist until the cleanup",
+            account.role(PAYMENTS_ROLE).is_some() && account.role(PAYMENTS_ROLE_V2).is_some(),
+        ),
+        Check::new(
+            "the new role trusts the existing CI app too",
+            account
+                .role(PAYMENTS_ROLE_V2)
+                .is_some_and(|r| r.trust.sub.iter().any(|s| s == facts.foreign_sp_id())),
+        ),
+        Check::new(
+            "three apps of the factory's: A's, and one per generation of B",
+            state.factory_applications().count() == 3,
+        ),
+    ]
+}
+
+fn payments_old_deleted(_: &Facts, state: &State, ledger: &Ledger) -> Vec<Check> {
+    let data = ledger.data(Slot::Payments);
+    let account = state.account(MEMBER_B);
+    vec![
+        Check::new(
+            "only the new generation's role is left in B",
+            account.ours().map(|r| r.name.as_str()).collect::<Vec<_>>() == [PAYMENTS_ROLE_V2],
+        ),
+        Check::new(
+            "B's provider keeps its own audience and the new generation's",
+            account.providers.len() == 1
+                && account.providers[0].audiences == [LEGACY_AUDIENCE, attr(data, "Audience")],
+        ),
+    ]
+}
+
+fn web_deleted(_: &Facts, state: &State, _: &Ledger) -> Vec<Check> {
+    let account = state.account(MEMBER_A);
+    vec![
+        Check::new("no role of ours left in A", account.ours().count() == 0),
+        Check::new(
+            "A's provider is gone: we created it and nothing uses it any more",
+            account.providers.is_empty(),
+        ),
+    ]
+}
+
+fn payments_deleted(_: &Facts, state: &State, _: &Ledger) -> Vec<Check> {
+    let account = state.account(MEMBER_B);
+    vec![
+        Check::new("no role of ours left in B", account.ours().count() == 0),
+        Check::new(
+            "B's adopted provider stays, with only its own audience",
+            account.providers.len() == 1
+                && !account.providers[0].ours
+                && account.providers[0].audiences == [LEGACY_AUDIENCE],
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// What CloudFormation believes exists
+// ---------------------------------------------------------------------------------------
+
+/// One resource generation CloudFormation knows about.
+#[derive(Debug, Clone)]
+struct Made {
+    physical_id: String,
+    data: Value,
+}
+
+/// One `Custom::EntraFederatedRole` in a member stack.
+struct Resource {
+    label: &'static str,
+    account: &'static str,
+    stack_id: String,
+    logical_id: &'static str,
+    current: Option<Made>,
+    replaced: Option<Made>,
+}
+
+impl Resource {
+    fn new(
+        label: &'static str,
+        account: &'static str,
+        stack: &str,
+        logical_id: &'static str,
+    ) -> Self {
+        Self {
+            label,
+            account,
+            stack_id: format!(
+                "arn:aws:cloudformation:{REGION}:{account}:stack/{stack}/{}",
+                uuid_like()
+            ),
+            logical_id,
+            current: None,
+            replaced: None,
+        }
+    }
+
+    fn generation(&self, which: Generation) -> Option<&Made> {
+        match which {
+            Generation::Current => self.current.as_ref(),
+            Generation::Replaced => self.replaced.as_ref(),
+        }
+    }
+}
+
+/// Everything the story made, live or deleted.
+struct Ledger {
+    web: Resource,
+    payments: Resource,
+    /// Deleted generations, with their account.
+    gone: Vec<(&'static str, Made)>,
+}
+
+impl Ledger {
+    fn new() -> Self {
+        Self {
+            web: Resource::new("A", MEMBER_A, "web-ci", "GitHubDeployRole"),
+            payments: Resource::new("B", MEMBER_B, "payments-ci", "DeployRole"),
+            gone: Vec::new(),
+        }
+    }
+
+    fn resource(&self, slot: Slot) -> &Resource {
+        match slot {
+            Slot::Web => &self.web,
+            Slot::Payments => &self.payments,
+        }
+    }
+
+    /// The `Data` of the current generation on `slot` (null when there is none).
+    fn data(&self, slot: Slot) -> &Value {
+        self.resource(slot)
+            .current
+            .as_ref()
+            .map_or(&Value::Null, |made| &made.data)
+    }
+
+    fn resource_mut(&mut self, slot: Slot) -> &mut Resource {
+        match slot {
+            Slot::Web => &mut self.web,
+            Slot::Payments => &mut self.payments,
+        }
+    }
+
+    /// Live generations with their account.
+    fn live(&self) -> impl Iterator<Item = (&'static str, &Made)> {
+        [&self.web, &self.payments].into_iter().flat_map(|r| {
+            [r.current.as_ref(), r.replaced.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|made| (r.account, made))
+        })
+    }
+
+    /// Records the answer to `request` on `slot`, as CloudFormation would, and returns
+    /// the checks of its physical id (an error when it makes no sense at all).
+    fn record(&mut self, slot: Slot, request: &Request, answer: &Value) -> Result<Vec<Check>> {
+        let made = Made {
+            physical_id: answer["PhysicalResourceId"]
+                .as_str()
+                .ok_or("the answer has no PhysicalResourceId")?
+                .to_owned(),
+            data: answer["Data"].clone(),
+        };
+        let resource = self.resource_mut(slot);
+        let account = resource.account;
+        let checks = match request {
+            Request::Create(_) => {
+                let checks = vec![Check::new(
+                    "the physical id is the role's ARN (what Ref returns)",
+                    made.physical_id == attr(&made.data, "RoleArn"),
+                )];
+                resource.current = Some(made);
+                checks
+            }
+            Request::Update { replacement, .. } => {
+                let before = resource.current.take().ok_or("an Update of nothing")?;
+                let same_app =
+                    attr(&before.data, "ApplicationId") == attr(&made.data, "ApplicationId");
+                let checks = if *replacement {
+                    vec![
+                        Check::new(
+                            "a new physical id: CloudFormation will delete the old one",
+                            made.physical_id != before.physical_id,
+                        ),
+                        Check::new("a new Entra app for the new generation", !same_app),
+                    ]
+                } else {
+                    vec![
+                        Check::new(
+                            "the same physical id: an in-place update",
+                            made.physical_id == before.physical_id,
+                        ),
+                        Check::new("the same Entra app", same_app),
+                    ]
+                };
+                if *replacement {
+                    resource.replaced = Some(before);
+                }
+                resource.current = Some(made);
+                checks
+            }
+            Request::Delete { generation, .. } => {
+                let slot_made = match generation {
+                    Generation::Current => resource.current.take(),
+                    Generation::Replaced => resource.replaced.take(),
+                }
+                .ok_or("a Delete of nothing")?;
+                let checks = vec![Check::new(
+                    "the answer names the deleted physical id",
+                    made.physical_id == slot_made.physical_id,
+                )];
+                self.gone.push((account, slot_made));
+                checks
+            }
+        };
+        Ok(checks)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The lab: every stand-in and the factory
+// ---------------------------------------------------------------------------------------
+
+/// Facts fixed at the start: the tenant, the factory app and the foreign Entra app.
+struct Facts {
+    tenant: String,
+    factory_client_id: String,
+    foreign: SeededApplication,
+    foreign_app: Application,
+    foreign_sp: Option<ServicePrincipal>,
+}
+
+impl Facts {
+    fn issuer(&self) -> String {
+        format!("https://sts.windows.net/{}/", self.tenant)
+    }
+
+    fn foreign_sp_id(&self) -> &str {
+        self.foreign
+            .service_principal_id
+            .as_deref()
+            .unwrap_or_default()
+    }
+}
+
+/// An account the demo looks into.
+struct AccountView {
+    label: &'static str,
+    id: &'static str,
+    config: SdkConfig,
+    iam: aws_sdk_iam::Client,
+    /// Roles that belong there before the story starts (the hub's and StackSet's plumbing).
+    plumbing: &'static str,
+}
+
+struct Lab {
+    // Declared first: dropped (killed) before the servers it talks to.
+    process: Bootstrap,
+    runtime: RuntimeApi,
+    endpoint: ResponseEndpoint,
+    graph: GraphEmulator,
+    _moto: Moto,
+    accounts: Vec<AccountView>,
+    facts: Facts,
+    secret_arn: String,
+}
+
+impl Lab {
+    /// Starts every stand-in, sets the organisation and the tenant up, and starts the
+    /// factory.
+    async fn start(binary: &Path) -> Result<Self> {
+        section("Starting the local stand-ins");
+        let moto = Moto::try_start_with_env(&[(
+            "MOTO_IAM_LOAD_MANAGED_POLICIES".to_owned(),
+            "true".to_owned(),
+        )])
+        .await
+        .context("starting moto")?;
+        item("moto (IAM, STS, Secrets Manager)", moto.endpoint());
+        let graph = GraphEmulator::start()
+            .await
+            .context("starting the Graph emulator")?;
+        item("Entra token endpoint + Microsoft Graph", graph.url());
+        let runtime = RuntimeApi::try_start()
+            .await
+            .context("starting the Lambda Runtime API")?;
+        runtime.set_function_arn(service_token());
+        item("Lambda Runtime API", &runtime.addr());
+        let endpoint = ResponseEndpoint::try_start()
+            .await
+            .context("starting the response endpoint")?;
+        item("CloudFormation response endpoint", &endpoint.host());
+
+        let root = sdk_config(moto.endpoint(), moto_root_credentials()).await;
+        let accounts = set_up_organisation(&root, moto.endpoint(), &graph.tenant_id()).await?;
+        let secret_arn = store_factory_secret(&accounts[0].config).await?;
+        let facts = set_up_tenant(&graph)?;
+        let lambda_credentials = assume(&root, HUB, FACTORY_ROLE, "entra-federated-role").await?;
+        let env = factory_environment(&moto, &graph, &endpoint, &secret_arn, &lambda_credentials);
+        let process = Bootstrap::try_spawn(binary, &runtime.addr(), &env)
+            .context(format!("starting {}", binary.display()))?;
+        item(
+            "the factory (real bootstrap binary)",
+            &binary.display().to_string(),
+        );
+        Ok(Self {
+            process,
+            runtime,
+            endpoint,
+            graph,
+            _moto: moto,
+            accounts,
+            facts,
+            secret_arn,
+        })
+    }
+
+    fn introduce(&self) {
+        section("The setting");
+        println!("  AWS organisation (region {REGION})");
+        println!(
+            "    hub       {HUB}  runs the factory Lambda as role {FACTORY_ROLE} with MEMBER_ROLE_NAME={MEMBER_ROLE}"
+        );
+        println!(
+            "              its Entra client secret is in Secrets Manager: {}",
+            self.secret_arn
+        );
+        println!("    member A  {MEMBER_A}  stack web-ci declares GitHubDeployRole");
+        println!(
+            "    member B  {MEMBER_B}  stack payments-ci declares DeployRole; already has the tenant's"
+        );
+        println!("              OIDC provider, made by hand with audience {LEGACY_AUDIENCE}");
+        println!(
+            "    both members hold {MEMBER_ROLE}, the role the member StackSet deploys for the hub"
+        );
+        println!("  Entra ID tenant {}", self.facts.tenant);
+        println!(
+            "    the factory app {} signs in with its client secret",
+            self.facts.factory_client_id
+        );
+        println!(
+            "    an existing CI app \"{}\" (appId {}, service principal {}) that the factory does not own",
+            self.facts.foreign_app.display_name,
+            self.facts.foreign.app_id,
+            self.facts.foreign_sp_id()
+        );
+        println!(
+            "  Caller-stack verification is OFF (VERIFY_CALLER_STACK=false): the events below come"
+        );
+        println!(
+            "  from this demo, not from real CloudFormation stacks the factory could look up."
+        );
+    }
+
+    async fn play_story(&mut self) -> Result<String> {
+        let steps = story(&self.facts);
+        let total = steps.len();
+        let mut ledger = Ledger::new();
+        section("The story");
+        for (index, step) in steps.iter().enumerate() {
+            println!("  {}. {}", index + 1, step.title);
+        }
+        for (index, step) in steps.iter().enumerate() {
+            let started = Instant::now();
+            section(&format!("Step {}/{total}: {}", index + 1, step.title));
+            self.play(step, &mut ledger)
+                .await
+                .map_err(|error| format!("step {} ({}): {error}", index + 1, step.title))?;
+            println!("  ({:.2}s)", started.elapsed().as_secs_f64());
+        }
+        section("Nothing left behind");
+        let state = self.state().await?;
+        println!("  (the state is as shown after the last step)");
+        let mut checks = nothing_left_behind(&self.facts, &state, &ledger);
+        checks.push(self.logs_hold_no_secret());
+        report(&checks).map_err(|error| format!("after the story: {error}"))?;
+        Ok(format!(
+            "{total} CloudFormation events answered SUCCESS, both clouds matched after each, and nothing was left behind"
+        ))
+    }
+
+    /// Sends the step's event, prints the answer and the state, and checks both.
+    async fn play(&self, step: &Step, ledger: &mut Ledger) -> Result<()> {
+        let resource = ledger.resource(step.slot);
+        let event = self.event(resource, &step.request)?;
+        print_request(resource, &step.request, &event);
+        let answer = self.send(&event).await?;
+        print_answer(&answer);
+        if answer["Status"] != "SUCCESS" {
+            return Err(format!(
+                "CloudFormation read {} ({}), expected SUCCESS",
+                answer["Status"].as_str().unwrap_or("no status"),
+                answer["Reason"].as_str().unwrap_or("no reason")
+            )
+            .into());
+        }
+        let mut checks = ledger.record(step.slot, &step.request, &answer)?;
+        let state = self.state().await?;
+        print_state(&state, &self.facts);
+        checks.extend(ledger_checks(&state, ledger));
+        checks.extend((step.checks)(&self.facts, &state, ledger));
+        report(&checks)
+    }
+
+    /// The event CloudFormation would send for `request` on `resource`.
+    fn event(&self, resource: &Resource, request: &Request) -> Result<Value> {
+        let (kind, properties, physical_id, old) = match request {
+            Request::Create(properties) => ("Create", properties, None, None),
+            Request::Update { old, new, .. } => (
+                "Update",
+                new,
+                resource.current.as_ref().map(|m| m.physical_id.as_str()),
+                Some(old),
+            ),
+            Request::Delete {
+                properties,
+                generation,
+            } => (
+                "Delete",
+                properties,
+                resource
+                    .generation(*generation)
+                    .map(|m| m.physical_id.as_str()),
+                None,
+            ),
+        };
+        let request_id = uuid_like();
+        let mut event = json!({
+            "RequestType": kind,
+            "ServiceToken": service_token(),
+            "ResponseURL": self.endpoint.url(&format!("{}/{}", resource.stack_id, request_id)),
+            "StackId": resource.stack_id,
+            "RequestId": request_id,
+            "ResourceType": "Custom::EntraFederatedRole",
+            "LogicalResourceId": resource.logical_id,
+            "ResourceProperties": properties,
+        });
+        if kind != "Create" {
+            event["PhysicalResourceId"] =
+                json!(physical_id.ok_or("no physical id to send: an earlier step failed")?);
+        }
+        if let Some(old) = old {
+            event["OldResourceProperties"] = old.clone();
+        }
+        Ok(event)
+    }
+
+    /// Invokes the factory with `event` and returns the body CloudFormation reads.
+    async fn send(&self, event: &Value) -> Result<Value> {
+        let before = self.endpoint.requests().len();
+        let id = self.runtime.invoke(event, INVOKE_BUDGET);
+        match self.runtime.outcome(&id, ANSWER_WAIT).await {
+            Some(Outcome::Response(_)) => {}
+            Some(other) => return Err(format!("the Lambda invocation failed: {other:?}").into()),
+            None => return Err(format!("no Lambda answer within {ANSWER_WAIT:?}").into()),
+        }
+        if !self
+            .endpoint
+            .wait_for_requests(before + 1, Duration::from_secs(5))
+            .await
+        {
+            return Err("the factory sent CloudFormation no response".into());
+        }
+        let requests = self.endpoint.requests();
+        if requests.len() != before + 1 {
+            return Err(format!(
+                "the factory sent CloudFormation {} responses, not one",
+                requests.len() - before
+            )
+            .into());
+        }
+        requests[before]
+            .json()
+            .context("the response body is not JSON")
+    }
+
+    /// Both clouds as they are now.
+    async fn state(&self) -> Result<State> {
+        let mut accounts = Vec::new();
+        for view in &self.accounts {
+            accounts.push(account_state(view).await?);
+        }
+        Ok(State {
+            accounts,
+            entra: self.graph.snapshot(),
+        })
+    }
+
+    /// The factory's logs hold neither its client secret nor a response URL's signature.
+    fn logs_hold_no_secret(&self) -> Check {
+        let logs = self.process.logs();
+        Check::new(
+            "the factory's logs hold neither its client secret nor the response URLs' signature",
+            !logs.is_empty()
+                && !logs.contains(CLIENT_SECRET)
+                && !logs.contains(self.endpoint.signature()),
+        )
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let logs = self.process.logs();
+        let all: Vec<&str> = logs.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Stops the factory, then (on drop) every server.
+    async fn stop(mut self) {
+        self.process.kill().await;
+    }
+}
+
+/// The factory's environment: everything points at the local stand-ins.
+fn factory_environment(
+    moto: &Moto,
+    graph: &GraphEmulator,
+    endpoint: &ResponseEndpoint,
+    secret_arn: &str,
+    credentials: &Credentials,
+) -> Vec<(String, String)> {
+    [
+        ("ENTRA_TENANT_ID", graph.tenant_id()),
+        ("ENTRA_CLIENT_ID", graph.factory_client_id()),
+        ("ENTRA_CREDENTIALS_SECRET_ARN", secret_arn.to_owned()),
+        ("AZURE_AUTHORITY_HOST", graph.url().to_owned()),
+        ("GRAPH_ENDPOINT", graph.url().to_owned()),
+        ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
+        ("VERIFY_CALLER_STACK", "false".to_owned()),
+        ("EXTRA_RESPONSE_URL_HOSTS", endpoint.host()),
+        ("AWS_ENDPOINT_URL", moto.endpoint().to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key().to_owned(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            credentials.session_token().unwrap_or_default().to_owned(),
+        ),
+        // moto answers what it lacks with 500: the factory's own retries are enough.
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+    ]
+    .map(|(name, value)| (name.to_owned(), value))
+    .into()
+}
+
+// ---------------------------------------------------------------------------------------
+// Setting up moto
+// ---------------------------------------------------------------------------------------
+
+fn moto_root_credentials() -> Credentials {
+    Credentials::new(MOTO_ROOT_KEY, "secret", None, None, "demo")
+}
+
+/// SDK configuration for moto at `endpoint` with `credentials`, one attempt per call.
+async fn sdk_config(endpoint: &str, credentials: Credentials) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(credentials)
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// The hub and the two members (hub first), with what the hub stack and the member
+/// StackSet deploy, and member B's hand-made provider for the tenant's issuer.
+async fn set_up_organisation(
+    root: &SdkConfig,
+    endpoint: &str,
+    tenant: &str,
+) -> Result<Vec<AccountView>> {
+    let mut accounts = Vec::new();
+    for (label, id, plumbing) in [
+        ("hub (federation factory)", HUB, FACTORY_ROLE),
+        ("member A", MEMBER_A, MEMBER_ROLE),
+        ("member B", MEMBER_B, MEMBER_ROLE),
+    ] {
+        let credentials = assume(root, id, "OrganizationAccountAccessRole", "demo").await?;
+        let config = sdk_config(endpoint, credentials).await;
+        accounts.push(AccountView {
+            label,
+            id,
+            iam: aws_sdk_iam::Client::new(&config),
+            config,
+            plumbing,
+        });
+    }
+    let [hub, member_a, member_b] = accounts.as_slice() else {
+        unreachable!("three accounts")
+    };
+    deploy_plumbing(hub, &[member_a, member_b]).await?;
+    hand_made_provider(member_b, tenant).await?;
+    Ok(accounts)
+}
+
+/// The factory's client secret and the existing CI app the story trusts.
+fn set_up_tenant(graph: &GraphEmulator) -> Result<Facts> {
+    graph.set_client_secret(CLIENT_SECRET);
+    let foreign = graph.seed_foreign_application("existing CI app", true);
+    let snapshot = graph.snapshot();
+    Ok(Facts {
+        tenant: graph.tenant_id(),
+        factory_client_id: graph.factory_client_id(),
+        foreign_app: snapshot
+            .applications
+            .iter()
+            .find(|a| a.app_id == foreign.app_id)
+            .cloned()
+            .ok_or("the seeded app is missing")?,
+        foreign_sp: snapshot.service_principal(&foreign.app_id).cloned(),
+        foreign,
+    })
+}
+
+/// Credentials of `role` in `account` (moto: assumed credentials act in that account).
+async fn assume(root: &SdkConfig, account: &str, role: &str, session: &str) -> Result<Credentials> {
+    let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+    let assumed = aws_sdk_sts::Client::new(root)
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name(session)
+        .send()
+        .await
+        .context(format!("assuming {role_arn}"))?;
+    let c = assumed
+        .credentials()
+        .ok_or("AssumeRole returned no credentials")?;
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "demo",
+    ))
+}
+
+/// What the hub stack and the member StackSet deploy: the Lambda's execution role in the
+/// hub and, in each member, the role the factory assumes.
+async fn deploy_plumbing(hub: &AccountView, members: &[&AccountView]) -> Result<()> {
+    let lambda_trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    });
+    create_role(
+        hub,
+        FACTORY_ROLE,
+        &lambda_trust,
+        "The federation factory's Lambda",
+    )
+    .await?;
+    let member_trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{HUB}:role/{FACTORY_ROLE}")},
+            "Action": "sts:AssumeRole"
         }]
     });
-    let mut story = vec![
-        Step {
-            title: "Create with a misspelt property and an out-of-range duration",
-            event: event(
-                "Create",
-                &endpoint.url("create-bad"),
-                None,
-                json!({"Rolename": "ci", "MaxSessionDuration": "90"}),
+    for member in members {
+        create_role(
+            member,
+            MEMBER_ROLE,
+            &member_trust,
+            "Lets the federation factory manage Entra-federated roles",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn create_role(
+    account: &AccountView,
+    name: &str,
+    trust: &Value,
+    description: &str,
+) -> Result<()> {
+    account
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .description(description)
+        .send()
+        .await
+        .context(format!("creating role {name} in {}", account.id))?;
+    Ok(())
+}
+
+/// The provider someone made by hand in `account`, for the factory to adopt.
+async fn hand_made_provider(account: &AccountView, tenant: &str) -> Result<()> {
+    account
+        .iam
+        .create_open_id_connect_provider()
+        .url(format!("https://sts.windows.net/{tenant}/"))
+        .client_id_list(LEGACY_AUDIENCE)
+        .thumbprint_list("626d44e704d1ceabe3bf0d53397464ac8080142c")
+        .send()
+        .await
+        .context(format!("creating the existing provider in {}", account.id))?;
+    Ok(())
+}
+
+/// Stores the factory's Entra client secret in the hub's Secrets Manager.
+async fn store_factory_secret(hub: &SdkConfig) -> Result<String> {
+    let created = aws_sdk_secretsmanager::Client::new(hub)
+        .create_secret()
+        .name("entra-federated-role/factory-credentials")
+        .secret_string(json!({ "clientSecret": CLIENT_SECRET }).to_string())
+        .send()
+        .await
+        .context("storing the factory's secret")?;
+    Ok(created
+        .arn()
+        .ok_or("CreateSecret returned no ARN")?
+        .to_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the state of both clouds
+// ---------------------------------------------------------------------------------------
+
+struct State {
+    accounts: Vec<AccountState>,
+    entra: Snapshot,
+}
+
+impl State {
+    fn account(&self, id: &str) -> &AccountState {
+        self.accounts
+            .iter()
+            .find(|a| a.id == id)
+            .expect("the demo only asks for its own accounts")
+    }
+
+    fn application(&self, app_id: &str) -> Option<&Application> {
+        self.entra.applications.iter().find(|a| a.app_id == app_id)
+    }
+
+    fn factory_applications(&self) -> impl Iterator<Item = &Application> {
+        self.entra
+            .applications
+            .iter()
+            .filter(|a| a.created_by_factory)
+    }
+
+    /// The display name of the service principal with object id `id`.
+    fn principal_name(&self, id: &str) -> Option<&str> {
+        self.entra
+            .service_principals
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.display_name.as_str())
+    }
+}
+
+struct AccountState {
+    label: &'static str,
+    id: &'static str,
+    plumbing: &'static str,
+    providers: Vec<ProviderState>,
+    roles: Vec<RoleState>,
+}
+
+impl AccountState {
+    fn role(&self, name: &str) -> Option<&RoleState> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The roles the factory made.
+    fn ours(&self) -> impl Iterator<Item = &RoleState> {
+        self.roles.iter().filter(|r| r.ours())
+    }
+
+    fn provider(&self, arn: &str) -> Option<&ProviderState> {
+        self.providers.iter().find(|p| p.arn == arn)
+    }
+}
+
+struct ProviderState {
+    arn: String,
+    url: String,
+    audiences: Vec<String>,
+    ours: bool,
+}
+
+struct RoleState {
+    name: String,
+    arn: String,
+    description: Option<String>,
+    max_session: Option<i32>,
+    trust: Trust,
+    managed_policies: Vec<String>,
+    inline_policies: Vec<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl RoleState {
+    fn ours(&self) -> bool {
+        self.tags
+            .iter()
+            .any(|(k, _)| k.starts_with(OWNERSHIP_TAG_PREFIX))
+    }
+
+    fn user_tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tags
+            .iter()
+            .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn generation(&self) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k.as_str() == "entra-federated-role:generation")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a role's trust policy says, statement by statement merged.
+#[derive(Default)]
+struct Trust {
+    federated: Vec<String>,
+    actions: Vec<String>,
+    aud: Vec<String>,
+    sub: Vec<String>,
+    /// Any other condition, as `operator key = values`.
+    other: Vec<String>,
+}
+
+impl Trust {
+    /// Parses a trust policy as IAM returns it (URL-encoded JSON).
+    fn parse(encoded: &str) -> Self {
+        let text = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+        let policy: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut trust = Self::default();
+        let statements = match &policy["Statement"] {
+            Value::Array(list) => list.clone(),
+            one => vec![one.clone()],
+        };
+        for statement in &statements {
+            trust
+                .federated
+                .extend(strings(&statement["Principal"]["Federated"]));
+            trust
+                .federated
+                .extend(strings(&statement["Principal"]["AWS"]));
+            trust
+                .federated
+                .extend(strings(&statement["Principal"]["Service"]));
+            trust.actions.extend(strings(&statement["Action"]));
+            let Some(conditions) = statement["Condition"].as_object() else {
+                continue;
+            };
+            for (operator, keys) in conditions {
+                for (key, values) in keys.as_object().into_iter().flatten() {
+                    let values = strings(values);
+                    if operator == "StringEquals" && key.ends_with(":aud") {
+                        trust.aud.extend(values);
+                    } else if operator == "StringEquals" && key.ends_with(":sub") {
+                        trust.sub.extend(values);
+                    } else {
+                        trust
+                            .other
+                            .push(format!("{operator} {key} = {}", values.join(", ")));
+                    }
+                }
+            }
+        }
+        trust
+    }
+}
+
+async fn account_state(view: &AccountView) -> Result<AccountState> {
+    let iam = &view.iam;
+    let listed = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .context(format!("listing OIDC providers in {}", view.id))?;
+    let mut providers = Vec::new();
+    for arn in listed
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn())
+    {
+        providers.push(provider_state(iam, arn).await?);
+    }
+    let listed = iam
+        .list_roles()
+        .send()
+        .await
+        .context(format!("listing roles in {}", view.id))?;
+    let mut roles = Vec::new();
+    for name in listed.roles().iter().map(|r| r.role_name()) {
+        roles.push(role_state(iam, name).await?);
+    }
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(AccountState {
+        label: view.label,
+        id: view.id,
+        plumbing: view.plumbing,
+        providers,
+        roles,
+    })
+}
+
+async fn provider_state(iam: &aws_sdk_iam::Client, arn: &str) -> Result<ProviderState> {
+    let provider = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+        .context(format!("reading provider {arn}"))?;
+    let url = provider.url().unwrap_or_default();
+    Ok(ProviderState {
+        arn: arn.to_owned(),
+        // IAM returns the URL without its scheme.
+        url: if url.starts_with("https://") {
+            url.to_owned()
+        } else {
+            format!("https://{url}")
+        },
+        audiences: provider.client_id_list().to_vec(),
+        ours: provider
+            .tags()
+            .iter()
+            .any(|t| t.key().starts_with(OWNERSHIP_TAG_PREFIX)),
+    })
+}
+
+async fn role_state(iam: &aws_sdk_iam::Client, name: &str) -> Result<RoleState> {
+    let what = |doing: &str| format!("{doing} of role {name}");
+    let role = iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .context(what("reading"))?
+        .role
+        .ok_or("GetRole returned no role")?;
+    let tags = iam
+        .list_role_tags()
+        .role_name(name)
+        .send()
+        .await
+        .context(what("listing the tags"))?;
+    let managed = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .context(what("listing the managed policies"))?;
+    let inline = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .context(what("listing the inline policies"))?;
+    Ok(RoleState {
+        name: name.to_owned(),
+        arn: role.arn().to_owned(),
+        description: role.description().map(str::to_owned),
+        max_session: role.max_session_duration(),
+        trust: Trust::parse(role.assume_role_policy_document().unwrap_or_default()),
+        managed_policies: managed
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect(),
+        inline_policies: inline.policy_names().to_vec(),
+        tags: tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------
+
+/// One expectation and whether it held.
+struct Check {
+    what: String,
+    ok: bool,
+}
+
+impl Check {
+    fn new(what: impl Into<String>, ok: bool) -> Self {
+        Self {
+            what: what.into(),
+            ok,
+        }
+    }
+
+    /// Passes when `problems` is empty, else names them.
+    fn none(what: impl Into<String>, problems: &[String]) -> Self {
+        let what = what.into();
+        if problems.is_empty() {
+            Self::new(what, true)
+        } else {
+            Self::new(format!("{what}: {}", problems.join("; ")), false)
+        }
+    }
+}
+
+/// Prints `checks`; an error naming the failed ones, if any.
+fn report(checks: &[Check]) -> Result<()> {
+    println!("  Checks");
+    for check in checks {
+        println!(
+            "    {} {}",
+            if check.ok { "ok  " } else { "FAIL" },
+            check.what
+        );
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.what.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} check(s) failed: {}", failed.len(), failed.join(" | ")).into())
+    }
+}
+
+/// Both clouds hold exactly what CloudFormation believes exists.
+fn ledger_checks(state: &State, ledger: &Ledger) -> Vec<Check> {
+    let mut checks: Vec<Check> = ledger
+        .live()
+        .map(|(account, made)| {
+            Check::none(
+                format!(
+                    "{} is in place: role, trust (aud and sub), provider audience, Entra app and service principal",
+                    attr(&made.data, "RoleName")
+                ),
+                &live_problems(state, account, &made.data),
+            )
+        })
+        .collect();
+    checks.extend(ledger.gone.iter().map(|(account, made)| {
+        Check::none(
+            format!(
+                "deleted {} is gone: role, audience, Entra app and service principal, purged",
+                attr(&made.data, "RoleName")
             ),
-            expect: "FAILED",
-        },
-        Step {
-            title: "Create with valid properties",
-            event: event("Create", &endpoint.url("create"), None, valid.clone()),
-            expect: "FAILED",
-        },
-    ];
-    for step in story.drain(..) {
-        show(&runtime, &endpoint, &step).await?;
-    }
-    // CloudFormation deletes what a failed Create reported, by the id we returned.
-    let failed_id = endpoint
-        .requests()
-        .last()
-        .and_then(|r| r.json().ok())
-        .and_then(|body: Value| body["PhysicalResourceId"].as_str().map(str::to_owned))
-        .ok_or("the last answer had no PhysicalResourceId")?;
-    let delete = Step {
-        title: "Delete of the failed Create (CloudFormation's rollback)",
-        event: event("Delete", &endpoint.url("delete"), Some(&failed_id), valid),
-        expect: "SUCCESS",
-    };
-    show(&runtime, &endpoint, &delete).await?;
-
-    process.kill().await;
-    Ok(())
+            &gone_problems(state, account, &made.data),
+        )
+    }));
+    checks
 }
 
-fn event(
-    request_type: &str,
-    response_url: &str,
-    physical_id: Option<&str>,
-    properties: Value,
-) -> Value {
-    let mut event = json!({
-        "RequestType": request_type,
-        "ServiceToken": "arn:aws:lambda:us-east-1:111111111111:function:entra-federated-role",
-        "ResponseURL": response_url,
-        "StackId": STACK_ID,
-        "RequestId": format!("demo-{request_type}-{}", fastrand::u32(..)),
-        "ResourceType": "Custom::EntraFederatedRole",
-        "LogicalResourceId": "CiRole",
-        "ResourceProperties": properties,
+/// What is missing or wrong of a live generation whose `Data` is `data`.
+fn live_problems(state: &State, account: &str, data: &Value) -> Vec<String> {
+    let account = state.account(account);
+    let (name, audience, sp) = (
+        attr(data, "RoleName"),
+        attr(data, "Audience"),
+        attr(data, "ServicePrincipalId"),
+    );
+    let mut problems = Vec::new();
+    match account.role(name) {
+        None => problems.push(format!("no role {name} in {}", account.id)),
+        Some(role) => {
+            if role.trust.aud != [audience] {
+                problems.push(format!("trust aud is {:?}", role.trust.aud));
+            }
+            if !role.trust.sub.iter().any(|s| s == sp) {
+                problems.push("the app's service principal is not in the trust's sub".to_owned());
+            }
+            if role.trust.federated != [attr(data, "OidcProviderArn")] {
+                problems.push(format!("trust principal is {:?}", role.trust.federated));
+            }
+            if !role.ours() {
+                problems.push("the role carries no ownership tags".to_owned());
+            }
+        }
+    }
+    match account.provider(attr(data, "OidcProviderArn")) {
+        None => problems.push("no OIDC provider".to_owned()),
+        Some(provider) if !provider.audiences.iter().any(|a| a == audience) => {
+            problems.push(format!("the provider lacks {audience}"));
+        }
+        Some(_) => {}
+    }
+    let app_id = attr(data, "ApplicationId");
+    match state.application(app_id) {
+        None => problems.push(format!("no Entra app {app_id}")),
+        Some(app) if !app.created_by_factory => {
+            problems.push("the app is not the factory's".to_owned())
+        }
+        Some(_) => {}
+    }
+    if state.entra.service_principal(app_id).map(|s| s.id.as_str()) != Some(sp) {
+        problems.push("the app's service principal is not the one reported".to_owned());
+    }
+    problems
+}
+
+/// What is left of a deleted generation whose `Data` was `data`.
+fn gone_problems(state: &State, account: &str, data: &Value) -> Vec<String> {
+    let account = state.account(account);
+    let (name, audience, app_id) = (
+        attr(data, "RoleName"),
+        attr(data, "Audience"),
+        attr(data, "ApplicationId"),
+    );
+    let mut problems = Vec::new();
+    if account.role(name).is_some() {
+        problems.push(format!("role {name} still exists"));
+    }
+    if account
+        .providers
+        .iter()
+        .any(|p| p.audiences.iter().any(|a| a == audience))
+    {
+        problems.push(format!("{audience} is still a provider audience"));
+    }
+    if state.application(app_id).is_some() {
+        problems.push(format!("app {app_id} still exists"));
+    }
+    if state.entra.service_principal(app_id).is_some() {
+        problems.push("its service principal still exists".to_owned());
+    }
+    if state
+        .entra
+        .deleted_items
+        .iter()
+        .any(|d| deleted_app_id(&d.object) == app_id)
+    {
+        problems.push("it is still in deletedItems (not purged)".to_owned());
+    }
+    problems
+}
+
+/// The final check: nothing of the factory's anywhere, everything else untouched.
+fn nothing_left_behind(facts: &Facts, state: &State, ledger: &Ledger) -> Vec<Check> {
+    let mut checks = vec![Check::new(
+        "CloudFormation believes nothing exists any more",
+        ledger.live().next().is_none(),
+    )];
+    for account in &state.accounts {
+        let names: Vec<&str> = account.roles.iter().map(|r| r.name.as_str()).collect();
+        checks.push(Check::new(
+            format!(
+                "{} {}: only {} is left of the roles (no role of ours)",
+                account.label, account.id, account.plumbing
+            ),
+            names == [account.plumbing],
+        ));
+        let providers_ok = match account.id {
+            MEMBER_B => {
+                account.providers.len() == 1
+                    && !account.providers[0].ours
+                    && account.providers[0].audiences == [LEGACY_AUDIENCE]
+            }
+            _ => account.providers.is_empty(),
+        };
+        checks.push(Check::new(
+            format!(
+                "{} {}: {}",
+                account.label,
+                account.id,
+                if account.id == MEMBER_B {
+                    "only the adopted provider, with only its own audience"
+                } else {
+                    "no OIDC provider"
+                }
+            ),
+            providers_ok,
+        ));
+    }
+    let entra = &state.entra;
+    checks.extend([
+        Check::new(
+            "Entra: no application of the factory's",
+            !entra.applications.iter().any(|a| a.created_by_factory),
+        ),
+        Check::new(
+            "Entra: no service principal of the factory's",
+            !entra
+                .service_principals
+                .iter()
+                .any(|s| s.created_by_factory),
+        ),
+        Check::new(
+            "Entra: no deleted item of the factory's (all purged)",
+            !entra
+                .deleted_items
+                .iter()
+                .any(|d| deleted_by_factory(&d.object)),
+        ),
+        Check::new(
+            "Entra: the existing CI app and its service principal are exactly as they were",
+            state.application(&facts.foreign.app_id) == Some(&facts.foreign_app)
+                && entra.service_principal(&facts.foreign.app_id) == facts.foreign_sp.as_ref(),
+        ),
+    ]);
+    checks
+}
+
+fn deleted_app_id(object: &DeletedObject) -> &str {
+    match object {
+        DeletedObject::Application(a) => &a.app_id,
+        DeletedObject::ServicePrincipal(s) => &s.app_id,
+    }
+}
+
+fn deleted_by_factory(object: &DeletedObject) -> bool {
+    match object {
+        DeletedObject::Application(a) => a.created_by_factory,
+        DeletedObject::ServicePrincipal(s) => s.created_by_factory,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Printing
+// ---------------------------------------------------------------------------------------
+
+fn banner(title: &str) {
+    println!("{title}\n{}", "=".repeat(title.len()));
+}
+
+fn section(title: &str) {
+    println!("\n{title}\n{}", "-".repeat(title.chars().count()));
+}
+
+fn item(what: &str, value: &str) {
+    println!("  {what:<40} {value}");
+}
+
+fn print_request(resource: &Resource, request: &Request, event: &Value) {
+    let kind = event["RequestType"].as_str().unwrap_or_default();
+    println!(
+        "  CloudFormation sends: {kind} of {} in stack {} (member {} {})",
+        resource.logical_id,
+        stack_name(&resource.stack_id),
+        resource.label,
+        resource.account
+    );
+    if let Some(id) = event["PhysicalResourceId"].as_str() {
+        println!("    PhysicalResourceId {id}");
+    }
+    let properties = properties_shown(match request {
+        Request::Create(properties) => properties,
+        Request::Update { new, .. } => new,
+        Request::Delete { properties, .. } => properties,
     });
-    if let Some(id) = physical_id {
-        event["PhysicalResourceId"] = json!(id);
+    match request {
+        Request::Create(_) => {
+            println!("    properties (ServiceToken and ServiceTimeout aside)");
+            for (key, value) in &properties {
+                print_property(key, value);
+            }
+        }
+        Request::Update { old, new, .. } => {
+            let changed = changed_keys(old, new);
+            println!("    changed properties, new values");
+            for (key, value) in properties.iter().filter(|(k, _)| changed.contains(k)) {
+                print_property(key, value);
+            }
+            for key in changed.iter().filter(|k| !properties.contains_key(*k)) {
+                println!("      {key:<22} (removed)");
+            }
+            let same: Vec<&str> = properties
+                .keys()
+                .filter(|k| !changed.contains(k))
+                .map(String::as_str)
+                .collect();
+            println!("    unchanged: {}", list(&same));
+        }
+        Request::Delete { .. } => println!(
+            "    with that generation's properties: {}",
+            list(&properties.keys().collect::<Vec<_>>())
+        ),
     }
-    event
 }
 
-async fn show(
-    runtime: &RuntimeApi,
-    endpoint: &ResponseEndpoint,
-    step: &Step,
-) -> Result<(), Box<dyn Error>> {
-    println!("\n== {}", step.title);
-    println!(
-        "{} {}",
-        step.event["RequestType"].as_str().unwrap_or("?"),
-        serde_json::to_string_pretty(&step.event["ResourceProperties"])?
-    );
-    let before = endpoint.requests().len();
-    let id = runtime.invoke(&step.event, Duration::from_secs(60));
-    match runtime.outcome(&id, Duration::from_secs(30)).await {
-        Some(Outcome::Response(_)) => {}
-        other => return Err(format!("the invocation did not end normally: {other:?}").into()),
+/// The properties a user wrote (CloudFormation's own `ServiceToken` and `ServiceTimeout`
+/// left out).
+fn properties_shown(properties: &Value) -> serde_json::Map<String, Value> {
+    let mut shown = properties.as_object().cloned().unwrap_or_default();
+    shown.remove("ServiceToken");
+    shown.remove("ServiceTimeout");
+    shown
+}
+
+/// One property: a scalar on its line, a list one item per line.
+fn print_property(key: &str, value: &Value) {
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            println!("      {key}");
+            for item in items {
+                println!("        - {}", compact(item));
+            }
+        }
+        other => println!("      {key:<22} {}", compact(other)),
     }
-    let answer: Value = endpoint
-        .requests()
-        .get(before)
-        .ok_or("no response reached the response endpoint")?
-        .json()?;
+}
+
+/// A string as is, anything else as compact JSON.
+fn compact(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+fn print_answer(answer: &Value) {
+    println!("  CloudFormation reads:");
     println!(
-        "CloudFormation reads: {}",
-        serde_json::to_string_pretty(&answer)?
+        "    Status              {}",
+        answer["Status"].as_str().unwrap_or("?")
     );
-    if answer["Status"] != step.expect {
-        return Err(format!("expected {}, got {}", step.expect, answer["Status"]).into());
+    println!(
+        "    PhysicalResourceId  {}",
+        answer["PhysicalResourceId"].as_str().unwrap_or("?")
+    );
+    if let Some(reason) = answer["Reason"].as_str() {
+        println!("    Reason              {reason}");
     }
-    Ok(())
+    let Some(data) = answer["Data"].as_object().filter(|d| !d.is_empty()) else {
+        println!("    Data                none");
+        return;
+    };
+    println!("    Data");
+    let others = data.keys().filter(|k| !ATTRIBUTES.contains(&k.as_str()));
+    for key in ATTRIBUTES.iter().copied().chain(others.map(String::as_str)) {
+        if let Some(value) = data.get(key) {
+            println!(
+                "      {key:<20} {}",
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned)
+            );
+        }
+    }
+}
+
+fn print_state(state: &State, facts: &Facts) {
+    println!("  State afterwards");
+    for account in &state.accounts {
+        print_account(account, state);
+    }
+    print_entra(state, facts);
+}
+
+fn print_account(account: &AccountState, state: &State) {
+    println!("    AWS {} {}", account.label, account.id);
+    if account.providers.is_empty() {
+        println!("      OIDC providers: none");
+    }
+    for provider in &account.providers {
+        println!(
+            "      OIDC provider {} ({})",
+            provider.url,
+            if provider.ours {
+                "created by the factory"
+            } else {
+                "not the factory's: adopted"
+            }
+        );
+        println!("        audiences: {}", list(&provider.audiences));
+    }
+    for role in account.ours() {
+        print_role(role, state);
+    }
+    let others: Vec<&str> = account
+        .roles
+        .iter()
+        .filter(|r| !r.ours())
+        .map(|r| r.name.as_str())
+        .collect();
+    println!("      other roles (not the factory's): {}", list(&others));
+}
+
+fn print_role(role: &RoleState, state: &State) {
+    println!(
+        "      role {} (the factory's, generation {})",
+        role.name,
+        role.generation().unwrap_or("?")
+    );
+    println!("        arn          {}", role.arn);
+    println!(
+        "        description  {}",
+        role.description.as_deref().unwrap_or("-")
+    );
+    println!(
+        "        max session  {}s",
+        role.max_session
+            .map_or_else(|| "?".to_owned(), |s| s.to_string())
+    );
+    println!(
+        "        trust        {} by {}",
+        list(&role.trust.actions),
+        list(&role.trust.federated)
+    );
+    println!("          aud = {}", list(&role.trust.aud));
+    for sub in &role.trust.sub {
+        let who = state
+            .principal_name(sub)
+            .unwrap_or("unknown service principal");
+        println!("          sub = {sub}  (service principal of \"{who}\")");
+    }
+    for other in &role.trust.other {
+        println!("          {other}");
+    }
+    println!("        managed policies  {}", list(&role.managed_policies));
+    println!("        inline policies   {}", list(&role.inline_policies));
+    let tags: Vec<String> = role.user_tags().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "        tags              {} (+ the factory's ownership tags)",
+        list(&tags)
+    );
+}
+
+fn print_entra(state: &State, facts: &Facts) {
+    println!("    Entra ID tenant {}", facts.tenant);
+    let mut ours = state.factory_applications().peekable();
+    if ours.peek().is_none() {
+        println!("      applications made by the factory: none");
+    }
+    for app in ours {
+        print_application(app, state);
+    }
+    for app in state
+        .entra
+        .applications
+        .iter()
+        .filter(|a| !a.created_by_factory && a.app_id != facts.factory_client_id)
+    {
+        let sp = state.entra.service_principal(&app.app_id);
+        println!(
+            "      not the factory's: \"{}\" appId {}, service principal {}",
+            app.display_name,
+            app.app_id,
+            sp.map_or("none", |s| s.id.as_str())
+        );
+    }
+    let deleted: Vec<String> = state
+        .entra
+        .deleted_items
+        .iter()
+        .filter(|d| deleted_by_factory(&d.object))
+        .map(|d| format!("{} ({})", d.id(), deleted_app_id(&d.object)))
+        .collect();
+    println!("      deleted items of the factory's: {}", list(&deleted));
+}
+
+fn print_application(app: &Application, state: &State) {
+    println!("      application \"{}\"", app.display_name);
+    println!("        appId            {}", app.app_id);
+    println!("        object id        {}", app.id);
+    println!(
+        "        uniqueName       {}",
+        app.unique_name.as_deref().unwrap_or("-")
+    );
+    println!("        identifier URIs  {}", list(&app.identifier_uris));
+    if app.federated_identity_credentials.is_empty() {
+        println!("        federated credentials: none");
+    } else {
+        println!("        federated credentials");
+    }
+    for credential in &app.federated_identity_credentials {
+        println!(
+            "          {}: issuer {}, subject {}, audiences {}",
+            credential.name,
+            credential.issuer,
+            credential.subject,
+            list(&credential.audiences)
+        );
+    }
+    match state.entra.service_principal(&app.app_id) {
+        Some(sp) => println!(
+            "        service principal {} (assignment required: {})",
+            sp.id,
+            if sp.app_role_assignment_required {
+                "yes"
+            } else {
+                "no"
+            }
+        ),
+        None => println!("        service principal: none"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+/// A `Data` attribute as a string ("" when absent).
+fn attr<'a>(data: &'a Value, key: &str) -> &'a str {
+    data[key].as_str().unwrap_or_default()
+}
+
+/// A string or a list of strings, as a list.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+fn list(items: &[impl AsRef<str>]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn credential_names(app: &Application) -> Vec<&str> {
+    let mut names: Vec<&str> = app
+        .federated_identity_credentials
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// Top-level properties that differ between `old` and `new`.
+fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (old, new) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn stack_name(stack_id: &str) -> &str {
+    stack_id.split('/').nth(1).unwrap_or(stack_id)
+}
+
+/// A random GUID-shaped id (request ids, stack ids).
+fn uuid_like() -> String {
+    let hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
+            .collect()
+    };
+    format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
+}
+
+/// An error with its whole `source` chain (SDK errors keep the useful part there).
+fn chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// `context` for results, naming what was being done.
+trait Context<T> {
+    fn context(self, doing: impl Display) -> Result<T>;
+}
+
+impl<T, E: Error> Context<T> for std::result::Result<T, E> {
+    fn context(self, doing: impl Display) -> Result<T> {
+        self.map_err(|error| format!("{doing}: {}", chain(&error)).into())
+    }
 }
