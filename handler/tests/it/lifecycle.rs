@@ -763,3 +763,40 @@ async fn secrets_and_tokens_never_reach_the_logs() {
     );
     assert!(!logs.contains("SecretString"), "the secret value leaked");
 }
+
+#[tokio::test]
+async fn a_delete_with_an_id_cloudformation_made_up_cleans_that_generations_partial_work() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    // A Create that wrote (the app) and then failed stands for one cancelled mid-way.
+    let mut cancelled = properties();
+    cancelled["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
+    assert_eq!(
+        factory
+            .send(&factory.create(&stack, cancelled.clone()))
+            .await["Status"],
+        "FAILED"
+    );
+    // Another resource of the same stack, complete, must survive.
+    let mut other = factory.create(&stack, properties());
+    other["LogicalResourceId"] = json!("OtherRole");
+    let other = factory.send(&other).await;
+    assert_eq!(factory.entra_objects().0.len(), 2);
+
+    // CloudFormation cancelled the stack: Delete with an id of its own making.
+    let made_up = "ci-roles-CiRole-1A2B3C4D5E6F";
+    ok(&factory
+        .send(&factory.delete(&stack, made_up, cancelled))
+        .await);
+
+    assert_eq!(
+        factory.entra_objects().0.len(),
+        1,
+        "only the cancelled generation's app went"
+    );
+    assert_eq!(
+        role_names(&factory.hub_sdk).await,
+        [ok(&other)["RoleName"].as_str().unwrap()]
+    );
+}
