@@ -297,6 +297,7 @@ impl EntraFederatedRole {
                 graph.converge_federated_credentials(
                     app,
                     &properties.federated_credentials,
+                    upserted.created,
                     deadline
                 ),
                 graph.resolve_trusted_clients(&properties.trusted_client_app_ids, deadline),

@@ -300,11 +300,13 @@ impl GraphClient {
     /// Makes the application's federated identity credentials exactly `desired`: adds the
     /// missing ones, updates changed ones in place and removes the others — all by name
     /// (every credential on our own app is ours). Removals go first, so the 20-credential
-    /// limit and the issuer + subject uniqueness hold throughout.
+    /// limit and the issuer + subject uniqueness hold throughout. An application
+    /// `just_created` by this very request has none yet, so they are not listed.
     pub async fn converge_federated_credentials(
         &self,
         application: &Application,
         desired: &[FederatedCredential],
+        just_created: bool,
         deadline: Deadline,
     ) -> Result<Changes, GraphError> {
         let base = format!(
@@ -315,12 +317,16 @@ impl GraphClient {
             "list the federated credentials of application {}",
             application.app_id
         );
-        let existing: Vec<FederatedIdentityCredential> = values(
-            &action,
-            self.send(call(&action, Method::GET, base.clone()), deadline)
-                .await?
-                .body,
-        )?;
+        let existing: Vec<FederatedIdentityCredential> = if just_created {
+            Vec::new()
+        } else {
+            values(
+                &action,
+                self.send(call(&action, Method::GET, base.clone()), deadline)
+                    .await?
+                    .body,
+            )?
+        };
         let wanted = |name: &str| {
             desired
                 .iter()
@@ -761,7 +767,12 @@ impl GraphClient {
                 upserted.created,
                 deadline,
             ),
-            self.converge_federated_credentials(application, &spec.federated_credentials, deadline),
+            self.converge_federated_credentials(
+                application,
+                &spec.federated_credentials,
+                upserted.created,
+                deadline
+            ),
             self.resolve_trusted_clients(&spec.trusted_client_app_ids, deadline),
         )?;
         let principals: Vec<String> = std::iter::once(service_principal.id.clone())
