@@ -1,0 +1,187 @@
+"""The LZA package: the fragment validated strictly against LZA's own schema (unknown keys
+are errors, where LZA drops them), its replacements, its templates and their parameters,
+and the package as scripts/bundle lays it out."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+import deploy_support
+from deploy_support import (
+    LZA_FRAGMENT,
+    LZA_REPLACEMENTS,
+    LZA_TEMPLATE_PREFIX,
+    MEMBER,
+    PLACEHOLDER,
+    REPO,
+    cfn_lint,
+    check_parameter_values,
+    fragment,
+    load_yaml,
+    lza_entries,
+    lza_schema,
+    replacements,
+    repo_template,
+    resources,
+    strict,
+)
+
+
+def strict_errors(document: dict) -> list[str]:
+    validator = jsonschema.Draft7Validator(strict(lza_schema()))
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def test_lzas_schema_is_found_beside_the_repository() -> None:
+    schema = lza_schema()
+    assert schema["$ref"] == "#/definitions/ICustomizationsConfig"
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+def test_a_missing_schema_fails_with_a_clear_message(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(deploy_support, "LZA_SCHEMA", tmp_path / "shared" / "lza" / "missing.json")
+    with pytest.raises(AssertionError, match="LZA's schema is missing: expected .*missing.json"):
+        deploy_support.lza_schema()
+
+
+def test_strict_turns_every_listed_object_into_a_closed_one() -> None:
+    def open_objects(node, path=""):
+        if isinstance(node, dict):
+            if "properties" in node and node.get("additionalProperties") is not False:
+                yield path
+            for key, child in node.items():
+                yield from open_objects(child, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                yield from open_objects(child, f"{path}[{i}]")
+
+    assert list(open_objects(strict(lza_schema()))) == []
+    # The walk only closes objects; it never loosens or drops anything.
+    assert strict({"type": "object", "properties": {"a": {}}}) == {
+        "type": "object",
+        "properties": {"a": {}},
+        "additionalProperties": False,
+    }
+    kept = {"type": "object", "properties": {}, "additionalProperties": {"type": "string"}}
+    assert strict(kept) == kept
+
+
+def test_the_fragment_is_valid_against_lzas_schema_strictly() -> None:
+    assert strict_errors(fragment()) == []
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "misspelt"),
+    [
+        pytest.param(
+            "        organizationalUnits:\n",
+            "        organisationalUnits:\n",
+            "organisationalUnits",
+            id="organisationalUnits",
+        ),
+        pytest.param(
+            "      parameters:\n        - name: HubAccountId",
+            "      paramters:\n        - name: HubAccountId",
+            "paramters",
+            id="paramters",
+        ),
+        pytest.param(
+            "      terminationProtection: true\n",
+            "      terminationProtection: true\n      terminationProtect: true\n",
+            "terminationProtect",
+            id="terminationProtect",
+        ),
+    ],
+)
+def test_a_misspelt_key_is_caught(good: str, bad: str, misspelt: str) -> None:
+    text = LZA_FRAGMENT.read_text(encoding="utf-8")
+    assert good in text
+    document = fragment(text.replace(good, bad, 1))
+    errors = strict_errors(document)
+    assert any(
+        f"'{misspelt}' was unexpected" in e and "Additional properties are not allowed" in e
+        for e in errors
+    ), errors
+    # What LZA itself does: drop the additional-property errors, and so accept the typo
+    # (the StackSet would deploy nowhere, or without parameters).
+    lax = [
+        e
+        for e in jsonschema.Draft7Validator(lza_schema()).iter_errors(document)
+        if e.validator != "additionalProperties"
+    ]
+    assert lax == []
+
+
+def test_every_replacement_is_defined_and_used() -> None:
+    used = set(PLACEHOLDER.findall(LZA_FRAGMENT.read_text(encoding="utf-8")))
+    defined = replacements()
+    assert used - set(defined) == set(), f"used but not defined in {LZA_REPLACEMENTS.name}"
+    assert set(defined) - used == set(), f"defined but never used in {LZA_FRAGMENT.name}"
+    document = yaml.safe_load(LZA_REPLACEMENTS.read_text(encoding="utf-8"))
+    for entry in document["globalReplacements"]:
+        assert set(entry) == {"key", "type", "value"} and entry["type"] == "String", entry
+        assert isinstance(entry["value"], str), f"quote {entry['key']}'s value: LZA reads strings"
+
+
+def test_the_fragment_has_the_hub_the_member_stackset_and_an_example() -> None:
+    entries = {entry["template"]: kind for kind, entry in lza_entries(fragment())}
+    assert entries == {
+        f"{LZA_TEMPLATE_PREFIX}hub.yaml": "cloudFormationStacks",
+        f"{LZA_TEMPLATE_PREFIX}member-role.yaml": "cloudFormationStackSets",
+        f"{LZA_TEMPLATE_PREFIX}examples/workload-role.yaml": "cloudFormationStacks",
+    }
+
+
+@pytest.mark.parametrize("kind_entry", list(lza_entries(fragment())), ids=lambda ke: ke[1]["name"])
+def test_each_template_exists_parses_and_takes_the_parameters_given(kind_entry) -> None:
+    kind, entry = kind_entry
+    path = repo_template(entry["template"])
+    assert path.is_file(), f"{entry['template']} -> {path} does not exist"
+    template = load_yaml(path)
+    assert isinstance(template, dict) and template.get("Resources"), f"{path} is not a template"
+    given = {p["name"]: p["value"] for p in entry.get("parameters", [])}
+    assert len(given) == len(entry.get("parameters", [])), "a parameter is given twice"
+    assert check_parameter_values(template, given, entry["name"]) == []
+
+
+def test_stacks_are_ordered_and_the_stackset_may_create_named_roles() -> None:
+    document = fragment()
+    stacks = {e["name"]: e for e in document["customizations"]["cloudFormationStacks"]}
+    assert stacks["EntraFederatedRoleHub"]["runOrder"] < stacks["EntraFederatedRoleExample"]["runOrder"]
+    (stackset,) = document["customizations"]["cloudFormationStackSets"]
+    named = any(
+        "RoleName" in r["Properties"] for r in resources(load_yaml(MEMBER), "AWS::IAM::Role").values()
+    )
+    assert named and "CAPABILITY_NAMED_IAM" in stackset["capabilities"]
+    # The member role is created in one region; the StackSet must include it.
+    given = {p["name"]: p["value"] for p in stackset["parameters"]}
+    assert given["MemberRoleRegion"] in stackset["regions"]
+    hub = {p["name"]: p["value"] for p in stacks["EntraFederatedRoleHub"]["parameters"]}
+    for name in ("EntraTenantId", "EntraCloud", "RolePathPrefix", "MemberRoleName"):
+        assert given[name] == hub[name], f"{name} differs between the hub and the member StackSet"
+    assert given["HubExecutionRoleArns"].endswith(f":role/entra-federated-role-{stackset['regions'][0]}")
+
+
+def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> None:
+    package = tmp_path / "lza"
+    subprocess.run([str(REPO / "scripts" / "bundle"), "--lza-only", str(package)], check=True)
+    text = (package / "customizations-config.yaml").read_text(encoding="utf-8")
+    assert text == LZA_FRAGMENT.read_text(encoding="utf-8")
+    assert (package / "replacements-config.yaml").is_file()
+    assert (package / "README.md").is_file()
+    named = [entry["template"] for _, entry in lza_entries(fragment(text))]
+    for relative in named:
+        assert (package / relative).is_file(), f"the package lacks {relative}"
+        assert (package / relative).read_bytes() == repo_template(relative).read_bytes()
+    templates = sorted(p for p in package.rglob("*.yaml") if "Resources" in (load_yaml(p) or {}))
+    assert sorted(package / n for n in named) == templates, "the package carries other templates"
+    findings = [m for m in cfn_lint(*templates) if m["Level"] in ("Error", "Warning")]
+    assert findings == []

@@ -1,0 +1,373 @@
+"""The CloudFormation templates: cfn-lint clean, and in step with the handler they deploy —
+the environment it reads, the AWS calls it makes, the properties and attributes it knows,
+the issuers it trusts, the messages it logs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from deploy_support import (
+    HUB,
+    MEMBER,
+    NO_VALUE,
+    REPO,
+    SINGLE,
+    WORKLOAD,
+    as_list,
+    attribute_names,
+    branches,
+    by_sid,
+    cfn_lint,
+    environment_variables_read,
+    granted,
+    handler_source,
+    issuer_hosts,
+    load_yaml,
+    only,
+    property_names,
+    resources,
+    sdk_calls,
+    statements,
+    string_literals,
+    templates,
+)
+
+# Calls the code makes that IAM authorises with more than the call's own action: creating a
+# provider with its ownership tag (tag-on-create) is also checked against the tag action.
+ALSO_NEEDED = {"iam:tagopenidconnectprovider"}
+# The account-level permissions (OIDC providers, roles, caller stack), by Sid: the member
+# role has them in member accounts, the single-account function and (ServeFactoryAccount)
+# the hub function in their own account.
+ACCOUNT_SIDS = {
+    "OidcProviders",
+    "TagProvidersOnlyAsOurs",
+    "ReadRoles",
+    "FindRolesTrustingAProvider",
+    "CreateRoles",
+    "ManageRoles",
+    "SetBoundary",
+    "RemoveBoundary",
+    "VerifyCallerStack",
+}
+FACTORIES = [HUB, SINGLE]
+
+
+def test_the_expected_templates_are_found() -> None:
+    found = set(templates())
+    assert {HUB, MEMBER, SINGLE, WORKLOAD} <= found, found
+
+
+@pytest.mark.parametrize("path", templates(), ids=lambda p: str(p.relative_to(REPO)))
+def test_cfn_lint_finds_no_error_and_no_warning(path) -> None:
+    findings = [
+        f"{m['Level']} {m['Rule']['Id']} {m['Location']['Start']['LineNumber']}: {m['Message']}"
+        for m in cfn_lint(path)
+        if m["Level"] in ("Error", "Warning")
+    ]
+    assert findings == [], "\n".join(findings)
+
+
+def test_no_template_uses_a_transform() -> None:
+    for path in templates():
+        assert "Transform" not in load_yaml(path), f"{path.name}: plain CloudFormation only (no SAM)"
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_the_function_sets_only_variables_the_handler_reads(path) -> None:
+    function = only(load_yaml(path), "AWS::Lambda::Function")
+    variables = set(function["Properties"]["Environment"]["Variables"])
+    read = environment_variables_read()
+    assert variables - read == set(), f"set but never read by handler/src/config.rs: {variables - read}"
+    assert {"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID"} <= variables
+    # Test-only switches and overrides stay out of a deployed function.
+    assert not variables & {"EXTRA_RESPONSE_URL_HOSTS", "VERIFY_CALLER_STACK", "AWS_ENDPOINT_URL"}
+
+
+def test_the_hub_sets_the_member_role_and_the_guardrails() -> None:
+    variables = only(load_yaml(HUB), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert {
+        "MEMBER_ROLE_NAME",
+        "ENTRA_CLOUD",
+        "ENTRA_CREDENTIALS_SECRET_ARN",
+        "REQUIRED_PERMISSIONS_BOUNDARY",
+        "DENIED_MANAGED_POLICY_ARNS",
+        "ROLE_PATH_PREFIX",
+        "ALLOWED_ACCOUNT_IDS",
+    } <= set(variables)
+    single = only(load_yaml(SINGLE), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert "MEMBER_ROLE_NAME" not in single, "single-account mode has no member hop"
+
+
+def test_the_required_boundary_keeps_the_account_placeholder() -> None:
+    # The function fills ${AWS::AccountId} per target account; CloudFormation must not.
+    for path in FACTORIES:
+        variables = only(load_yaml(path), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+        (value,) = list(branches(variables["REQUIRED_PERMISSIONS_BOUNDARY"]))
+        assert "${!AWS::AccountId}" in value["Fn::Sub"], value
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_the_function_is_an_arm64_custom_runtime_from_s3(path) -> None:
+    template = load_yaml(path)
+    properties = only(template, "AWS::Lambda::Function")["Properties"]
+    assert properties["Runtime"] == "provided.al2023"
+    assert properties["Handler"] == "bootstrap"
+    assert properties["Architectures"] == [{"Ref": "Architecture"}]
+    assert template["Parameters"]["Architecture"]["Default"] == "arm64"
+    assert properties["Code"] == {"S3Bucket": {"Ref": "CodeS3Bucket"}, "S3Key": {"Ref": "CodeS3Key"}}
+    assert properties["LoggingConfig"]["LogFormat"] == "JSON"
+    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "LogGroup"}
+    log_group = template["Resources"]["LogGroup"]
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert "Transform" not in template
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_the_service_token_is_an_export_and_a_parameter(path) -> None:
+    template = load_yaml(path)
+    output = template["Outputs"]["ServiceToken"]
+    assert output["Value"] == {"Fn::GetAtt": ["Function", "Arn"]}
+    assert output["Export"]["Name"] == {"Ref": "ServiceTokenExportName"}
+    parameter = only(template, "AWS::SSM::Parameter")["Properties"]
+    assert parameter["Value"] == {"Fn::GetAtt": ["Function", "Arn"]}
+    assert parameter["Name"] == {"Ref": "ServiceTokenParameterName"}
+    # member-role.yaml and the workload example use the same parameter name.
+    default = template["Parameters"]["ServiceTokenParameterName"]["Default"]
+    assert load_yaml(MEMBER)["Parameters"]["ServiceTokenParameterName"]["Default"] == default
+    assert load_yaml(WORKLOAD)["Parameters"]["ServiceToken"]["Default"] == default
+
+
+def test_only_the_organisation_may_invoke_the_hub() -> None:
+    permissions = resources(load_yaml(HUB), "AWS::Lambda::Permission")
+    assert len(permissions) == 1
+    (permission,) = permissions.values()
+    assert permission["Properties"]["Principal"] == "*"
+    assert permission["Properties"]["PrincipalOrgID"] == {"Ref": "OrganizationId"}
+    assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+    assert resources(load_yaml(SINGLE), "AWS::Lambda::Permission") == {}
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_an_alarm_watches_the_function_errors(path) -> None:
+    alarms = [
+        alarm["Properties"]
+        for alarm in resources(load_yaml(path), "AWS::CloudWatch::Alarm").values()
+    ]
+    assert any(
+        a["Namespace"] == "AWS/Lambda"
+        and a["MetricName"] == "Errors"
+        and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "Function"}}]
+        for a in alarms
+    ), alarms
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_metric_filters_match_messages_the_handler_logs(path) -> None:
+    source = string_literals(REPO / "handler" / "src")
+    filters = resources(load_yaml(path), "AWS::Logs::MetricFilter").values()
+    messages = [
+        message
+        for f in filters
+        for message in re.findall(r'\$\.message = "([^"]+)"', f["Properties"]["FilterPattern"])
+    ]
+    assert messages, "no metric filter on $.message"
+    for message in messages:
+        assert f'"{message}"' in source, f"the handler never logs {message!r}"
+
+
+def test_the_lambda_is_sized_and_the_example_waits_a_little_longer() -> None:
+    timeouts = {
+        only(load_yaml(p), "AWS::Lambda::Function")["Properties"]["Timeout"] for p in FACTORIES
+    }
+    assert len(timeouts) == 1, timeouts
+    (timeout,) = timeouts
+    service_timeout = load_yaml(WORKLOAD)["Resources"]["CiRole"]["Properties"]["ServiceTimeout"]
+    assert timeout < service_timeout <= timeout + 60
+    assert service_timeout <= 3600  # CloudFormation's maximum
+    for path in FACTORIES:
+        memory = only(load_yaml(path), "AWS::Lambda::Function")["Properties"]["MemorySize"]
+        assert memory == 128
+        assert "peak RSS" in path.read_text(encoding="utf-8"), "say how the size was measured"
+
+
+# --- IAM: least privilege, and exactly what the code calls ------------------------------
+
+
+def account_statements(path) -> list[dict]:
+    role = "MemberRole" if path == MEMBER else "ExecutionRole"
+    return [s for s in statements(load_yaml(path), role) if s.get("Sid") in ACCOUNT_SIDS]
+
+
+@pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
+def test_account_permissions_are_exactly_the_calls_the_handler_makes(path) -> None:
+    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("iam", "cloudformation")}
+    allowed = granted(account_statements(path))
+    assert allowed - wanted - ALSO_NEEDED == set(), f"granted but never called: {allowed - wanted - ALSO_NEEDED}"
+    assert wanted - allowed == set(), f"called but not granted: {wanted - allowed}"
+
+
+def normalised(statement_list: list[dict]) -> dict[str, str]:
+    return {s["Sid"]: repr(s) for s in statement_list}
+
+
+def test_the_three_copies_of_the_account_permissions_agree() -> None:
+    member = normalised(account_statements(MEMBER))
+    assert set(member) == ACCOUNT_SIDS
+    assert normalised(account_statements(SINGLE)) == member
+    assert normalised(account_statements(HUB)) == member
+
+
+def test_the_hub_serves_its_own_account_only_when_asked() -> None:
+    template = load_yaml(HUB)
+    for entry in template["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        sids = {s.get("Sid") for s in branches(entry)}
+        if sids & ACCOUNT_SIDS:
+            condition = entry["Fn::If"][0]
+            assert condition.startswith("ServesFactoryAccount"), (sids, condition)
+    assert template["Parameters"]["ServeFactoryAccount"]["Default"] == "false"
+
+
+@pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
+def test_roles_are_touched_only_under_the_managed_path(path) -> None:
+    role_arn = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role${RolePathPrefix}*"
+    for statement in account_statements(path):
+        actions = as_list(statement["Action"])
+        if statement["Effect"] == "Deny" or actions == ["iam:ListRoles"]:
+            continue
+        if any("Role" in a and "OpenID" not in a for a in actions) and not statement["Sid"] == "VerifyCallerStack":
+            assert statement["Resource"] == {"Fn::Sub": role_arn}, statement
+
+
+@pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
+def test_only_the_tenant_issuers_providers_are_touched(path) -> None:
+    template = load_yaml(path)
+    hosts = issuer_hosts()
+    mapping = template["Mappings"]["EntraIssuers"]
+    assert {(cloud, v): host for cloud, row in mapping.items() for v, host in row.items()} == hosts
+    assert set(mapping) == set(template["Parameters"]["EntraCloud"]["AllowedValues"])
+    providers = by_sid(account_statements(path))["OidcProviders"]["Resource"]
+    tails = [sub["Fn::Sub"][0].split("oidc-provider/", 1)[1] for sub in providers]
+    assert tails == ["${Host}/${EntraTenantId}/", "${Host}/${EntraTenantId}/v2.0"]
+
+
+@pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
+def test_a_required_boundary_conditions_role_creation(path) -> None:
+    account = by_sid(account_statements(path))
+    boundary_arn = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${PermissionsBoundaryPolicyName}"}
+    create, without = account["CreateRoles"]["Condition"]["Fn::If"][1:]
+    assert account["CreateRoles"]["Condition"]["Fn::If"][0] == "HasBoundary"
+    assert create["StringEquals"]["iam:PermissionsBoundary"] == boundary_arn
+    # Either way, a new role must carry the ownership tag.
+    for condition in (create, without):
+        assert condition["StringEquals"]["aws:RequestTag/entra-federated-role:managed-by"] == "entra-federated-role"
+    put = account["SetBoundary"]["Condition"]["Fn::If"]
+    assert put[0] == "HasBoundary" and put[1]["StringEquals"]["iam:PermissionsBoundary"] == boundary_arn
+    # Removing a boundary is granted only when none is required.
+    role = "MemberRole" if path == MEMBER else "ExecutionRole"
+    document = load_yaml(path)["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+    (entry,) = [
+        e for e in document["Statement"]
+        if any(s.get("Sid") == "RemoveBoundary" for s in branches(e))
+    ]
+    assert entry["Fn::If"][0] in ("NoBoundary", "ServesFactoryAccountWithoutBoundary")
+
+
+def test_the_member_role_trusts_only_the_hub_execution_roles() -> None:
+    role = load_yaml(MEMBER)["Resources"]["MemberRole"]["Properties"]
+    assert role["Path"] == "/"  # the hub assumes role/<MemberRoleName>, no path
+    assert role["RoleName"] == {"Ref": "MemberRoleName"}
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:root"}},
+        "Action": "sts:AssumeRole",
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Ref": "HubExecutionRoleArns"}}},
+    }
+    # No other permission than the account set.
+    assert {s["Sid"] for s in statements(load_yaml(MEMBER), "MemberRole")} == ACCOUNT_SIDS
+
+
+def test_the_hub_execution_role_is_least_privilege() -> None:
+    template = load_yaml(HUB)
+    found = by_sid(statements(template, "ExecutionRole"))
+    extra = set(found) - ACCOUNT_SIDS
+    assert extra == {
+        "Logs",
+        "AssumeMemberRole",
+        "ReadEntraCredentials",
+        "DecryptEntraCredentials",
+        "EntraAssertion",
+    }, extra
+    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("sts", "secretsmanager")}
+    assert granted([found[s] for s in extra - {"Logs", "DecryptEntraCredentials"}]) == wanted
+
+    assume = found["AssumeMemberRole"]
+    assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+
+    assert found["Logs"]["Resource"] == {"Fn::GetAtt": ["LogGroup", "Arn"]}
+    assert set(found["Logs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_sign_in_permissions_follow_the_credentials_mode(path) -> None:
+    template = load_yaml(path)
+    document = template["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    conditional = {
+        s["Sid"]: e["Fn::If"][0]
+        for e in document["Statement"]
+        if isinstance(e, dict) and "Fn::If" in e
+        for s in branches(e)
+    }
+    assert conditional["ReadEntraCredentials"] == "HasSecret"
+    assert conditional["DecryptEntraCredentials"] == "HasSecretKmsKey"
+    assert conditional["EntraAssertion"] == "Secretless"
+    found = by_sid(statements(template, "ExecutionRole"))
+    assert found["ReadEntraCredentials"]["Resource"] == {"Ref": "EntraCredentialsSecretArn"}
+    audience = re.search(
+        r'TOKEN_EXCHANGE_AUDIENCE: &str = "([^"]+)"', handler_source("signin.rs")
+    ).group(1)
+    condition = found["EntraAssertion"]["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {"sts:IdentityTokenAudience": [audience]}
+    assert condition["Null"] == {"sts:IdentityTokenAudience": "false"}
+    assert condition["StringEquals"] == {"sts:SigningAlgorithm": "RS256"}
+
+
+@pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
+def test_no_wildcard_action_and_star_resources_only_where_iam_requires(path) -> None:
+    role = "MemberRole" if path == MEMBER else "ExecutionRole"
+    for statement in statements(load_yaml(path), role):
+        actions = as_list(statement["Action"])
+        assert not any("*" in a for a in actions), statement
+        if statement["Resource"] == "*" and statement["Effect"] == "Allow":
+            assert actions in (["iam:ListRoles"], ["sts:GetWebIdentityToken"]), statement
+
+
+# --- the workload example -----------------------------------------------------------------
+
+
+def test_the_workload_example_uses_only_real_properties_and_attributes() -> None:
+    template = load_yaml(WORKLOAD)
+    resource = template["Resources"]["CiRole"]
+    assert resource["Type"] == "Custom::EntraFederatedRole"
+    assert set(resource["Properties"]) - property_names() == set()
+    credential = resource["Properties"]["FederatedCredentials"][0]
+    assert credential["Issuer"] == "https://token.actions.githubusercontent.com"
+    assert credential["Subject"]["Fn::Sub"].startswith("repo:${GitHubRepository}:")
+    attributes = {
+        name: output["Value"]["Fn::GetAtt"][1] for name, output in template["Outputs"].items()
+    }
+    assert set(attributes.values()) <= attribute_names()
+    assert {"RoleArn", "ApplicationId", "TokenScope", "TenantId"} <= set(attributes.values())
+
+
+def test_no_value_is_only_used_inside_conditions() -> None:
+    # A bare AWS::NoValue outside Fn::If would be a mistake in these templates.
+    for path in templates():
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if "AWS::NoValue" in line and "!If" not in line:
+                assert line.strip().startswith("- !Ref AWS::NoValue"), f"{path.name}: {line}"
+    assert NO_VALUE == {"Ref": "AWS::NoValue"}
