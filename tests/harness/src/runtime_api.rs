@@ -14,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -135,6 +135,8 @@ struct Emulator {
     invocations: HashMap<String, Invocation>,
     outcomes: HashMap<String, Outcome>,
     next_polls: usize,
+    /// When the first `next` poll arrived (cold-start benchmarks).
+    first_poll_at: Option<Instant>,
     init_errors: Vec<InitError>,
     rejected: Vec<RejectedPost>,
     closed: bool,
@@ -175,6 +177,7 @@ impl RuntimeApi {
             invocations: HashMap::new(),
             outcomes: HashMap::new(),
             next_polls: 0,
+            first_poll_at: None,
             init_errors: Vec::new(),
             rejected: Vec::new(),
             closed: false,
@@ -279,6 +282,13 @@ impl RuntimeApi {
         self.shared.read(|e| e.next_polls)
     }
 
+    /// When the first `GET …/invocation/next` arrived (taken as its handler starts, right
+    /// after the request head was read), or `None` before any. A benchmark compares it
+    /// with the instant it started the function's process: the cold start.
+    pub fn first_poll_at(&self) -> Option<Instant> {
+        self.shared.read(|e| e.first_poll_at)
+    }
+
     /// Waits up to `wait` until at least `n` `next` polls have arrived. After the
     /// function answers invocation k, poll k + 1 shows it is still serving.
     pub async fn wait_for_polls(&self, n: usize, wait: Duration) -> bool {
@@ -309,7 +319,11 @@ impl Drop for RuntimeApi {
 type Shared = State<Arc<Watched<Emulator>>>;
 
 async fn next(State(shared): Shared) -> Response {
-    shared.update(|e| e.next_polls += 1);
+    let now = Instant::now();
+    shared.update(|e| {
+        e.next_polls += 1;
+        e.first_poll_at.get_or_insert(now);
+    });
     let queued = shared
         .wait_until(None, |e| {
             if e.closed {
@@ -535,6 +549,24 @@ mod tests {
         );
         assert!(api.dispatched(&id));
         assert_eq!(api.next_polls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_first_poll_is_timestamped_once() {
+        let api = RuntimeApi::start().await;
+        assert_eq!(api.first_poll_at(), None);
+        let before = Instant::now();
+        api.invoke(&json!({}), SECOND);
+        api.invoke(&json!({}), SECOND);
+        get_next(&api.addr()).await;
+        let first = api.first_poll_at().expect("timestamped");
+        assert!(first >= before);
+        get_next(&api.addr()).await;
+        assert_eq!(
+            api.first_poll_at(),
+            Some(first),
+            "only the first poll counts"
+        );
     }
 
     #[tokio::test]

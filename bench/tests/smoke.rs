@@ -1,0 +1,66 @@
+//! The organisation-scale rollout at small N — 20 resources across 4 member accounts,
+//! through the hub, 4 factory processes, Graph writes throttled at 20 a second — as a
+//! correctness check of the test command: every event answered SUCCESS, no duplicate
+//! object after Create, nothing left after Delete. It asserts nothing about time.
+//!
+//! It runs the `bootstrap` next to this test's own binary (`target/<profile>/bootstrap`,
+//! which `cargo test --workspace` builds for the handler's end-to-end tests), or the one
+//! `EFR_BOOTSTRAP` names.
+
+use std::path::PathBuf;
+
+use entra_federated_role_bench::org_scale::{self, OrgScaleOptions};
+
+fn bootstrap() -> PathBuf {
+    if let Some(path) = std::env::var_os("EFR_BOOTSTRAP") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/smoke-<hash> → target/<profile>/bootstrap
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("bootstrap");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds it), or \
+         `cargo build -p entra-federated-role --bin bootstrap`, or set EFR_BOOTSTRAP",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_rollout_through_the_hub_answers_everything_and_leaves_nothing() {
+    let options = OrgScaleOptions::smoke();
+    let figures = org_scale::run(&bootstrap(), &options)
+        .await
+        .expect("the rollout runs");
+    eprintln!("{figures:#?}");
+
+    assert_eq!(
+        (figures.create.succeeded, figures.delete.succeeded),
+        (options.resources, options.resources),
+        "every event answered SUCCESS: {:?} {:?}",
+        figures.create.failures,
+        figures.delete.failures
+    );
+    assert_eq!(figures.success_rate, 1.0);
+    assert_eq!(
+        figures.duplicates, 0,
+        "no duplicates: {:?}",
+        figures.duplicate_details
+    );
+    assert_eq!(figures.missing, 0, "every object was made");
+    assert_eq!(
+        figures.leftovers, 0,
+        "nothing left: {:?}",
+        figures.leftover_details
+    );
+    assert!(
+        figures.create.graph_writes_admitted >= 3 * options.resources,
+        "each Create writes the app, its service principal and its credential: {}",
+        figures.create.graph_writes_admitted
+    );
+}
