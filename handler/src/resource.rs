@@ -383,12 +383,12 @@ impl EntraFederatedRole {
         );
         let role = role?;
         tracing::info!(role = %generation.role_name, outcome = ?role, "role step of delete");
+        // Someone else's app under our name is left alone below; other failures stop here.
         let application = match application {
-            Ok(application) => application,
-            Err(GraphError::NotOurs { .. }) => None,
-            Err(error) => return Err(error.into()),
+            Err(error) if !matches!(error, GraphError::NotOurs { .. }) => return Err(error.into()),
+            other => other,
         };
-        if let Some(app) = &application
+        if let Ok(Some(app)) = &application
             && let Ok(app_id) = crate::domain::AppId::parse(&app.app_id)
         {
             let provider = provider_arn(account.partition(), account.id(), &generation.issuer);
@@ -406,8 +406,14 @@ impl EntraFederatedRole {
                 tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of delete");
             }
         }
+        // The lookup above is reused: the application is not read twice.
         let deletion = graph
-            .delete_application(&generation.unique_name, &generation.owner, deadline)
+            .delete_found_application(
+                &generation.unique_name,
+                &generation.owner,
+                application,
+                deadline,
+            )
             .await?;
         if matches!(role, RoleDeletion::NotOurs) || matches!(deletion, Deletion::NotOurs) {
             tracing::warn!(

@@ -682,7 +682,21 @@ impl GraphClient {
         owner: &AppOwner,
         deadline: Deadline,
     ) -> Result<Deletion, GraphError> {
-        let application = match self.find_application(unique_name, owner, deadline).await {
+        let found = self.find_application(unique_name, owner, deadline).await;
+        self.delete_found_application(unique_name, owner, found, deadline)
+            .await
+    }
+
+    /// [`GraphClient::delete_application`] for a caller that already looked the
+    /// application up with [`GraphClient::find_application`] (`found` is that answer).
+    pub async fn delete_found_application(
+        &self,
+        unique_name: &UniqueName,
+        owner: &AppOwner,
+        found: Result<Option<Application>, GraphError>,
+        deadline: Deadline,
+    ) -> Result<Deletion, GraphError> {
+        let application = match found {
             Ok(app) => app,
             Err(GraphError::NotOurs { .. }) => {
                 tracing::warn!(unique_name = %unique_name, "an application under our name is not ours; left untouched");
