@@ -5,11 +5,12 @@
 //! guardrails checked, the trust policy's size checked against IAM's quota, the target
 //! account reached (through the member role in hub mode) and the caller's stack confirmed
 //! there — while the factory signs in to Entra. It then upserts the generation's Entra
-//! application; registers, at the same time, its identifier URI, service principal and
-//! federated credentials, resolves the trusted clients and puts the app's audience on the
-//! tenant's OIDC provider; then creates the role trusting that audience and exactly those
-//! service principals, and the app-role assignments. It answers with the role ARN as
-//! physical id and every attribute in `Data`.
+//! application and, at the same time, creates the role sealed (a trust that admits nobody)
+//! with its policies; registers, at the same time, the app's identifier URI, service
+//! principal and federated credentials, resolves the trusted clients and puts the app's
+//! audience on the tenant's OIDC provider; then sets the role's trust to that audience
+//! and exactly those service principals, and makes the app-role assignments. It answers
+//! with the role ARN as physical id and every attribute in `Data`.
 //!
 //! **Update** in place runs the same steps as a converge; a change of `RoleName`,
 //! `RolePath` or `TokenVersion` builds a new generation and a new physical id instead,
@@ -31,8 +32,8 @@ use crate::{
     aws::{
         Account, AccountError, Aws, AwsError,
         caller::CallerError,
-        provider::{ProviderCleanup, ProviderError},
-        role::{RoleDeletion, RoleError},
+        provider::{Provider, ProviderCleanup, ProviderError},
+        role::{RoleDeletion, RoleError, SealedRole},
     },
     cfn::{
         CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
@@ -46,9 +47,12 @@ use crate::{
         guardrails::GuardrailViolations,
         ownership::{InvalidStackId, Ownership, StackArn, default_role_name, generation_key},
         role::RoleSpec,
-        trust::{TrustPolicyError, trust_policy},
+        trust::{TrustPolicyError, sealed_trust_policy, trust_policy},
     },
-    graph::{AppOwner, ApplicationSpec, Deletion, GraphClient, GraphError, UniqueName},
+    graph::{
+        AppOwner, Application, ApplicationSpec, Deletion, GraphClient, GraphError,
+        ServicePrincipal, TrustedClient, UniqueName,
+    },
     signin::{self, CredentialError},
 };
 
@@ -256,6 +260,11 @@ impl EntraFederatedRole {
     }
 
     /// Creates or converges every object of `generation` to `properties`.
+    ///
+    /// A new role (`fresh`) is created sealed while the Entra side is registered, its
+    /// policies attached while the service principal is made, so that only setting its
+    /// trust waits for the service principal's id: the Create then takes the caller
+    /// check, the application, the service principal and the trust in sequence.
     async fn apply(
         &self,
         graph: &GraphClient,
@@ -264,77 +273,55 @@ impl EntraFederatedRole {
         deadline: Deadline,
         fresh: bool,
     ) -> Result<Success, ResourceError> {
-        let display_name = match &properties.application_display_name {
-            Some(name) => name.clone(),
-            None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
-        };
-        let spec = ApplicationSpec {
-            unique_name: generation.unique_name.clone(),
-            display_name,
-            token_version: generation.token_version,
-            owner: generation.owner.clone(),
-        };
-        let upserted = graph.upsert_application(&spec, deadline).await?;
-        let app = &upserted.application;
-        let app_id =
-            crate::domain::AppId::parse(&app.app_id).map_err(|_| GraphError::InvalidResponse {
-                action: "read the application's appId".to_owned(),
-                detail: "it is not a GUID".to_owned(),
-            })?;
-        let audience = audience(&app_id, generation.token_version);
         let account = &generation.account;
-
-        let graph_side = async {
-            let ((), service_principal, _, trusted) = tokio::try_join!(
-                graph.ensure_identifier_uri(app, deadline),
-                graph.ensure_service_principal(
-                    app,
-                    &generation.owner,
-                    properties.require_app_role_assignment,
-                    upserted.created,
-                    deadline,
-                ),
-                graph.converge_federated_credentials(
-                    app,
-                    &properties.federated_credentials,
-                    upserted.created,
-                    deadline
-                ),
-                graph.resolve_trusted_clients(&properties.trusted_client_app_ids, deadline),
-            )?;
-            Ok::<_, ResourceError>((service_principal, trusted))
+        let sealed = RoleSpec::new(
+            properties,
+            generation.role_name.clone(),
+            sealed_trust_policy(),
+            generation.ownership.clone(),
+        );
+        let early_role = async {
+            if fresh {
+                Ok::<_, ResourceError>(Some(account.create_sealed(&sealed, deadline).await?))
+            } else {
+                Ok(None)
+            }
         };
-        let aws_side = async {
-            Ok::<_, ResourceError>(
-                account
-                    .ensure_provider(&generation.issuer, &audience, deadline)
-                    .await?,
-            )
-        };
-        let ((service_principal, trusted), provider) = tokio::try_join!(graph_side, aws_side)?;
+        let (registered, early_role) = tokio::try_join!(
+            self.register(graph, properties, generation, deadline),
+            early_role
+        )?;
+        let Registered {
+            application: app,
+            app_id,
+            audience,
+            service_principal,
+            trusted,
+            provider,
+        } = registered;
 
         let subjects: Vec<String> = std::iter::once(service_principal.id.clone())
             .chain(trusted.iter().map(|t| t.service_principal_id.clone()))
             .collect();
-        let trust = trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?;
-        let role = RoleSpec::new(
-            properties,
-            generation.role_name.clone(),
-            trust,
-            generation.ownership.clone(),
-        );
+        let role = RoleSpec {
+            trust_policy: trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?,
+            ..sealed
+        };
         let role_side = async {
-            let arn = if fresh {
-                account.create_role(&role, deadline).await?
-            } else {
-                account.converge_role(&role, deadline).await?
+            let arn = match early_role {
+                Some(SealedRole::Created(arn)) => {
+                    account.unseal(&role, deadline).await?;
+                    arn
+                }
+                Some(SealedRole::Refused) => account.create_role(&role, deadline).await?,
+                Some(SealedRole::Exists) | None => account.converge_role(&role, deadline).await?,
             };
             Ok::<_, ResourceError>(arn)
         };
         let assignments = async {
             graph
                 .converge_app_role_assignments(
-                    app,
+                    &app,
                     &service_principal,
                     &subjects,
                     properties.require_app_role_assignment,
@@ -365,6 +352,73 @@ impl EntraFederatedRole {
             physical_resource_id: role_arn,
             data,
             no_echo: false,
+        })
+    }
+
+    /// The Entra side of `generation` and its audience on the OIDC provider: the
+    /// application upserted, then at once its identifier URI, service principal and
+    /// federated credentials, the trusted clients resolved and the audience added.
+    async fn register(
+        &self,
+        graph: &GraphClient,
+        properties: &Properties,
+        generation: &Generation,
+        deadline: Deadline,
+    ) -> Result<Registered, ResourceError> {
+        let display_name = match &properties.application_display_name {
+            Some(name) => name.clone(),
+            None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
+        };
+        let spec = ApplicationSpec {
+            unique_name: generation.unique_name.clone(),
+            display_name,
+            token_version: generation.token_version,
+            owner: generation.owner.clone(),
+        };
+        let upserted = graph.upsert_application(&spec, deadline).await?;
+        let app = &upserted.application;
+        let app_id =
+            crate::domain::AppId::parse(&app.app_id).map_err(|_| GraphError::InvalidResponse {
+                action: "read the application's appId".to_owned(),
+                detail: "it is not a GUID".to_owned(),
+            })?;
+        let audience = audience(&app_id, generation.token_version);
+        let graph_side = async {
+            let ((), service_principal, _, trusted) = tokio::try_join!(
+                graph.ensure_identifier_uri(app, deadline),
+                graph.ensure_service_principal(
+                    app,
+                    &generation.owner,
+                    properties.require_app_role_assignment,
+                    upserted.created,
+                    deadline,
+                ),
+                graph.converge_federated_credentials(
+                    app,
+                    &properties.federated_credentials,
+                    upserted.created,
+                    deadline
+                ),
+                graph.resolve_trusted_clients(&properties.trusted_client_app_ids, deadline),
+            )?;
+            Ok::<_, ResourceError>((service_principal, trusted))
+        };
+        let aws_side = async {
+            Ok::<_, ResourceError>(
+                generation
+                    .account
+                    .ensure_provider(&generation.issuer, &audience, deadline)
+                    .await?,
+            )
+        };
+        let ((service_principal, trusted), provider) = tokio::try_join!(graph_side, aws_side)?;
+        Ok(Registered {
+            application: upserted.application,
+            app_id,
+            audience,
+            service_principal,
+            trusted,
+            provider,
         })
     }
 
@@ -422,6 +476,16 @@ impl EntraFederatedRole {
         }
         Ok(())
     }
+}
+
+/// The Entra side of a generation and its audience on the provider, in place.
+struct Registered {
+    application: Application,
+    app_id: crate::domain::AppId,
+    audience: String,
+    service_principal: ServicePrincipal,
+    trusted: Vec<TrustedClient>,
+    provider: Provider,
 }
 
 /// What `admit` needs of a Create or Update.

@@ -15,7 +15,11 @@ use aws_sdk_iam::{
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::json;
 
-use super::{Account, ErrorKind, provider::ProviderError, role::RoleError};
+use super::{
+    Account, ErrorKind,
+    provider::ProviderError,
+    role::{RoleError, SealedRole},
+};
 use crate::{
     deadline::Deadline,
     domain::{Properties, RoleName, ownership::Ownership, role::RoleSpec},
@@ -230,4 +234,45 @@ async fn throttling_is_retried_but_never_past_the_deadline() {
         deadline.remaining() > Duration::ZERO,
         "gave up before the deadline"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sealed_trust_that_iam_refuses_defers_the_role_without_retrying() {
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(
+            400,
+            Some(iam_error(
+                "MalformedPolicyDocument",
+                "Invalid principal in policy: \"AWS\":\"*\"",
+            )),
+        )
+        .build();
+    let outcome = account(&[&rule])
+        .create_sealed(&spec(), deadline())
+        .await
+        .unwrap();
+    assert_eq!(outcome, SealedRole::Refused);
+    assert_eq!(rule.num_calls(), 1, "not retried as a propagating provider");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_existing_role_is_left_to_the_converge_not_sealed() {
+    let rule = mock!(Client::create_role)
+        .sequence()
+        .http_status(
+            409,
+            Some(iam_error(
+                "EntityAlreadyExists",
+                "Role with name ci already exists.",
+            )),
+        )
+        .build();
+    // No other call is scripted: touching the existing role would fail the test.
+    let outcome = account(&[&rule])
+        .create_sealed(&spec(), deadline())
+        .await
+        .unwrap();
+    assert_eq!(outcome, SealedRole::Exists);
+    assert_eq!(rule.num_calls(), 1);
 }

@@ -46,6 +46,17 @@ pub enum RoleDeletion {
     NotOurs,
 }
 
+/// What [`Account::create_sealed`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedRole {
+    /// Created sealed, its policies in place: only the trust is left to set. The ARN.
+    Created(String),
+    /// A role of that name exists already: converge it once the trust is known.
+    Exists,
+    /// IAM refused the sealed trust: create the role once the trust is known.
+    Refused,
+}
+
 type Write<'a> = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>>;
 
 /// The role as IAM has it.
@@ -91,6 +102,42 @@ impl Account {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Creates the role with everything but its callers: `spec`'s trust is
+    /// [`sealed_trust_policy`](crate::domain::trust::sealed_trust_policy), so it can be made
+    /// while the Entra side is still being registered; [`Account::unseal`] then sets the
+    /// real trust. A role that exists already is left alone (a repeated Create converges
+    /// it once the trust is known).
+    pub async fn create_sealed(
+        &self,
+        spec: &RoleSpec,
+        deadline: Deadline,
+    ) -> Result<SealedRole, RoleError> {
+        match self
+            .create_bare(spec, AwsError::is_transient, deadline)
+            .await
+        {
+            Ok(arn) => {
+                self.put_policies(spec, deadline).await?;
+                tracing::info!(role = %spec.name, "created the role, sealed until its trust is set");
+                Ok(SealedRole::Created(arn))
+            }
+            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => Ok(SealedRole::Exists),
+            Err(error) if error.kind() == ErrorKind::MalformedPolicyDocument => {
+                tracing::warn!(role = %spec.name, %error, "IAM refused the sealed trust; the role is created once its trust is known");
+                Ok(SealedRole::Refused)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replaces the sealed trust of a role [`Account::create_sealed`] made with `spec`'s.
+    pub async fn unseal(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
+        self.set_trust(&spec.name, &spec.trust_policy, deadline)
+            .await?;
+        tracing::info!(role = %spec.name, "set the role's trust");
+        Ok(())
     }
 
     /// Brings the role in line with `spec` (recreating it if it vanished). Returns its ARN.
@@ -165,24 +212,49 @@ impl Account {
 
     /// CreateRole with everything it takes, then the policies it does not.
     async fn create_new(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, AwsError> {
+        let arn = self.create_bare(spec, retryable, deadline).await?;
+        self.put_policies(spec, deadline).await?;
+        tracing::info!(role = %spec.name, "created the role");
+        Ok(arn)
+    }
+
+    /// CreateRole with everything it takes, retried while `retry_on`. Returns the ARN.
+    async fn create_bare(
+        &self,
+        spec: &RoleSpec,
+        retry_on: fn(&AwsError) -> bool,
+        deadline: Deadline,
+    ) -> Result<String, AwsError> {
         let created = self
-            .write(deadline, format!("creating role {}", spec.name), |iam| {
-                iam.create_role()
-                    .role_name(spec.name.as_str())
-                    .path(spec.path.as_str())
-                    .assume_role_policy_document(&spec.trust_policy)
-                    .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
-                    .max_session_duration(session_seconds(spec))
-                    .set_permissions_boundary(
-                        spec.permissions_boundary
-                            .as_ref()
-                            .map(|b| b.as_str().to_owned()),
-                    )
-                    .set_tags(Some(tags(&spec.tags)))
-                    .send()
-            })
+            .iam_call(
+                deadline,
+                format!("creating role {}", spec.name),
+                retry_on,
+                |iam| {
+                    iam.create_role()
+                        .role_name(spec.name.as_str())
+                        .path(spec.path.as_str())
+                        .assume_role_policy_document(&spec.trust_policy)
+                        .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
+                        .max_session_duration(session_seconds(spec))
+                        .set_permissions_boundary(
+                            spec.permissions_boundary
+                                .as_ref()
+                                .map(|b| b.as_str().to_owned()),
+                        )
+                        .set_tags(Some(tags(&spec.tags)))
+                        .send()
+                },
+            )
             .await?;
-        let arn = created.role().map(|role| role.arn().to_owned());
+        Ok(created
+            .role()
+            .map(|role| role.arn().to_owned())
+            .unwrap_or_else(|| spec.arn(&self.partition, &self.id)))
+    }
+
+    /// The managed and inline policies of a just-created role, all at once.
+    async fn put_policies(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
         let mut writes: Vec<Write<'_>> = Vec::new();
         for arn in &spec.managed_policy_arns {
             writes.push(Box::pin(self.attach(&spec.name, arn.as_str(), deadline)));
@@ -190,9 +262,7 @@ impl Account {
         for policy in &spec.inline_policies {
             writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
         }
-        try_join_all(writes).await?;
-        tracing::info!(role = %spec.name, "created the role");
-        Ok(arn.unwrap_or_else(|| spec.arn(&self.partition, &self.id)))
+        try_join_all(writes).await.map(drop)
     }
 
     /// The role, its managed and its inline policy names; `None` when it does not exist.
@@ -280,20 +350,7 @@ impl Account {
         let name = &spec.name;
         let mut writes: Vec<Write<'a>> = Vec::new();
         if !same_policy(&observed.trust, &spec.trust_policy) {
-            writes.push(Box::pin(async move {
-                self.write(
-                    deadline,
-                    format!("updating the trust policy of {name}"),
-                    |iam| {
-                        iam.update_assume_role_policy()
-                            .role_name(name.as_str())
-                            .policy_document(&spec.trust_policy)
-                            .send()
-                    },
-                )
-                .await
-                .map(drop)
-            }));
+            writes.push(Box::pin(self.set_trust(name, &spec.trust_policy, deadline)));
         }
         let description = spec.description.as_ref().map(|d| d.as_str().to_owned());
         if observed.description != description
@@ -418,6 +475,26 @@ impl Account {
             }
         }
         writes
+    }
+
+    async fn set_trust(
+        &self,
+        name: &RoleName,
+        trust_policy: &str,
+        deadline: Deadline,
+    ) -> Result<(), AwsError> {
+        self.write(
+            deadline,
+            format!("updating the trust policy of {name}"),
+            |iam| {
+                iam.update_assume_role_policy()
+                    .role_name(name.as_str())
+                    .policy_document(trust_policy)
+                    .send()
+            },
+        )
+        .await
+        .map(drop)
     }
 
     async fn attach(&self, name: &RoleName, arn: &str, deadline: Deadline) -> Result<(), AwsError> {

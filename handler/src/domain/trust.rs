@@ -70,6 +70,26 @@ pub fn trust_policy(
     Ok(text)
 }
 
+/// The trust a role is created with before its callers are known (the Entra side is
+/// registered at the same time): it admits nobody. A trust without an `Allow` already
+/// does; the explicit `Deny` says so to whoever reads the role meanwhile.
+pub fn sealed_trust_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "SealedUntilItsCallersAreKnown",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": [
+                "sts:AssumeRole",
+                "sts:AssumeRoleWithSAML",
+                "sts:AssumeRoleWithWebIdentity"
+            ]
+        }]
+    })
+    .to_string()
+}
+
 /// Whether two policy documents say the same (key order and whitespace aside).
 pub fn same_policy(a: &str, b: &str) -> bool {
     match (
@@ -153,6 +173,26 @@ mod tests {
             matches!(error, TrustPolicyError::TooLarge { chars } if chars > MAX_TRUST_POLICY_CHARS)
         );
         assert!(error.to_string().contains("2048"));
+    }
+
+    #[test]
+    fn the_sealed_trust_allows_nothing_and_denies_every_assume_action() {
+        let policy: Value = serde_json::from_str(&sealed_trust_policy()).unwrap();
+        let statements = policy["Statement"].as_array().unwrap();
+        assert!(statements.iter().all(|s| s["Effect"] == "Deny"));
+        assert_eq!(statements[0]["Principal"], json!("*"));
+        for action in [
+            "sts:AssumeRole",
+            "sts:AssumeRoleWithSAML",
+            "sts:AssumeRoleWithWebIdentity",
+        ] {
+            assert!(
+                statements[0]["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(action))
+            );
+        }
     }
 
     #[test]

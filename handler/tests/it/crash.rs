@@ -13,7 +13,7 @@ use entra_federated_role_harness::{
 use serde_json::{Value, json};
 
 use crate::{
-    lifecycle::{Factory, audiences, ok, properties, role_names, stack_in, trust},
+    lifecycle::{Factory, audiences, ok, properties, role_names, stack_in, trust, trust_document},
     moto_support::fresh_account,
 };
 
@@ -105,6 +105,30 @@ async fn assert_created(factory: &Factory, body: &Value) {
     );
 }
 
+/// Whatever role a crash left admits nobody, or exactly the callers it is meant for:
+/// every `Allow` is pinned on an audience and on subjects. Returns how many admit nobody
+/// (created sealed, the trust not yet set).
+async fn assert_no_role_is_open(factory: &Factory) -> usize {
+    let mut sealed = 0;
+    for role in role_names(&factory.hub_sdk).await {
+        let policy = trust_document(&factory.hub_sdk, &role).await.unwrap();
+        let statements = policy["Statement"].as_array().unwrap();
+        if statements.iter().all(|s| s["Effect"] == "Deny") {
+            sealed += 1;
+        }
+        for statement in statements.iter().filter(|s| s["Effect"] != "Deny") {
+            let conditions = statement["Condition"]["StringEquals"].as_object();
+            let pinned =
+                |claim: &str| conditions.is_some_and(|c| c.keys().any(|k| k.ends_with(claim)));
+            assert!(
+                pinned(":aud") && pinned(":sub"),
+                "role {role} left open by a crash: {policy}"
+            );
+        }
+    }
+    sealed
+}
+
 async fn assert_nothing_left(factory: &Factory, provider: &str) {
     assert_eq!(factory.entra_objects(), (Vec::new(), 0));
     assert!(role_names(&factory.hub_sdk).await.is_empty());
@@ -114,7 +138,7 @@ async fn assert_nothing_left(factory: &Factory, provider: &str) {
 #[tokio::test]
 async fn a_create_killed_after_any_write_converges_when_redelivered() {
     let points = CrashPoints::new();
-    let mut crashes = 0;
+    let (mut crashes, mut sealed) = (0, 0);
     for n in 1.. {
         let (mut factory, stack, _proxies) = factory(&points).await;
         let event = factory.create(&stack, properties());
@@ -122,6 +146,7 @@ async fn a_create_killed_after_any_write_converges_when_redelivered() {
             break;
         }
         crashes += 1;
+        sealed += assert_no_role_is_open(&factory).await;
         let body = factory.send(&event).await;
         assert_created(&factory, &body).await;
         // And what was made after the crash is deleted in full.
@@ -136,6 +161,10 @@ async fn a_create_killed_after_any_write_converges_when_redelivered() {
     assert!(
         crashes >= 6,
         "every write step of Create was a crash point: {crashes}"
+    );
+    assert!(
+        sealed > 0,
+        "the role is created sealed while the Entra side is registered"
     );
 }
 

@@ -200,7 +200,8 @@ fn reason(body: &Value) -> &str {
 }
 
 /// The role's trust conditions, or `None` when there is no such role.
-pub(crate) async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
+/// The role's trust policy, decoded; `None` when there is no such role.
+pub(crate) async fn trust_document(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
     let role = aws_sdk_iam::Client::new(sdk)
         .get_role()
         .role_name(role_name)
@@ -211,7 +212,12 @@ pub(crate) async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
     let text = percent_encoding::percent_decode_str(role.assume_role_policy_document()?)
         .decode_utf8_lossy()
         .into_owned();
-    let policy: Value = serde_json::from_str(&text).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// The conditions of the role's (first) trust statement.
+pub(crate) async fn trust(sdk: &SdkConfig, role_name: &str) -> Option<Value> {
+    let policy = trust_document(sdk, role_name).await?;
     Some(policy["Statement"][0]["Condition"]["StringEquals"].clone())
 }
 
