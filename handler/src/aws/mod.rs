@@ -24,7 +24,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use aws_config::{Region, SdkConfig};
+use aws_config::{Region, SdkConfig, identity::IdentityCache};
 use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -45,7 +45,9 @@ pub struct Aws {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
     member_role_name: Option<String>,
-    members: Mutex<HashMap<String, (Account, SystemTime)>>,
+    /// Member-role credentials per account. Only the credentials are kept: the clients are
+    /// built per request, so a warm hub does not grow with every account it has served.
+    members: Mutex<HashMap<String, Credentials>>,
 }
 
 /// Why no account could be reached.
@@ -166,8 +168,8 @@ impl Aws {
                 own: own.to_owned(),
             });
         };
-        if let Some(account) = self.cached(&stack.account) {
-            return Ok(account);
+        if let Some(credentials) = self.cached(&stack.account) {
+            return Ok(self.member(credentials, stack));
         }
         let role_arn = format!(
             "arn:{}:iam::{}:role/{role_name}",
@@ -194,40 +196,50 @@ impl Aws {
             .ok_or_else(|| AccountError::NoCredentials(role_arn.clone()))?;
         let expiry =
             SystemTime::try_from(*credentials.expiration()).unwrap_or(SystemTime::UNIX_EPOCH);
-        let provider = Credentials::new(
+        let credentials = Credentials::new(
             credentials.access_key_id(),
             credentials.secret_access_key(),
             Some(credentials.session_token().to_owned()),
             Some(expiry),
             "member-role",
         );
-        let config = self
-            .base
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
-        let account = Account::new(&config, &stack.account, stack);
         tracing::info!(account = %stack.account, role = %role_arn, %session, "assumed the member role");
         self.members
             .lock()
             .expect("the account cache is never poisoned")
-            .insert(stack.account.clone(), (account.clone(), expiry));
-        Ok(account)
+            .insert(stack.account.clone(), credentials.clone());
+        Ok(self.member(credentials, stack))
     }
 
-    fn cached(&self, account: &str) -> Option<Account> {
-        let members = self
+    /// The member account of `stack`, reached with `credentials`. They are static, so the
+    /// clients skip the identity cache (it would keep an entry per client built).
+    fn member(&self, credentials: Credentials, stack: &StackArn) -> Account {
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .identity_cache(IdentityCache::no_cache())
+            .build();
+        Account::new(&config, &stack.account, stack)
+    }
+
+    /// The cached credentials for `account` while they stay valid long enough; expired
+    /// ones are dropped.
+    fn cached(&self, account: &str) -> Option<Credentials> {
+        let mut members = self
             .members
             .lock()
             .expect("the account cache is never poisoned");
-        let (cached, expiry) = members.get(account)?;
-        let fresh = expiry
-            .duration_since(SystemTime::now())
-            .is_ok_and(|left| left > CREDENTIALS_HEADROOM);
-        fresh.then(|| {
-            tracing::info!(account, "reusing the cached member-role session");
-            cached.clone()
-        })
+        let now = SystemTime::now();
+        members.retain(|_, credentials| {
+            credentials
+                .expiry()
+                .and_then(|expiry| expiry.duration_since(now).ok())
+                .is_some_and(|left| left > CREDENTIALS_HEADROOM)
+        });
+        let cached = members.get(account)?.clone();
+        tracing::info!(account, "reusing the cached member-role session");
+        Some(cached)
     }
 }
 
@@ -253,6 +265,40 @@ fn session_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn credentials(valid_for: Duration) -> Credentials {
+        Credentials::new(
+            "AKID",
+            "secret",
+            None,
+            Some(SystemTime::now() + valid_for),
+            "test",
+        )
+    }
+
+    #[test]
+    fn only_credentials_valid_past_the_headroom_are_reused_and_stale_ones_dropped() {
+        let base = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let aws = Aws::new(base, Some("member".into()));
+        {
+            let mut members = aws.members.lock().unwrap();
+            members.insert(
+                "222222222222".into(),
+                credentials(Duration::from_secs(3600)),
+            );
+            members.insert("333333333333".into(), credentials(Duration::from_secs(60)));
+        }
+        assert!(aws.cached("222222222222").is_some());
+        assert!(aws.cached("333333333333").is_none());
+        assert!(aws.cached("444444444444").is_none());
+        assert_eq!(
+            aws.members.lock().unwrap().len(),
+            1,
+            "the stale entry is gone"
+        );
+    }
 
     #[test]
     fn session_names_are_valid() {

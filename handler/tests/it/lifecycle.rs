@@ -571,7 +571,8 @@ async fn bad_properties_create_nothing_in_either_cloud() {
 #[tokio::test]
 async fn hub_mode_serves_two_member_accounts_and_writes_nothing_in_the_hub() {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let mut factory =
+        Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
     let members = [random_account(), random_account()];
 
     let mut created = Vec::new();
@@ -616,6 +617,19 @@ async fn hub_mode_serves_two_member_accounts_and_writes_nothing_in_the_hub() {
         assert!(role_names(&account_config(member).await).await.is_empty());
     }
     assert!(factory.entra_objects().0.is_empty());
+
+    // The warm process assumed each member role once: the Deletes reused the sessions.
+    factory.process.kill().await;
+    let logs = factory.process.logs();
+    for member in &members {
+        let lines = |message: &str| {
+            logs.lines()
+                .filter(|l| l.contains(message) && l.contains(member.as_str()))
+                .count()
+        };
+        assert_eq!(lines("assumed the member role"), 1, "{logs}");
+        assert_eq!(lines("reusing the cached member-role session"), 1, "{logs}");
+    }
 }
 
 #[tokio::test]
