@@ -11,8 +11,9 @@
 //! (IAM, STS, CloudFormation over the AWS SDK) and [`graph`] (Microsoft Graph and the
 //! Entra token endpoint over reqwest). [`signin`] joins them for the factory's own Entra
 //! credential. [`config`] reads the environment once at cold start; [`deadline`] and
-//! [`retry`] budget every wait against the Lambda deadline; [`secret`] holds credentials
-//! so they never print; [`logging`] keeps URLs and payloads out of the logs. The binary
+//! [`retry`] budget every wait against the Lambda deadline; [`settle`] lets concurrent
+//! writes land before an event is answered; [`secret`] holds credentials so they never
+//! print; [`logging`] keeps URLs and payloads out of the logs. The binary
 //! (`bootstrap`) only wires these together.
 
 pub mod aws;
@@ -25,4 +26,5 @@ pub mod logging;
 pub mod resource;
 pub mod retry;
 pub mod secret;
+pub mod settle;
 pub mod signin;

@@ -15,10 +15,12 @@
 //! **Update** in place runs the same steps as a converge; a change of `RoleName`,
 //! `RolePath` or `TokenVersion` builds a new generation and a new physical id instead,
 //! leaving the old one to CloudFormation's Delete. **Delete** removes the role first (so
-//! nobody can assume it), then our audience (and the provider only when ours, empty and
-//! untrusted), then the Entra application, purged. It finds its generation from the
-//! properties even when they no longer validate, and touches nothing that lacks this
-//! generation's markers.
+//! nobody can assume it), then soft-deletes the Entra application; then, at once, removes
+//! our audience (and the provider only when ours, empty and untrusted) and purges the
+//! service principal; the application is purged last, since its deleted item is where a
+//! redelivered Delete reads the appId that names the audience. It finds its generation
+//! from the properties even when they no longer validate, and touches nothing that lacks
+//! this generation's markers.
 //!
 //! Every step is idempotent, so a redelivered or retried event — also after a crash
 //! between any two writes — converges on the same end state.
@@ -51,7 +53,7 @@ use crate::{
     },
     graph::{
         AppOwner, Application, ApplicationSpec, Deletion, GraphClient, GraphError,
-        ServicePrincipal, TrustedClient, UniqueName,
+        ServicePrincipal, TrustedClient, UniqueName, WorkloadSpec,
     },
     signin::{self, CredentialError},
 };
@@ -287,10 +289,13 @@ impl EntraFederatedRole {
                 Ok(None)
             }
         };
-        let (registered, early_role) = tokio::try_join!(
+        // Both run to their end (crate::settle): a FAILED answer waits for the role's
+        // CreateRole, so the Delete that follows finds the role.
+        let (registered, early_role) = tokio::join!(
             self.register(graph, properties, generation, deadline),
             early_role
-        )?;
+        );
+        let (registered, early_role) = (registered?, early_role?);
         let Registered {
             application: app,
             app_id,
@@ -330,7 +335,8 @@ impl EntraFederatedRole {
                 .await?;
             Ok::<_, ResourceError>(())
         };
-        let (role_arn, ()) = tokio::try_join!(role_side, assignments)?;
+        let (role_arn, assignments) = tokio::join!(role_side, assignments);
+        let (role_arn, ()) = (role_arn?, assignments?);
         tracing::info!(role = %role_arn, app_id = %app_id, "the role and its Entra application are in place");
 
         let data = BTreeMap::from([
@@ -369,49 +375,36 @@ impl EntraFederatedRole {
             Some(name) => name.clone(),
             None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
         };
-        let spec = ApplicationSpec {
-            unique_name: generation.unique_name.clone(),
-            display_name,
-            token_version: generation.token_version,
-            owner: generation.owner.clone(),
+        let spec = WorkloadSpec {
+            application: ApplicationSpec {
+                unique_name: generation.unique_name.clone(),
+                display_name,
+                token_version: generation.token_version,
+                owner: generation.owner.clone(),
+            },
+            federated_credentials: properties.federated_credentials.clone(),
+            trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
+            require_app_role_assignment: properties.require_app_role_assignment,
         };
-        let upserted = graph.upsert_application(&spec, deadline).await?;
-        let app = &upserted.application;
-        let app_id =
-            crate::domain::AppId::parse(&app.app_id).map_err(|_| GraphError::InvalidResponse {
+        let upserted = graph
+            .upsert_application(&spec.application, deadline)
+            .await?;
+        let app_id = crate::domain::AppId::parse(&upserted.application.app_id).map_err(|_| {
+            GraphError::InvalidResponse {
                 action: "read the application's appId".to_owned(),
                 detail: "it is not a GUID".to_owned(),
-            })?;
+            }
+        })?;
         let audience = audience(&app_id, generation.token_version);
-        let graph_side = async {
-            let ((), service_principal, _, trusted) = tokio::try_join!(
-                graph.ensure_identifier_uri(app, deadline),
-                graph.ensure_service_principal(
-                    app,
-                    &generation.owner,
-                    properties.require_app_role_assignment,
-                    upserted.created,
-                    deadline,
-                ),
-                graph.converge_federated_credentials(
-                    app,
-                    &properties.federated_credentials,
-                    upserted.created,
-                    deadline
-                ),
-                graph.resolve_trusted_clients(&properties.trusted_client_app_ids, deadline),
-            )?;
-            Ok::<_, ResourceError>((service_principal, trusted))
-        };
-        let aws_side = async {
-            Ok::<_, ResourceError>(
-                generation
-                    .account
-                    .ensure_provider(&generation.issuer, &audience, deadline)
-                    .await?,
-            )
-        };
-        let ((service_principal, trusted), provider) = tokio::try_join!(graph_side, aws_side)?;
+        // Both sides run to their end (crate::settle).
+        let (entra, provider) = tokio::join!(
+            graph.register_application(&upserted, &spec, deadline),
+            generation
+                .account
+                .ensure_provider(&generation.issuer, &audience, deadline),
+        );
+        let (service_principal, trusted, _) = entra?;
+        let provider = provider?;
         Ok(Registered {
             application: upserted.application,
             app_id,
@@ -422,8 +415,8 @@ impl EntraFederatedRole {
         })
     }
 
-    /// Deletes every object of `generation`: the role, our audience (and the provider when
-    /// unused), then the application, purged.
+    /// Deletes every object of `generation`: the role, then the application (soft
+    /// delete), our audience (and the provider when unused) and the purges.
     async fn remove(
         &self,
         generation: &Generation,
@@ -431,20 +424,24 @@ impl EntraFederatedRole {
     ) -> Result<(), ResourceError> {
         let graph = self.graph().await?;
         let account = &generation.account;
-        let (role, application) = tokio::join!(
+        let (role, found) = tokio::join!(
             account.delete_role(&generation.role_name, &generation.ownership, deadline),
             graph.find_application(&generation.unique_name, &generation.owner, deadline),
         );
         let role = role?;
         tracing::info!(role = %generation.role_name, outcome = ?role, "role step of delete");
-        // Someone else's app under our name is left alone below; other failures stop here.
-        let application = match application {
-            Err(error) if !matches!(error, GraphError::NotOurs { .. }) => return Err(error.into()),
-            other => other,
-        };
-        if let Ok(Some(app)) = &application
-            && let Ok(app_id) = crate::domain::AppId::parse(&app.app_id)
-        {
+        let located = graph
+            .locate_application(&generation.unique_name, &generation.owner, found, deadline)
+            .await?;
+        // The audience is named after the appId, which the application (live or deleted)
+        // keeps until its purge: the Graph side waits for this step before purging it.
+        let app_id = located
+            .application()
+            .and_then(|app| crate::domain::AppId::parse(&app.app_id).ok());
+        let audience_step = async {
+            let Some(app_id) = app_id else {
+                return Ok::<_, ResourceError>(());
+            };
             let provider = provider_arn(account.partition(), account.id(), &generation.issuer);
             account
                 .remove_audience(
@@ -459,15 +456,10 @@ impl EntraFederatedRole {
             if !matches!(cleanup, ProviderCleanup::Absent) {
                 tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of delete");
             }
-        }
-        // The lookup above is reused: the application is not read twice.
+            Ok(())
+        };
         let deletion = graph
-            .delete_found_application(
-                &generation.unique_name,
-                &generation.owner,
-                application,
-                deadline,
-            )
+            .delete_located_application(&generation.unique_name, located, audience_step, deadline)
             .await?;
         if matches!(role, RoleDeletion::NotOurs) || matches!(deletion, Deletion::NotOurs) {
             tracing::warn!(

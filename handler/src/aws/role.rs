@@ -5,7 +5,6 @@
 use std::{future::Future, pin::Pin};
 
 use aws_sdk_iam::types::Tag;
-use futures::future::try_join_all;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -14,6 +13,7 @@ use crate::{
     deadline::Deadline,
     domain::{RoleName, ownership::Ownership, role::RoleSpec, trust::same_policy},
     retry::Backoff,
+    settle::settle_all,
 };
 
 /// Errors of the role operations.
@@ -161,7 +161,7 @@ impl Account {
                 account: self.id.clone(),
             });
         }
-        try_join_all(self.converge_writes(spec, &observed, deadline)).await?;
+        settle_all(self.converge_writes(spec, &observed, deadline)).await?;
         Ok(spec.arn(&self.partition, &self.id))
     }
 
@@ -187,7 +187,7 @@ impl Account {
         for policy in &observed.inline {
             writes.push(Box::pin(self.delete_inline(name, policy, deadline)));
         }
-        try_join_all(writes).await?;
+        settle_all(writes).await?;
         let deleted = self
             .write(deadline, format!("deleting role {name}"), |iam| {
                 iam.delete_role().role_name(name.as_str()).send()
@@ -262,7 +262,7 @@ impl Account {
         for policy in &spec.inline_policies {
             writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
         }
-        try_join_all(writes).await.map(drop)
+        settle_all(writes).await.map(drop)
     }
 
     /// The role, its managed and its inline policy names; `None` when it does not exist.

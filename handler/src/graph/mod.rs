@@ -54,7 +54,7 @@ pub use error::{
     SignInError,
 };
 pub use model::{
-    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Deletion,
+    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Deletion, Located,
     ServicePrincipal, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_STACK_ID,
     TrustedClient, UniqueName, Upserted, WorkloadIdentity, WorkloadSpec,
 };

@@ -282,6 +282,30 @@ impl WorkloadIdentity {
     }
 }
 
+/// Where a Delete found this generation's application
+/// ([`GraphClient::locate_application`](super::GraphClient::locate_application)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// Live: soft delete, then purge.
+    Live(Application),
+    /// Soft deleted already (a crash between the steps): purge.
+    Deleted(Application),
+    /// Nothing under that name, live or deleted.
+    Gone,
+    /// An application under that name is not ours: leave it.
+    NotOurs,
+}
+
+impl Located {
+    /// The application found, live or deleted.
+    pub fn application(&self) -> Option<&Application> {
+        match self {
+            Self::Live(app) | Self::Deleted(app) => Some(app),
+            Self::Gone | Self::NotOurs => None,
+        }
+    }
+}
+
 /// What [`GraphClient::delete_application`](super::GraphClient::delete_application) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletion {

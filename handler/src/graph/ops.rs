@@ -10,11 +10,12 @@ use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSI
 use super::http::Call;
 use super::model::{
     APP_ROLE_VALUE, AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
-    Deletion, FederatedIdentityCredential, ServicePrincipal, TrustedClient, UniqueName, Upserted,
-    WorkloadIdentity, WorkloadSpec,
+    Deletion, FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName,
+    Upserted, WorkloadIdentity, WorkloadSpec,
 };
 use crate::deadline::Deadline;
 use crate::domain::{AppId, FederatedCredential, TokenVersion};
+use crate::settle::settle_all;
 
 fn call(action: &str, method: Method, path: String) -> Call<'_> {
     Call {
@@ -354,7 +355,7 @@ impl GraphClient {
                 )
             }
         });
-        try_join_all(removals).await?;
+        settle_all(removals).await?;
         changes.removed = remove.iter().map(|f| f.name.clone()).collect();
 
         let body = |d: &FederatedCredential| {
@@ -405,7 +406,7 @@ impl GraphClient {
                 self.send(request, deadline).await
             }
         });
-        try_join_all(update_calls).await?;
+        settle_all(update_calls).await?;
         changes.updated = updates.iter().map(|(e, _)| e.name.clone()).collect();
 
         let create_calls = creates.iter().map(|d| {
@@ -421,7 +422,7 @@ impl GraphClient {
                 self.send(request, deadline).await
             }
         });
-        try_join_all(create_calls).await?;
+        settle_all(create_calls).await?;
         changes.created = creates.iter().map(|d| d.name.to_string()).collect();
         Ok(changes)
     }
@@ -487,7 +488,7 @@ impl GraphClient {
         assignments: &[&AppRoleAssignment],
         deadline: Deadline,
     ) -> Result<(), GraphError> {
-        try_join_all(assignments.iter().map(|a| async move {
+        settle_all(assignments.iter().map(|a| async move {
             let action = format!(
                 "remove the app role assignment of {} on application {}",
                 a.principal_id, sp.app_id
@@ -599,7 +600,7 @@ impl GraphClient {
             .iter()
             .filter(|p| !mine.iter().any(|a| a.principal_id == **p))
             .collect();
-        try_join_all(missing.iter().map(|principal| {
+        settle_all(missing.iter().map(|principal| {
             let role_id = &role_id;
             async move {
                 let action = format!(
@@ -683,77 +684,95 @@ impl GraphClient {
         deadline: Deadline,
     ) -> Result<Deletion, GraphError> {
         let found = self.find_application(unique_name, owner, deadline).await;
-        self.delete_found_application(unique_name, owner, found, deadline)
+        let located = self
+            .locate_application(unique_name, owner, found, deadline)
+            .await?;
+        self.delete_located_application(unique_name, located, async { Ok(()) }, deadline)
             .await
     }
 
-    /// [`GraphClient::delete_application`] for a caller that already looked the
-    /// application up with [`GraphClient::find_application`] (`found` is that answer).
-    pub async fn delete_found_application(
+    /// Where this generation's application is, for Delete: `found` is the answer of
+    /// [`GraphClient::find_application`]; when there was no live application, it is
+    /// looked for among deleted items (a crash between the soft delete and the purges).
+    pub async fn locate_application(
         &self,
         unique_name: &UniqueName,
         owner: &AppOwner,
         found: Result<Option<Application>, GraphError>,
         deadline: Deadline,
-    ) -> Result<Deletion, GraphError> {
-        let application = match found {
-            Ok(app) => app,
+    ) -> Result<Located, GraphError> {
+        match found {
+            Ok(Some(app)) => Ok(Located::Live(app)),
             Err(GraphError::NotOurs { .. }) => {
                 tracing::warn!(unique_name = %unique_name, "an application under our name is not ours; left untouched");
-                return Ok(Deletion::NotOurs);
+                Ok(Located::NotOurs)
             }
-            Err(error) => return Err(error),
-        };
-        let app = match application {
-            Some(app) => {
-                let action = format!("delete the Entra application {unique_name}");
-                match self
-                    .send(
-                        call(&action, Method::DELETE, format!("/applications/{}", app.id)),
-                        deadline,
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(error) if error.is_not_found() => {}
-                    Err(error) if error.is_forbidden() => return Ok(Deletion::NotOurs),
-                    Err(error) => return Err(error),
-                }
-                app
-            }
-            None => {
-                // A crash between the soft delete and the purges: finish from the deleted
-                // application, the only one of the two deleted items that has our name.
+            Err(error) => Err(error),
+            Ok(None) => {
+                // The application's deleted item is the only one of the two that has our name.
                 let deleted = self
                     .find_deleted("application", "uniqueName", unique_name.as_str(), deadline)
                     .await?;
                 let Some(app) = deleted.into_iter().next() else {
-                    return Ok(Deletion::AlreadyGone);
+                    return Ok(Located::Gone);
                 };
                 let app: Application = parse("read a deleted application", Some(app))?;
-                if !owner.owns(&app.tags) {
+                Ok(if owner.owns(&app.tags) {
+                    Located::Deleted(app)
+                } else {
+                    Located::NotOurs
+                })
+            }
+        }
+    }
+
+    /// Deletes the application `located` as [`GraphClient::delete_application`] does,
+    /// with `before_purge` — work that needs the application's appId, such as removing its
+    /// audience — running once the application is soft deleted, beside the service
+    /// principal's purge: the application's deleted item, the last place its appId can be
+    /// read, is purged only after `before_purge` has succeeded, so a Delete stopped at any
+    /// point can be finished by the next. `before_purge` does not run when there is no
+    /// application of ours.
+    pub async fn delete_located_application<E: From<GraphError>>(
+        &self,
+        unique_name: &UniqueName,
+        located: Located,
+        before_purge: impl Future<Output = Result<(), E>>,
+        deadline: Deadline,
+    ) -> Result<Deletion, E> {
+        let app = match located {
+            Located::Live(app) => {
+                if !self.soft_delete(unique_name, &app, deadline).await? {
                     return Ok(Deletion::NotOurs);
                 }
                 app
             }
+            Located::Deleted(app) => app,
+            Located::Gone => return Ok(Deletion::AlreadyGone),
+            Located::NotOurs => return Ok(Deletion::NotOurs),
         };
-        // The service principal's deleted item first: it is found through the app's appId,
-        // so the application's deleted item, found by name, must outlive it.
-        let mut service_principal_purged = false;
-        for sp in self
-            .find_deleted("servicePrincipal", "appId", &app.app_id, deadline)
-            .await?
-        {
-            if let Some(id) = sp["id"].as_str() {
-                service_principal_purged |= self
-                    .purge(
-                        id,
-                        &format!("the service principal of {unique_name}"),
-                        deadline,
-                    )
-                    .await?;
+        let service_principal = async {
+            // Its deleted item is found through the app's appId.
+            let mut purged = false;
+            for sp in self
+                .find_deleted("servicePrincipal", "appId", &app.app_id, deadline)
+                .await?
+            {
+                if let Some(id) = sp["id"].as_str() {
+                    purged |= self
+                        .purge(
+                            id,
+                            &format!("the service principal of {unique_name}"),
+                            deadline,
+                        )
+                        .await?;
+                }
             }
-        }
+            Ok::<_, E>(purged)
+        };
+        let (service_principal_purged, before_purge) =
+            futures::join!(service_principal, before_purge);
+        let (service_principal_purged, ()) = (service_principal_purged?, before_purge?);
         self.purge(&app.id, &format!("application {unique_name}"), deadline)
             .await?;
         Ok(Deletion::Deleted {
@@ -762,17 +781,40 @@ impl GraphClient {
         })
     }
 
-    /// Converges everything for one generation: the application (upsert), then — at the
-    /// same time — its identifier URI, service principal, federated credentials and the
-    /// trusted clients' service principals, then the app role and its assignments.
-    pub async fn ensure_workload_identity(
+    /// The soft delete: `false` when Graph says the application is not the factory's.
+    async fn soft_delete(
         &self,
+        unique_name: &UniqueName,
+        app: &Application,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
+        let action = format!("delete the Entra application {unique_name}");
+        match self
+            .send(
+                call(&action, Method::DELETE, format!("/applications/{}", app.id)),
+                deadline,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_not_found() => Ok(true),
+            Err(error) if error.is_forbidden() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// What an upserted application needs before a role can trust it, all at once: its
+    /// identifier URI, service principal and federated credentials, and the trusted
+    /// clients' service principals. Every call runs to its end even when another fails
+    /// ([`crate::settle`]).
+    pub async fn register_application(
+        &self,
+        upserted: &Upserted,
         spec: &WorkloadSpec,
         deadline: Deadline,
-    ) -> Result<WorkloadIdentity, GraphError> {
-        let upserted = self.upsert_application(&spec.application, deadline).await?;
+    ) -> Result<(ServicePrincipal, Vec<TrustedClient>, Changes), GraphError> {
         let application = &upserted.application;
-        let ((), service_principal, federated_credentials, trusted_clients) = tokio::try_join!(
+        let (identifier_uri, service_principal, federated_credentials, trusted_clients) = tokio::join!(
             self.ensure_identifier_uri(application, deadline),
             self.ensure_service_principal(
                 application,
@@ -788,7 +830,23 @@ impl GraphClient {
                 deadline
             ),
             self.resolve_trusted_clients(&spec.trusted_client_app_ids, deadline),
-        )?;
+        );
+        identifier_uri?;
+        Ok((service_principal?, trusted_clients?, federated_credentials?))
+    }
+
+    /// Converges everything for one generation: the application (upsert), then — at the
+    /// same time — its identifier URI, service principal, federated credentials and the
+    /// trusted clients' service principals, then the app role and its assignments.
+    pub async fn ensure_workload_identity(
+        &self,
+        spec: &WorkloadSpec,
+        deadline: Deadline,
+    ) -> Result<WorkloadIdentity, GraphError> {
+        let upserted = self.upsert_application(&spec.application, deadline).await?;
+        let application = &upserted.application;
+        let (service_principal, trusted_clients, federated_credentials) =
+            self.register_application(&upserted, spec, deadline).await?;
         let principals: Vec<String> = std::iter::once(service_principal.id.clone())
             .chain(
                 trusted_clients
