@@ -11,7 +11,9 @@
 //! "Warm" events are the second and later on a process (the secret read, the Graph token
 //! cached, the member-role session of that account cached), in a member account that
 //! already holds one of the factory's roles, so the provider exists and is shared: the
-//! steady state of an organisation. "Cold" is the first event of a fresh process.
+//! steady state of an organisation. "Cold" is the first event of a fresh process. A warm
+//! Create is also timed on a process with `VERIFY_CALLER_STACK=false`, which shows what
+//! the caller check (DESIGN §2) costs on the critical path.
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
@@ -46,6 +48,8 @@ pub struct CriticalPath {
     pub warm_delete: EventFigures,
     /// The first Create of a fresh process.
     pub cold_create: EventFigures,
+    /// A warm Create on a process that does not confirm the caller's stack.
+    pub warm_create_unverified: EventFigures,
 }
 
 /// One kind of event.
@@ -135,8 +139,12 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
         process.kill().await;
     }
 
-    let (mut warm_create, mut warm_delete, mut cold_create) =
-        (Samples::default(), Samples::default(), Samples::default());
+    let (mut warm_create, mut warm_delete, mut cold_create, mut unverified) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
     for latency in [Duration::ZERO, options.latency] {
         lab.set_latency(latency);
         for process_index in 0..options.cold_processes.max(1) {
@@ -165,6 +173,25 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
             }
             process.kill().await;
         }
+        // The same warm Creates without the caller check; the first event warms up.
+        let polls = lab.runtime.next_polls();
+        let mut process = lab.spawn_with(binary, &[("VERIFY_CALLER_STACK", "false")])?;
+        if !lab
+            .runtime
+            .wait_for_polls(polls + 1, Duration::from_secs(30))
+            .await
+        {
+            return Err("the factory never polled".into());
+        }
+        for round in 0..=options.repeats {
+            let resource = next_resource(&lab, &account, &mut serial).await?;
+            let (id, took, calls) = create(&lab, &resource).await?;
+            if round > 0 {
+                unverified.record(latency, took, calls);
+            }
+            delete(&lab, &resource, &id).await?;
+        }
+        process.kill().await;
     }
     lab.set_latency(Duration::ZERO);
     Ok(CriticalPath {
@@ -172,6 +199,7 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
         warm_create: warm_create.figures(options.latency),
         warm_delete: warm_delete.figures(options.latency),
         cold_create: cold_create.figures(options.latency),
+        warm_create_unverified: unverified.figures(options.latency),
     })
 }
 

@@ -277,11 +277,17 @@ impl Lab {
 
     /// Starts a factory process on `binary`, polling the lab's runtime API.
     pub fn spawn(&self, binary: &Path) -> Result<Bootstrap> {
-        Ok(Bootstrap::try_spawn(
-            binary,
-            &self.runtime.addr(),
-            &self.env,
-        )?)
+        self.spawn_with(binary, &[])
+    }
+
+    /// [`Lab::spawn`] with some variables of the factory's environment replaced.
+    pub fn spawn_with(&self, binary: &Path, overrides: &[(&str, &str)]) -> Result<Bootstrap> {
+        let mut env = self.env.clone();
+        for (name, value) in overrides {
+            env.retain(|(existing, _)| existing != name);
+            env.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        Ok(Bootstrap::try_spawn(binary, &self.runtime.addr(), &env)?)
     }
 
     /// Puts `latency` on every call to moto, Graph (and its token endpoint) and the
