@@ -425,6 +425,7 @@ mod tests {
                 None,
                 None,
                 None,
+                None,
                 Some(true),
                 Some(true),
                 Some(false),
