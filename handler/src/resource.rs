@@ -312,16 +312,22 @@ impl EntraFederatedRole {
             trust_policy: trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?,
             ..sealed
         };
-        let role_side = async {
-            let arn = match early_role {
+        let write_role = || async {
+            match &early_role {
                 Some(SealedRole::Created(arn)) => {
                     account.unseal(&role, deadline).await?;
-                    arn
+                    Ok(arn.clone())
                 }
-                Some(SealedRole::Refused) => account.create_role(&role, deadline).await?,
-                Some(SealedRole::Exists) | None => account.converge_role(&role, deadline).await?,
-            };
-            Ok::<_, ResourceError>(arn)
+                Some(SealedRole::Refused) => account.create_role(&role, deadline).await,
+                Some(SealedRole::Exists) | None => account.converge_role(&role, deadline).await,
+            }
+        };
+        let role_side = async {
+            Ok::<_, ResourceError>(
+                account
+                    .with_provider(&generation.issuer, &audience, deadline, write_role)
+                    .await?,
+            )
         };
         let assignments = async {
             graph

@@ -8,8 +8,10 @@ use aws_sdk_iam::{
     Client,
     operation::{
         add_client_id_to_open_id_connect_provider::AddClientIdToOpenIdConnectProviderOutput,
+        create_open_id_connect_provider::CreateOpenIdConnectProviderOutput,
         create_role::CreateRoleOutput,
         remove_client_id_from_open_id_connect_provider::RemoveClientIdFromOpenIdConnectProviderOutput,
+        update_assume_role_policy::UpdateAssumeRolePolicyOutput,
     },
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
@@ -145,25 +147,95 @@ fn created() -> CreateRoleOutput {
     CreateRoleOutput::builder().build()
 }
 
+fn invalid_principal() -> String {
+    iam_error(
+        "MalformedPolicyDocument",
+        "Invalid principal in policy: \"Federated\":\"arn\"",
+    )
+}
+
+const ISSUER: &str = "https://sts.windows.net/t/";
+
 #[tokio::test(start_paused = true)]
 async fn an_invalid_principal_while_the_provider_propagates_is_retried() {
-    let rule = mock!(Client::create_role)
+    let refused = mock!(Client::create_role)
         .sequence()
-        .http_status(
-            400,
-            Some(iam_error(
-                "MalformedPolicyDocument",
-                "Invalid principal in policy: \"Federated\":\"arn\"",
-            )),
-        )
-        .times(3)
-        .output(created)
+        .http_status(400, Some(invalid_principal()))
         .build();
-    account(&[&rule])
-        .create_role(&spec(), deadline())
+    let audience_present = || {
+        mock!(Client::add_client_id_to_open_id_connect_provider)
+            .then_output(|| AddClientIdToOpenIdConnectProviderOutput::builder().build())
+    };
+    let (first_check, second_check) = (audience_present(), audience_present());
+    let refused_again = mock!(Client::create_role)
+        .sequence()
+        .http_status(400, Some(invalid_principal()))
+        .build();
+    let accepted = mock!(Client::create_role).then_output(created);
+    let account = account(&[
+        &refused,
+        &first_check,
+        &refused_again,
+        &second_check,
+        &accepted,
+    ]);
+    let spec = spec();
+    account
+        .with_provider(ISSUER, "api://a", deadline(), || {
+            account.create_role(&spec, deadline())
+        })
         .await
         .unwrap();
-    assert_eq!(rule.num_calls(), 4);
+    assert_eq!(
+        (
+            refused.num_calls(),
+            refused_again.num_calls(),
+            accepted.num_calls()
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(first_check.num_calls() + second_check.num_calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_deleted_after_the_audience_was_added_is_put_back() {
+    // A concurrent Delete in the account removed the provider, our audience with it.
+    let refused = mock!(Client::update_assume_role_policy)
+        .sequence()
+        .http_status(400, Some(invalid_principal()))
+        .build();
+    let missing = mock!(Client::add_client_id_to_open_id_connect_provider)
+        .sequence()
+        .http_status(
+            404,
+            Some(iam_error(
+                "NoSuchEntity",
+                "OpenIDConnect Provider not found",
+            )),
+        )
+        .build();
+    let recreated = mock!(Client::create_open_id_connect_provider)
+        .match_requests(|request| request.client_id_list() == ["api://a"])
+        .then_output(|| CreateOpenIdConnectProviderOutput::builder().build());
+    let accepted = mock!(Client::update_assume_role_policy)
+        .then_output(|| UpdateAssumeRolePolicyOutput::builder().build());
+    let account = account(&[&refused, &missing, &recreated, &accepted]);
+    account
+        .with_provider(ISSUER, "api://a", deadline(), || async {
+            account.unseal(&spec(), deadline()).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            refused.num_calls(),
+            missing.num_calls(),
+            recreated.num_calls(),
+            accepted.num_calls()
+        ),
+        (1, 1, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,11 +8,11 @@ use aws_sdk_iam::types::Tag;
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{Account, AwsError, ErrorKind};
+use super::{Account, AwsError, ErrorKind, provider::ProviderError};
 use crate::{
     deadline::Deadline,
     domain::{RoleName, ownership::Ownership, role::RoleSpec, trust::same_policy},
-    retry::Backoff,
+    retry::{Backoff, retry},
     settle::settle_all,
 };
 
@@ -22,6 +22,9 @@ pub enum RoleError {
     /// A call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The provider the trust names could not be put back.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
     /// A role of that name exists but is not this resource generation's.
     #[error(
         "a role named {name} already exists in account {account} and was not made by this \
@@ -77,14 +80,20 @@ pub(crate) fn decode_policy(document: &str) -> String {
         .into_owned()
 }
 
-/// Transient failures, and the "invalid principal" IAM reports while a just-created
-/// OIDC provider is not yet visible to it.
-fn retryable(error: &AwsError) -> bool {
-    error.is_transient()
-        || (error.kind() == ErrorKind::MalformedPolicyDocument
-            && error
-                .message()
-                .is_some_and(|m| m.to_ascii_lowercase().contains("invalid principal")))
+/// IAM's answer to a trust naming a provider it does not see: one just created and not yet
+/// visible, or one deleted meanwhile.
+fn invalid_principal(error: &AwsError) -> bool {
+    error.kind() == ErrorKind::MalformedPolicyDocument
+        && error
+            .message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("invalid principal"))
+}
+
+impl RoleError {
+    /// Whether IAM refused the trust because it does not see its provider.
+    pub fn is_invalid_principal(&self) -> bool {
+        matches!(self, Self::Aws(error) if invalid_principal(error))
+    }
 }
 
 impl Account {
@@ -114,10 +123,7 @@ impl Account {
         spec: &RoleSpec,
         deadline: Deadline,
     ) -> Result<SealedRole, RoleError> {
-        match self
-            .create_bare(spec, AwsError::is_transient, deadline)
-            .await
-        {
+        match self.create_bare(spec, deadline).await {
             Ok(arn) => {
                 self.put_policies(spec, deadline).await?;
                 tracing::info!(role = %spec.name, "created the role, sealed until its trust is set");
@@ -138,6 +144,42 @@ impl Account {
             .await?;
         tracing::info!(role = %spec.name, "set the role's trust");
         Ok(())
+    }
+
+    /// Runs `write` — a role write whose trust names the provider for `issuer` — until IAM
+    /// accepts the trust. IAM calls its principal invalid while it does not see that
+    /// provider: just created and not yet visible, or deleted since `audience` was added to
+    /// it (a concurrent Delete in this account found it unused). Before each new attempt
+    /// the provider is ensured again with `audience`: a no-op in the first case, and in the
+    /// second it puts back the provider and the audience the trust relies on.
+    pub async fn with_provider<T, F, Fut>(
+        &self,
+        issuer: &str,
+        audience: &str,
+        deadline: Deadline,
+        write: F,
+    ) -> Result<T, RoleError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RoleError>>,
+    {
+        retry(
+            deadline,
+            Backoff::STANDARD,
+            RoleError::is_invalid_principal,
+            || async {
+                let error = match write().await {
+                    Ok(value) => return Ok(value),
+                    Err(error) => error,
+                };
+                if error.is_invalid_principal() {
+                    tracing::info!(%issuer, "IAM does not see the OIDC provider yet; ensuring it and its audience before the next attempt");
+                    self.ensure_provider(issuer, audience, deadline).await?;
+                }
+                Err(error)
+            },
+        )
+        .await
     }
 
     /// Brings the role in line with `spec` (recreating it if it vanished). Returns its ARN.
@@ -212,40 +254,30 @@ impl Account {
 
     /// CreateRole with everything it takes, then the policies it does not.
     async fn create_new(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, AwsError> {
-        let arn = self.create_bare(spec, retryable, deadline).await?;
+        let arn = self.create_bare(spec, deadline).await?;
         self.put_policies(spec, deadline).await?;
         tracing::info!(role = %spec.name, "created the role");
         Ok(arn)
     }
 
-    /// CreateRole with everything it takes, retried while `retry_on`. Returns the ARN.
-    async fn create_bare(
-        &self,
-        spec: &RoleSpec,
-        retry_on: fn(&AwsError) -> bool,
-        deadline: Deadline,
-    ) -> Result<String, AwsError> {
+    /// CreateRole with everything it takes. Returns the ARN.
+    async fn create_bare(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, AwsError> {
         let created = self
-            .iam_call(
-                deadline,
-                format!("creating role {}", spec.name),
-                retry_on,
-                |iam| {
-                    iam.create_role()
-                        .role_name(spec.name.as_str())
-                        .path(spec.path.as_str())
-                        .assume_role_policy_document(&spec.trust_policy)
-                        .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
-                        .max_session_duration(session_seconds(spec))
-                        .set_permissions_boundary(
-                            spec.permissions_boundary
-                                .as_ref()
-                                .map(|b| b.as_str().to_owned()),
-                        )
-                        .set_tags(Some(tags(&spec.tags)))
-                        .send()
-                },
-            )
+            .write(deadline, format!("creating role {}", spec.name), |iam| {
+                iam.create_role()
+                    .role_name(spec.name.as_str())
+                    .path(spec.path.as_str())
+                    .assume_role_policy_document(&spec.trust_policy)
+                    .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
+                    .max_session_duration(session_seconds(spec))
+                    .set_permissions_boundary(
+                        spec.permissions_boundary
+                            .as_ref()
+                            .map(|b| b.as_str().to_owned()),
+                    )
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send()
+            })
             .await?;
         Ok(created
             .role()
@@ -570,7 +602,7 @@ impl Account {
         }
     }
 
-    /// One IAM write, retried while [`retryable`] within the deadline.
+    /// One IAM write, retried on transient failures within the deadline.
     async fn write<T, E, F, Fut>(
         &self,
         deadline: Deadline,
@@ -582,7 +614,8 @@ impl Account {
         Fut: Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.iam_call(deadline, action, retryable, call).await
+        self.iam_call(deadline, action, AwsError::is_transient, call)
+            .await
     }
 
     /// One IAM read, retried on transient failures within the deadline.
