@@ -19,13 +19,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use entra_federated_role_harness::{
     crash_proxy::{
         CrashPoints, ForwardedCall, Proxy, ProxyOptions, aws_call_name, aws_writes,
         graph_call_name, graph_writes, response_call_name, response_writes,
     },
+    factory::{StandIns, assume, moto_sdk, set_env, store_client_secret},
     http,
     moto::Moto,
     process::Bootstrap,
@@ -42,7 +43,7 @@ pub type BenchError = Box<dyn Error + Send + Sync>;
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;
 
 /// The region of every account.
-pub const REGION: &str = "us-east-1";
+pub use entra_federated_role_harness::factory::REGION;
 /// The hub ("federation factory") account.
 pub const HUB: &str = "100000000001";
 /// The factory Lambda's execution role in the hub.
@@ -159,13 +160,13 @@ impl Lab {
             }
         }
         let endpoint_url = moto.endpoint().to_owned();
-        let root = sdk(
+        let root = moto_sdk(
             &endpoint_url,
             Credentials::new(ROOT_KEY, "secret", None, None, "bench"),
         )
         .await;
 
-        let hub_admin = sdk(&endpoint_url, assume(&root, HUB, ORG_ROLE).await?).await;
+        let hub_admin = moto_sdk(&endpoint_url, assume(&root, HUB, ORG_ROLE, "bench").await?).await;
         create_role(
             &hub_admin,
             FACTORY_ROLE,
@@ -175,16 +176,13 @@ impl Lab {
             }),
         )
         .await?;
-        let factory = assume(&root, HUB, FACTORY_ROLE).await?;
-        let secret_arn = aws_sdk_secretsmanager::Client::new(&hub_admin)
-            .create_secret()
-            .name("entra-federated-role/factory-credentials")
-            .secret_string(json!({ "clientSecret": CLIENT_SECRET }).to_string())
-            .send()
-            .await?
-            .arn()
-            .ok_or("CreateSecret returned no ARN")?
-            .to_owned();
+        let factory = assume(&root, HUB, FACTORY_ROLE, "bench").await?;
+        let secret_arn = store_client_secret(
+            &hub_admin,
+            "entra-federated-role/factory-credentials",
+            CLIENT_SECRET,
+        )
+        .await?;
 
         let verify = options.verify_caller_stack;
         let mut members: Vec<(usize, Member)> = futures::stream::iter(0..options.members)
@@ -226,29 +224,24 @@ impl Lab {
             )
             .await;
 
-        let env = [
-            ("ENTRA_TENANT_ID", graph.tenant_id()),
-            ("ENTRA_CLIENT_ID", graph.factory_client_id()),
-            ("ENTRA_CREDENTIALS_SECRET_ARN", secret_arn),
-            ("AZURE_AUTHORITY_HOST", graph_proxy.url().to_owned()),
-            ("GRAPH_ENDPOINT", graph_proxy.url().to_owned()),
-            ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
-            ("VERIFY_CALLER_STACK", verify.to_string()),
-            ("EXTRA_RESPONSE_URL_HOSTS", response_proxy.host().to_owned()),
-            ("AWS_ENDPOINT_URL", aws_proxy.url().to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_ACCESS_KEY_ID", factory.access_key_id().to_owned()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                factory.secret_access_key().to_owned(),
-            ),
-            (
-                "AWS_SESSION_TOKEN",
-                factory.session_token().unwrap_or_default().to_owned(),
-            ),
-        ]
-        .map(|(name, value)| (name.to_owned(), value))
-        .into();
+        let mut env = StandIns {
+            graph: &graph,
+            entra_url: graph_proxy.url(),
+            aws_endpoint: aws_proxy.url(),
+            response_host: response_proxy.host(),
+            secret_arn: &secret_arn,
+            credentials: &factory,
+        }
+        .environment();
+        // The production configuration: hub mode, the caller check as configured, and the
+        // SDK's default retries.
+        set_env(
+            &mut env,
+            &[
+                ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+                ("VERIFY_CALLER_STACK", &verify.to_string()),
+            ],
+        );
 
         Ok(Self {
             graph,
@@ -283,10 +276,7 @@ impl Lab {
     /// [`Lab::spawn`] with some variables of the factory's environment replaced.
     pub fn spawn_with(&self, binary: &Path, overrides: &[(&str, &str)]) -> Result<Bootstrap> {
         let mut env = self.env.clone();
-        for (name, value) in overrides {
-            env.retain(|(existing, _)| existing != name);
-            env.push(((*name).to_owned(), (*value).to_owned()));
-        }
+        set_env(&mut env, overrides);
         Ok(Bootstrap::try_spawn(binary, &self.runtime.addr(), &env)?)
     }
 
@@ -542,37 +532,6 @@ pub fn ci_role_properties(account: &str, repo: &str) -> Value {
     })
 }
 
-/// SDK configuration for moto at `endpoint`, one attempt per call.
-pub async fn sdk(endpoint: &str, credentials: Credentials) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
-/// Credentials of `role` in `account` (moto: assumed credentials act in that account).
-async fn assume(root: &SdkConfig, account: &str, role: &str) -> Result<Credentials> {
-    let assumed = aws_sdk_sts::Client::new(root)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
-        .role_session_name("bench")
-        .send()
-        .await?;
-    let c = assumed
-        .credentials()
-        .ok_or("AssumeRole returned no credentials")?;
-    Ok(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "bench",
-    ))
-}
-
 async fn create_role(sdk: &SdkConfig, name: &str, trust: &Value) -> Result<String> {
     let created = aws_sdk_iam::Client::new(sdk)
         .create_role()
@@ -597,8 +556,8 @@ async fn set_up_member(
     verify: bool,
 ) -> Result<Member> {
     let id = member_account(index);
-    let credentials = assume(root, &id, ORG_ROLE).await?;
-    let sdk = sdk(endpoint, credentials.clone()).await;
+    let credentials = assume(root, &id, ORG_ROLE, "bench").await?;
+    let sdk = moto_sdk(endpoint, credentials.clone()).await;
     create_role(
         &sdk,
         MEMBER_ROLE,

@@ -6,6 +6,7 @@ use std::{path::Path, time::Duration};
 
 use aws_config::SdkConfig;
 use entra_federated_role_harness::{
+    factory::{StandIns, set_env, store_client_secret},
     moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
@@ -42,48 +43,24 @@ impl Factory {
         let credentials = account_credentials(hub).await;
         let graph = GraphEmulator::start().await.unwrap();
         graph.set_client_secret(SECRET);
-        let secret_arn = aws_sdk_secretsmanager::Client::new(&hub_sdk)
-            .create_secret()
-            .name(format!("entra-factory-{}", fastrand::u32(..)))
-            .secret_string(json!({"clientSecret": SECRET}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_owned();
+        let name = format!("entra-factory-{}", fastrand::u32(..));
+        let secret_arn = store_client_secret(&hub_sdk, &name, SECRET).await.unwrap();
         let runtime = RuntimeApi::start().await;
         runtime.set_function_arn(format!(
             "arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"
         ));
         let endpoint = ResponseEndpoint::start().await;
-        let mut env: Vec<(String, String)> = [
-            ("ENTRA_TENANT_ID", graph.tenant_id()),
-            ("ENTRA_CLIENT_ID", graph.factory_client_id()),
-            ("AZURE_AUTHORITY_HOST", graph.url().to_owned()),
-            ("GRAPH_ENDPOINT", graph.url().to_owned()),
-            ("ENTRA_CREDENTIALS_SECRET_ARN", secret_arn),
-            ("EXTRA_RESPONSE_URL_HOSTS", endpoint.host()),
-            ("VERIFY_CALLER_STACK", "false".to_owned()),
-            ("AWS_ENDPOINT_URL", moto::shared().to_owned()),
-            ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                credentials.secret_access_key().to_owned(),
-            ),
-            (
-                "AWS_SESSION_TOKEN",
-                credentials.session_token().unwrap_or_default().to_owned(),
-            ),
-            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v))
-        .into();
-        env.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
+        let mut env = StandIns {
+            graph: &graph,
+            entra_url: graph.url(),
+            aws_endpoint: moto::shared(),
+            response_host: &endpoint.host(),
+            secret_arn: &secret_arn,
+            credentials: &credentials,
+        }
+        .environment();
+        set_env(&mut env, &[("AWS_MAX_ATTEMPTS", "1")]);
+        set_env(&mut env, extra);
         let process = Bootstrap::spawn(
             Path::new(env!("CARGO_BIN_EXE_bootstrap")),
             &runtime.addr(),
@@ -102,10 +79,7 @@ impl Factory {
     /// Points the binary elsewhere (`overrides` replace environment entries) and starts
     /// it afresh.
     pub(crate) async fn redirect(&mut self, overrides: &[(&str, &str)]) {
-        for (name, value) in overrides {
-            self.env.retain(|(k, _)| k != name);
-            self.env.push(((*name).to_owned(), (*value).to_owned()));
-        }
+        set_env(&mut self.env, overrides);
         self.restart().await;
     }
 

@@ -1,9 +1,9 @@
 //! Working in moto: SDK configurations, isolated accounts, and stacks whose custom
 //! resource is still waiting for its answer.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
-use entra_federated_role_harness::{http, moto};
+use entra_federated_role_harness::{factory, http, moto};
 use serde_json::json;
 
 /// The access key moto maps to its default account, 123456789012.
@@ -19,13 +19,7 @@ pub fn root_credentials() -> Credentials {
 /// SDK configuration for moto with `credentials`, one attempt per call (moto answers
 /// unimplemented actions with 500, which retries would only slow down).
 pub async fn config(credentials: Credentials) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto::shared())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
+    factory::moto_sdk(moto::shared(), credentials).await
 }
 
 /// A random 12-digit account id (moto creates accounts on first use).
@@ -37,21 +31,9 @@ pub fn random_account() -> String {
 /// `sts:AssumeRole` belong to the role's account).
 pub async fn account_credentials(account: &str) -> Credentials {
     let root = config(root_credentials()).await;
-    let assumed = aws_sdk_sts::Client::new(&root)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
-        .role_session_name("test")
-        .send()
+    factory::assume(&root, account, "test-admin", "test")
         .await
-        .expect("moto's sts:AssumeRole");
-    let c = assumed.credentials().expect("credentials");
-    Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "test",
-    )
+        .expect("moto's sts:AssumeRole")
 }
 
 /// A configuration acting in `account`.

@@ -18,9 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use entra_federated_role_harness::{
+    factory::{REGION, StandIns, assume, moto_sdk, set_env, store_client_secret},
     moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
@@ -31,9 +32,8 @@ use graph_emulator::{
 };
 use serde_json::{Value, json};
 
-type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
+type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
 
-const REGION: &str = "us-east-1";
 /// The hub ("federation factory") account: it runs the Lambda and holds its secret.
 const HUB: &str = "111111111111";
 /// The member accounts whose stacks declare the resources.
@@ -664,12 +664,30 @@ impl Lab {
             .context("starting the response endpoint")?;
         item("CloudFormation response endpoint", &endpoint.host());
 
-        let root = sdk_config(moto.endpoint(), moto_root_credentials()).await;
+        let root = moto_sdk(moto.endpoint(), moto_root_credentials()).await;
         let accounts = set_up_organisation(&root, moto.endpoint(), &graph.tenant_id()).await?;
-        let secret_arn = store_factory_secret(&accounts[0].config).await?;
+        let secret_arn = store_client_secret(
+            &accounts[0].config,
+            "entra-federated-role/factory-credentials",
+            CLIENT_SECRET,
+        )
+        .await?;
         let facts = set_up_tenant(&graph)?;
         let lambda_credentials = assume(&root, HUB, FACTORY_ROLE, "entra-federated-role").await?;
-        let env = factory_environment(&moto, &graph, &endpoint, &secret_arn, &lambda_credentials);
+        let mut env = StandIns {
+            graph: &graph,
+            entra_url: graph.url(),
+            aws_endpoint: moto.endpoint(),
+            response_host: &endpoint.host(),
+            secret_arn: &secret_arn,
+            credentials: &lambda_credentials,
+        }
+        .environment();
+        // Hub mode; moto answers what it lacks with 500: the factory's own retries are enough.
+        set_env(
+            &mut env,
+            &[("MEMBER_ROLE_NAME", MEMBER_ROLE), ("AWS_MAX_ATTEMPTS", "1")],
+        );
         let process = Bootstrap::try_spawn(binary, &runtime.addr(), &env)
             .context(format!("starting {}", binary.display()))?;
         item(
@@ -882,58 +900,12 @@ impl Lab {
     }
 }
 
-/// The factory's environment: everything points at the local stand-ins.
-fn factory_environment(
-    moto: &Moto,
-    graph: &GraphEmulator,
-    endpoint: &ResponseEndpoint,
-    secret_arn: &str,
-    credentials: &Credentials,
-) -> Vec<(String, String)> {
-    [
-        ("ENTRA_TENANT_ID", graph.tenant_id()),
-        ("ENTRA_CLIENT_ID", graph.factory_client_id()),
-        ("ENTRA_CREDENTIALS_SECRET_ARN", secret_arn.to_owned()),
-        ("AZURE_AUTHORITY_HOST", graph.url().to_owned()),
-        ("GRAPH_ENDPOINT", graph.url().to_owned()),
-        ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
-        ("VERIFY_CALLER_STACK", "false".to_owned()),
-        ("EXTRA_RESPONSE_URL_HOSTS", endpoint.host()),
-        ("AWS_ENDPOINT_URL", moto.endpoint().to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            credentials.secret_access_key().to_owned(),
-        ),
-        (
-            "AWS_SESSION_TOKEN",
-            credentials.session_token().unwrap_or_default().to_owned(),
-        ),
-        // moto answers what it lacks with 500: the factory's own retries are enough.
-        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
-    ]
-    .map(|(name, value)| (name.to_owned(), value))
-    .into()
-}
-
 // ---------------------------------------------------------------------------------------
 // Setting up moto
 // ---------------------------------------------------------------------------------------
 
 fn moto_root_credentials() -> Credentials {
     Credentials::new(MOTO_ROOT_KEY, "secret", None, None, "demo")
-}
-
-/// SDK configuration for moto at `endpoint` with `credentials`, one attempt per call.
-async fn sdk_config(endpoint: &str, credentials: Credentials) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
 }
 
 /// The hub and the two members (hub first), with what the hub stack and the member
@@ -950,7 +922,7 @@ async fn set_up_organisation(
         ("member B", MEMBER_B, MEMBER_ROLE),
     ] {
         let credentials = assume(root, id, "OrganizationAccountAccessRole", "demo").await?;
-        let config = sdk_config(endpoint, credentials).await;
+        let config = moto_sdk(endpoint, credentials).await;
         accounts.push(AccountView {
             label,
             id,
@@ -984,28 +956,6 @@ fn set_up_tenant(graph: &GraphEmulator) -> Result<Facts> {
         foreign_sp: snapshot.service_principal(&foreign.app_id).cloned(),
         foreign,
     })
-}
-
-/// Credentials of `role` in `account` (moto: assumed credentials act in that account).
-async fn assume(root: &SdkConfig, account: &str, role: &str, session: &str) -> Result<Credentials> {
-    let role_arn = format!("arn:aws:iam::{account}:role/{role}");
-    let assumed = aws_sdk_sts::Client::new(root)
-        .assume_role()
-        .role_arn(&role_arn)
-        .role_session_name(session)
-        .send()
-        .await
-        .context(format!("assuming {role_arn}"))?;
-    let c = assumed
-        .credentials()
-        .ok_or("AssumeRole returned no credentials")?;
-    Ok(Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "demo",
-    ))
 }
 
 /// What the hub stack and the member StackSet deploy: the Lambda's execution role in the
@@ -1072,21 +1022,6 @@ async fn hand_made_provider(account: &AccountView, tenant: &str) -> Result<()> {
         .await
         .context(format!("creating the existing provider in {}", account.id))?;
     Ok(())
-}
-
-/// Stores the factory's Entra client secret in the hub's Secrets Manager.
-async fn store_factory_secret(hub: &SdkConfig) -> Result<String> {
-    let created = aws_sdk_secretsmanager::Client::new(hub)
-        .create_secret()
-        .name("entra-federated-role/factory-credentials")
-        .secret_string(json!({ "clientSecret": CLIENT_SECRET }).to_string())
-        .send()
-        .await
-        .context("storing the factory's secret")?;
-    Ok(created
-        .arn()
-        .ok_or("CreateSecret returned no ARN")?
-        .to_owned())
 }
 
 // ---------------------------------------------------------------------------------------
