@@ -457,7 +457,7 @@ impl EntraFederatedRole {
                 )
                 .await?;
             let cleanup = account
-                .delete_provider_if_unused(&provider, deadline)
+                .delete_provider_if_unused(&generation.issuer, deadline)
                 .await?;
             if !matches!(cleanup, ProviderCleanup::Absent) {
                 tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of delete");

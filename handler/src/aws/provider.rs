@@ -9,6 +9,7 @@
 //! account trusts it.
 
 use aws_sdk_iam::types::Tag;
+use serde_json::Value;
 
 use super::{Account, AwsError, ErrorKind};
 use crate::{
@@ -49,6 +50,12 @@ pub enum ProviderCleanup {
     TrustedBy {
         /// The first such role.
         role: String,
+    },
+    /// Deleted, then put back: a role came to trust it meanwhile (see
+    /// [`Account::restore_provider_if_trusted`]).
+    Restored {
+        /// The audiences put back.
+        audiences: Vec<String>,
     },
 }
 
@@ -199,16 +206,18 @@ impl Account {
         }
     }
 
-    /// Deletes the provider if we created it, no audience is left and no role trusts it.
+    /// Deletes the provider for `issuer` if we created it, no audience is left and no role
+    /// trusts it.
     pub async fn delete_provider_if_unused(
         &self,
-        arn: &str,
+        issuer: &str,
         deadline: Deadline,
-    ) -> Result<ProviderCleanup, AwsError> {
+    ) -> Result<ProviderCleanup, ProviderError> {
+        let arn = provider_arn(&self.partition, &self.id, issuer);
         let provider = match self
             .iam
             .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(arn)
+            .open_id_connect_provider_arn(&arn)
             .send()
             .await
         {
@@ -217,7 +226,7 @@ impl Account {
                 let error = AwsError::from_sdk(format!("reading {arn}"), e);
                 return match error.kind() {
                     ErrorKind::NoSuchEntity => Ok(ProviderCleanup::Absent),
-                    _ => Err(error),
+                    _ => Err(error.into()),
                 };
             }
         };
@@ -233,7 +242,7 @@ impl Account {
                 audiences: provider.client_id_list().len(),
             });
         }
-        if let Some(role) = self.role_trusting(arn).await? {
+        if let Some((role, _)) = self.roles_trusting(&arn).await?.into_iter().next() {
             return Ok(ProviderCleanup::TrustedBy { role });
         }
         let deleted = self
@@ -243,22 +252,69 @@ impl Account {
                 AwsError::is_transient,
                 |iam| {
                     iam.delete_open_id_connect_provider()
-                        .open_id_connect_provider_arn(arn)
+                        .open_id_connect_provider_arn(&arn)
                         .send()
                 },
             )
             .await;
         match deleted {
-            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
+            Err(error) if error.kind() != ErrorKind::NoSuchEntity => return Err(error.into()),
             _ => {
-                tracing::info!(provider = %arn, "deleted the OIDC provider: ours, unused and untrusted");
-                Ok(ProviderCleanup::Deleted)
+                tracing::info!(provider = %arn, "deleted the OIDC provider: ours, unused and untrusted")
             }
         }
+        // A Create in this account can add its audience after the check above and set its
+        // role's trust after the scan: its role would then trust a provider that is gone.
+        let restored = self.restore_provider_if_trusted(issuer, deadline).await?;
+        Ok(if restored.is_empty() {
+            ProviderCleanup::Deleted
+        } else {
+            ProviderCleanup::Restored {
+                audiences: restored,
+            }
+        })
     }
 
-    /// The first role in the account whose trust policy names `provider_arn`.
-    async fn role_trusting(&self, provider_arn: &str) -> Result<Option<String>, AwsError> {
+    /// Puts the provider for `issuer` back, with the audiences their trusts require, when
+    /// roles trust it although it is gone (a Delete removed it while a Create in the
+    /// account was setting a role's trust). Returns the audiences put back: none when no
+    /// role trusts the provider or it exists.
+    pub async fn restore_provider_if_trusted(
+        &self,
+        issuer: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<String>, ProviderError> {
+        let arn = provider_arn(&self.partition, &self.id, issuer);
+        let mut audiences: Vec<String> = self
+            .roles_trusting(&arn)
+            .await?
+            .into_iter()
+            .flat_map(|(_, audiences)| audiences)
+            .collect();
+        audiences.sort_unstable();
+        audiences.dedup();
+        let Some((first, rest)) = audiences.split_first() else {
+            return Ok(Vec::new());
+        };
+        let provider = self.ensure_provider(issuer, first, deadline).await?;
+        if !provider.created {
+            // It was there (or another request put it back): its audiences are its own.
+            return Ok(Vec::new());
+        }
+        for audience in rest {
+            self.add_audience(&arn, audience, deadline).await?;
+        }
+        tracing::warn!(provider = %arn, ?audiences, "put the OIDC provider back: roles trust it");
+        Ok(audiences)
+    }
+
+    /// The roles in the account whose trust policy names `provider_arn`, each with the
+    /// audiences (`<provider>:aud` values) its statements require of that provider.
+    async fn roles_trusting(
+        &self,
+        provider_arn: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+        let mut trusting = Vec::new();
         let mut pages = self.iam.list_roles().into_paginator().send();
         while let Some(page) = pages
             .try_next()
@@ -271,10 +327,80 @@ impl Account {
                     .map(super::role::decode_policy)
                     .unwrap_or_default();
                 if trust.contains(provider_arn) {
-                    return Ok(Some(role.role_name().to_owned()));
+                    trusting.push((
+                        role.role_name().to_owned(),
+                        required_audiences(&trust, provider_arn),
+                    ));
                 }
             }
         }
-        Ok(None)
+        Ok(trusting)
+    }
+}
+
+/// The `…:aud` values the statements of `trust` that name `provider_arn` as their
+/// federated principal require.
+fn required_audiences(trust: &str, provider_arn: &str) -> Vec<String> {
+    let Ok(policy) = serde_json::from_str::<Value>(trust) else {
+        return Vec::new();
+    };
+    let statements = match &policy["Statement"] {
+        Value::Array(statements) => statements.clone(),
+        statement => vec![statement.clone()],
+    };
+    let strings = |value: &Value| -> Vec<String> {
+        match value {
+            Value::String(one) => vec![one.clone()],
+            Value::Array(many) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .filter(|s| {
+            strings(&s["Principal"]["Federated"])
+                .iter()
+                .any(|p| p == provider_arn)
+        })
+        .filter_map(|s| s["Condition"].as_object())
+        .flat_map(|conditions| conditions.values())
+        .filter_map(Value::as_object)
+        .flat_map(|keys| keys.iter())
+        .filter(|(key, _)| key.ends_with(":aud"))
+        .flat_map(|(_, value)| strings(value))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::222222222222:oidc-provider/sts.windows.net/t/";
+
+    #[test]
+    fn the_audiences_a_trust_requires_of_the_provider_are_read() {
+        let trust = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": ARN},
+             "Action": "sts:AssumeRoleWithWebIdentity",
+             "Condition": {"StringEquals": {"sts.windows.net/t/:aud": "api://a", "sts.windows.net/t/:sub": "s"}}},
+            {"Effect": "Allow", "Principal": {"Federated": [ARN, "other"]},
+             "Condition": {"ForAnyValue:StringEquals": {"sts.windows.net/t/:aud": ["api://b", "api://c"]}}},
+            {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::222222222222:oidc-provider/elsewhere"},
+             "Condition": {"StringEquals": {"elsewhere:aud": "api://not-this-one"}}},
+            {"Effect": "Deny", "Principal": {"Federated": ARN},
+             "Condition": {"StringEquals": {"sts.windows.net/t/:aud": "api://denied"}}}
+        ]})
+        .to_string();
+        assert_eq!(
+            required_audiences(&trust, ARN),
+            ["api://a", "api://b", "api://c"]
+        );
+        assert!(required_audiences("not json", ARN).is_empty());
     }
 }

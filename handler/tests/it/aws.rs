@@ -173,7 +173,7 @@ async fn a_foreign_provider_and_its_audiences_are_never_touched() {
         .unwrap();
     assert_eq!(
         account
-            .delete_provider_if_unused(&arn, deadline())
+            .delete_provider_if_unused(&issuer(), deadline())
             .await
             .unwrap(),
         ProviderCleanup::NotOurs
@@ -193,7 +193,7 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
 
     assert_eq!(
         account
-            .delete_provider_if_unused(&ours.arn, deadline())
+            .delete_provider_if_unused(&issuer(), deadline())
             .await
             .unwrap(),
         ProviderCleanup::InUse { audiences: 1 }
@@ -204,7 +204,7 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
         .unwrap();
     assert_eq!(
         account
-            .delete_provider_if_unused(&ours.arn, deadline())
+            .delete_provider_if_unused(&issuer(), deadline())
             .await
             .unwrap(),
         ProviderCleanup::TrustedBy {
@@ -217,7 +217,7 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
         .unwrap();
     assert_eq!(
         account
-            .delete_provider_if_unused(&ours.arn, deadline())
+            .delete_provider_if_unused(&issuer(), deadline())
             .await
             .unwrap(),
         ProviderCleanup::Deleted
@@ -225,10 +225,55 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
     assert!(provider(&config, &ours.arn).await.is_none());
     assert_eq!(
         account
-            .delete_provider_if_unused(&ours.arn, deadline())
+            .delete_provider_if_unused(&issuer(), deadline())
             .await
             .unwrap(),
         ProviderCleanup::Absent
+    );
+}
+
+#[tokio::test]
+async fn a_provider_deleted_while_a_role_came_to_trust_it_is_put_back() {
+    let (account, config) = single_account().await;
+    let ours = account
+        .ensure_provider(&issuer(), "api://gone", deadline())
+        .await
+        .unwrap();
+    account
+        .remove_audience(&ours.arn, "api://gone", deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        account
+            .delete_provider_if_unused(&issuer(), deadline())
+            .await
+            .unwrap(),
+        ProviderCleanup::Deleted,
+        "no role trusted it: deleted and not put back"
+    );
+    assert!(provider(&config, &ours.arn).await.is_none());
+
+    // As if a Create had set its role's trust between a Delete's scan and its delete
+    // (moto, unlike IAM, accepts a trust naming a missing provider).
+    let role = spec(account.id(), "late-role", json!({}), &[SUB_A]);
+    account.create_role(&role, deadline()).await.unwrap();
+    assert_eq!(
+        account
+            .restore_provider_if_trusted(&issuer(), deadline())
+            .await
+            .unwrap(),
+        ["api://app"]
+    );
+    let (audiences, tags) = provider(&config, &ours.arn).await.unwrap();
+    assert_eq!(audiences, ["api://app"]);
+    assert!(!tags.is_empty(), "put back as ours");
+    // Once it exists, nothing more is done.
+    assert!(
+        account
+            .restore_provider_if_trusted(&issuer(), deadline())
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
