@@ -19,6 +19,9 @@ pub const TAG_GENERATION: &str = "entra-federated-role:generation";
 pub const TAG_STACK_ID: &str = "entra-federated-role:stack-id";
 /// Tag key holding the logical resource id.
 pub const TAG_LOGICAL_ID: &str = "entra-federated-role:logical-id";
+/// Tag key holding the account the resource's role lives in (on the Entra application,
+/// which is not in that account).
+pub const TAG_ACCOUNT: &str = "entra-federated-role:account";
 
 /// A CloudFormation stack ARN: `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,8 +55,7 @@ pub use error::{
 };
 pub use model::{
     APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Deletion, Located,
-    ServicePrincipal, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_STACK_ID,
-    TrustedClient, UniqueName, Upserted, WorkloadIdentity, WorkloadSpec,
+    ServicePrincipal, TrustedClient, UniqueName, Upserted, WorkloadIdentity, WorkloadSpec,
 };
 
 /// How requests are retried. Every wait is also bounded by the caller's deadline.

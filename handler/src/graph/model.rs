@@ -2,20 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AppId, DisplayName, FederatedCredential, TokenVersion};
+use crate::domain::{
+    AppId, DisplayName, FederatedCredential, TokenVersion,
+    ownership::{
+        MANAGED_BY_VALUE, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_STACK_ID,
+    },
+};
 
 /// The value of the app role `RequireAppRoleAssignment` creates.
 pub const APP_ROLE_VALUE: &str = "AssumeAwsRole";
-/// Tag marking an application made by this resource.
-pub const TAG_MANAGED_BY: &str = "entra-federated-role:managed-by=entra-federated-role";
-/// Tag prefixes of the ownership markers (`key=value`, as on the IAM role).
-pub const TAG_GENERATION: &str = "entra-federated-role:generation=";
-/// Tag holding the stack id.
-pub const TAG_STACK_ID: &str = "entra-federated-role:stack-id=";
-/// Tag holding the logical resource id.
-pub const TAG_LOGICAL_ID: &str = "entra-federated-role:logical-id=";
-/// Tag holding the target account.
-pub const TAG_ACCOUNT: &str = "entra-federated-role:account=";
+/// An application tag: Graph's `tags` are plain strings, so the ownership markers the IAM
+/// role carries as key and value are written `key=value`.
+fn tag(key: &str, value: &str) -> String {
+    format!("{key}={value}")
+}
 
 /// An application's `uniqueName`: the alternate key the resource finds its app by, keyed
 /// on the generation. 1 to 120 letters, digits, `-`, `_` and `.`.
@@ -74,11 +74,11 @@ impl AppOwner {
     /// The application `tags` marking it as ours (each at most 256 characters).
     pub fn tags(&self) -> Vec<String> {
         let mut tags = vec![
-            TAG_MANAGED_BY.to_owned(),
-            format!("{TAG_GENERATION}{}", self.generation),
-            format!("{TAG_ACCOUNT}{}", self.account),
-            format!("{TAG_LOGICAL_ID}{}", self.logical_id),
-            format!("{TAG_STACK_ID}{}", self.stack_id),
+            tag(TAG_MANAGED_BY, MANAGED_BY_VALUE),
+            tag(TAG_GENERATION, &self.generation),
+            tag(TAG_ACCOUNT, &self.account),
+            tag(TAG_LOGICAL_ID, &self.logical_id),
+            tag(TAG_STACK_ID, &self.stack_id),
         ];
         tags.retain(|t| t.chars().count() <= 256);
         tags
@@ -95,8 +95,8 @@ impl AppOwner {
 
     /// Whether `tags` mark an application of this generation.
     pub fn owns(&self, tags: &[String]) -> bool {
-        let generation = format!("{TAG_GENERATION}{}", self.generation);
-        tags.iter().any(|t| t == TAG_MANAGED_BY) && tags.contains(&generation)
+        tags.contains(&tag(TAG_MANAGED_BY, MANAGED_BY_VALUE))
+            && tags.contains(&tag(TAG_GENERATION, &self.generation))
     }
 }
 
@@ -320,4 +320,46 @@ pub enum Deletion {
     AlreadyGone,
     /// An application under that name is not ours: left untouched.
     NotOurs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(generation: &str) -> AppOwner {
+        AppOwner {
+            stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1".into(),
+            logical_id: "CiRole".into(),
+            account: "222222222222".into(),
+            generation: generation.into(),
+        }
+    }
+
+    /// The tags are how a later version finds the applications an earlier one made: their
+    /// text must not drift.
+    #[test]
+    fn ownership_tags_keep_their_wire_format() {
+        assert_eq!(
+            owner("0123abcd").tags(),
+            [
+                "entra-federated-role:managed-by=entra-federated-role",
+                "entra-federated-role:generation=0123abcd",
+                "entra-federated-role:account=222222222222",
+                "entra-federated-role:logical-id=CiRole",
+                "entra-federated-role:stack-id=arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_application_is_ours_only_with_the_marker_and_this_generation() {
+        let tags = owner("g1").tags();
+        assert!(owner("g1").owns(&tags));
+        assert!(!owner("g2").owns(&tags), "another generation's");
+        let unmarked: Vec<String> = tags[1..].to_vec();
+        assert!(
+            !owner("g1").owns(&unmarked),
+            "without the managed-by marker"
+        );
+    }
 }
