@@ -35,6 +35,12 @@ Behaviour, per the API reference pages above:
   with the message moto's CreateOpenIDConnectProvider already uses for more
   than 100 IDs, which follows AWS's "Cannot exceed quota for <Quota>: <n>".
 
+``install_trust_principal_check()`` makes CreateRole and UpdateAssumeRolePolicy
+refuse a trust policy whose ``Principal.Federated`` names an OIDC provider the
+account does not have, with IAM's ``MalformedPolicyDocument`` "Invalid principal
+in policy" (moto 5.2.5 accepts it): the order in which providers and trusts are
+written, and a provider deleted under a role, behave as in IAM.
+
 It also adds STS's ``GetWebIdentityToken`` (AWS outbound identity federation,
 November 2025), which moto 5.2.5 lacks as well:
 
@@ -72,8 +78,14 @@ The answer is a real JWT signed with the server's key -- RS256 (RSA) or ES384
 
 from __future__ import annotations
 
+import json
+
 from moto.core.responses import ActionResult, EmptyResult
-from moto.iam.exceptions import LimitExceededException, ValidationError
+from moto.iam.exceptions import (
+    LimitExceededException,
+    MalformedPolicyDocument,
+    ValidationError,
+)
 from moto.iam.models import IAMBackend
 from moto.iam.responses import IamResponse
 
@@ -211,6 +223,81 @@ def install() -> list[str]:
     return installed
 
 
+# --- Federated principals in trust policies ---------------------------------
+#
+# IAM refuses a role trust policy whose ``Principal.Federated`` names an OIDC
+# provider that does not exist in the account: CreateRole and
+# UpdateAssumeRolePolicy fail with ``MalformedPolicyDocument`` (HTTP 400),
+# "Invalid principal in policy: "Federated":"<arn>"" -- which is also what a
+# just-created provider gives until IAM sees it (the CreateRole and
+# UpdateAssumeRolePolicy API references list MalformedPolicyDocument; the
+# message is the one IAM sends for any principal it cannot resolve). moto 5.2.5
+# checks the statements' shape but not that the principal exists, so a role
+# could trust a provider that was never created, or was deleted. The check
+# below wraps moto's two backend methods; providers are looked up in the
+# calling account's backend, as IAM resolves them in the role's account. SAML
+# providers and non-ARN federated principals (e.g. "cognito-identity.amazonaws.com")
+# are left alone. DeleteOpenIDConnectProvider stays as it is: IAM lets a
+# provider be deleted while roles still name it.
+
+
+def _federated_principals(policy_document: str) -> list[str]:
+    try:
+        policy = json.loads(policy_document)
+    except (TypeError, ValueError):
+        return []  # moto's own validator reports malformed documents
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    found = []
+    for statement in statements:
+        principal = statement.get("Principal") if isinstance(statement, dict) else None
+        federated = principal.get("Federated") if isinstance(principal, dict) else None
+        for value in federated if isinstance(federated, list) else [federated]:
+            if isinstance(value, str) and ":oidc-provider/" in value:
+                found.append(value)
+    return found
+
+
+def _check_federated_principals(backend: IAMBackend, policy_document: str) -> None:
+    for arn in _federated_principals(policy_document):
+        if arn not in backend.open_id_providers:
+            raise MalformedPolicyDocument(
+                f'Invalid principal in policy: "Federated":"{arn}"'
+            )
+
+
+def _checking(method):
+    def checked(self, *args, **kwargs):
+        # create_role(role_name, assume_role_policy_document, ...) and
+        # update_assume_role_policy(role_name, policy_document): the document is
+        # the second argument of both.
+        document = kwargs.get("assume_role_policy_document") or kwargs.get(
+            "policy_document"
+        )
+        if document is None and len(args) > 1:
+            document = args[1]
+        _check_federated_principals(self, document)
+        return method(self, *args, **kwargs)
+
+    checked.efr_checks_principals = True
+    checked.__wrapped__ = method
+    return checked
+
+
+def install_trust_principal_check() -> list[str]:
+    """Make CreateRole and UpdateAssumeRolePolicy refuse a trust naming a missing
+    OIDC provider; return the methods wrapped (none when already done)."""
+    installed = []
+    for name in ("create_role", "update_assume_role_policy"):
+        method = getattr(IAMBackend, name)
+        if getattr(method, "efr_checks_principals", False):
+            continue
+        setattr(IAMBackend, name, _checking(method))
+        installed.append(name)
+    return installed
+
+
 # --- STS GetWebIdentityToken (outbound identity federation) ------------------
 #
 # Written like moto's own STS actions: the behaviour on STSBackend (would go in
@@ -220,7 +307,6 @@ def install() -> list[str]:
 import base64
 import datetime
 import hashlib
-import json
 import os
 import threading
 import uuid

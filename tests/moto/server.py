@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     moto_ext.install()
+    moto_ext.install_trust_principal_check()
     moto_ext.install_outbound_identity()
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -62,6 +62,17 @@ async fn single_account() -> (entra_federated_role::aws::Account, SdkConfig) {
     (account, config)
 }
 
+/// A fresh account whose provider for the tenant exists, as the resource makes sure
+/// before it writes a trust naming it (IAM refuses a trust naming a missing provider).
+async fn account_with_provider() -> (entra_federated_role::aws::Account, SdkConfig) {
+    let (account, config) = single_account().await;
+    account
+        .ensure_provider(&issuer(), "api://app", deadline())
+        .await
+        .unwrap();
+    (account, config)
+}
+
 async fn provider(config: &SdkConfig, arn: &str) -> Option<(Vec<String>, Vec<(String, String)>)> {
     let got = aws_sdk_iam::Client::new(config)
         .get_open_id_connect_provider()
@@ -233,6 +244,31 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
 }
 
 #[tokio::test]
+async fn a_create_whose_provider_was_deleted_after_its_audience_was_added_puts_it_back() {
+    let (account, config) = account_with_provider().await;
+    let arn = provider_arn("aws", account.id(), &issuer());
+    // A Delete in the account found the provider unused and deleted it just after the
+    // Create added its audience (IAM then refuses a trust naming it).
+    aws_sdk_iam::Client::new(&config)
+        .delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let role = spec(account.id(), "racing-role", json!({}), &[SUB_A]);
+    let created = account
+        .with_provider(&issuer(), "api://app", deadline(), || {
+            account.create_role(&role, deadline())
+        })
+        .await
+        .unwrap();
+    assert!(created.ends_with(":role/racing-role"), "{created}");
+    let (audiences, tags) = provider(&config, &arn).await.unwrap();
+    assert_eq!(audiences, ["api://app"]);
+    assert!(!tags.is_empty(), "put back as ours");
+}
+
+#[tokio::test]
 async fn a_provider_deleted_while_a_role_came_to_trust_it_is_put_back() {
     let (account, config) = single_account().await;
     let ours = account
@@ -253,10 +289,20 @@ async fn a_provider_deleted_while_a_role_came_to_trust_it_is_put_back() {
     );
     assert!(provider(&config, &ours.arn).await.is_none());
 
-    // As if a Create had set its role's trust between a Delete's scan and its delete
-    // (moto, unlike IAM, accepts a trust naming a missing provider).
+    // A Create sets its role's trust (the provider back with its audience), and a
+    // racing Delete, whose scan came before that trust, deletes the provider after it.
+    account
+        .ensure_provider(&issuer(), "api://app", deadline())
+        .await
+        .unwrap();
     let role = spec(account.id(), "late-role", json!({}), &[SUB_A]);
     account.create_role(&role, deadline()).await.unwrap();
+    aws_sdk_iam::Client::new(&config)
+        .delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&ours.arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         account
             .restore_provider_if_trusted(&issuer(), deadline())
@@ -418,7 +464,7 @@ async fn create_policy(config: &SdkConfig, name: &str) -> String {
 
 #[tokio::test]
 async fn every_role_field_is_created_updated_in_place_and_deleted() {
-    let (account, config) = single_account().await;
+    let (account, config) = account_with_provider().await;
     let boundary = create_policy(&config, "Boundary").await;
     let extra = create_policy(&config, "Extra").await;
     let ownership_tags = |mut tags: Vec<(&str, &str)>| {
@@ -525,7 +571,7 @@ async fn every_role_field_is_created_updated_in_place_and_deleted() {
 
 #[tokio::test]
 async fn a_role_of_another_generation_or_owner_is_never_converged_or_deleted() {
-    let (account, config) = single_account().await;
+    let (account, config) = account_with_provider().await;
     let ours = spec(account.id(), "shared-name", json!({}), &[SUB_A]);
     let mut other_generation = ours.clone();
     other_generation.ownership.generation = "ffffffffffffffffffff".into();
@@ -556,7 +602,7 @@ async fn a_role_of_another_generation_or_owner_is_never_converged_or_deleted() {
 
 #[tokio::test]
 async fn a_vanished_role_is_recreated_by_converge() {
-    let (account, config) = single_account().await;
+    let (account, config) = account_with_provider().await;
     let role = spec(
         account.id(),
         "gone-role",
