@@ -14,6 +14,7 @@ from typing import IO, Callable
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.config import Config
 
 SERVER = Path(__file__).with_name("server.py")
@@ -146,3 +147,13 @@ def aws_client(moto_server: MotoServer, reset_moto: None) -> Callable[..., objec
         )
 
     return make
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    """The AWS error a boto3 call raised: code, HTTP status and message."""
+    resp = excinfo.value.response
+    return (
+        resp["Error"]["Code"],
+        resp["ResponseMetadata"]["HTTPStatusCode"],
+        resp["Error"]["Message"],
+    )

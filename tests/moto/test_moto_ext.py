@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import moto_ext
-from conftest import DEFAULT_ACCOUNT_ID, _read_line
+from conftest import DEFAULT_ACCOUNT_ID, _read_line, error_of
 
 IAM_NS = "{https://iam.amazonaws.com/doc/2010-05-08/}"
 OTHER_ACCOUNT_ID = "111122223333"
@@ -49,15 +49,6 @@ def add(iam, arn: str, client_id: str):
 def remove(iam, arn: str, client_id: str):
     return iam.remove_client_id_from_open_id_connect_provider(
         OpenIDConnectProviderArn=arn, ClientID=client_id
-    )
-
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
-    resp = excinfo.value.response
-    return (
-        resp["Error"]["Code"],
-        resp["ResponseMetadata"]["HTTPStatusCode"],
-        resp["Error"]["Message"],
     )
 
 

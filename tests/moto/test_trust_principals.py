@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import moto_ext
-from conftest import DEFAULT_ACCOUNT_ID
+from conftest import DEFAULT_ACCOUNT_ID, error_of
 
 PROVIDER_URL = "https://sts.windows.net/00000000-0000-0000-0000-000000000001/"
 PROVIDER_ARN = (
@@ -37,15 +37,6 @@ def trusting(principal) -> str:
     )
 
 
-def refused(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"]["Message"],
-    )
-
-
 INVALID = (
     "MalformedPolicyDocument",
     400,
@@ -58,7 +49,7 @@ def test_a_role_cannot_trust_a_provider_that_does_not_exist(iam):
         iam.create_role(
             RoleName="r", AssumeRolePolicyDocument=trusting({"Federated": PROVIDER_ARN})
         )
-    assert refused(excinfo) == INVALID
+    assert error_of(excinfo) == INVALID
     assert iam.list_roles()["Roles"] == [], "nothing was created"
 
 
@@ -83,7 +74,7 @@ def test_a_trust_update_naming_a_deleted_provider_is_refused(iam):
         iam.update_assume_role_policy(
             RoleName="r", PolicyDocument=trusting({"Federated": PROVIDER_ARN})
         )
-    assert refused(excinfo) == INVALID
+    assert error_of(excinfo) == INVALID
 
 
 def test_other_principals_are_not_looked_up(iam):
