@@ -35,7 +35,7 @@ use crate::{
         Account, AccountError, Aws, AwsError,
         caller::CallerError,
         provider::{Provider, ProviderCleanup, ProviderError},
-        role::{RoleDeletion, RoleError, SealedRole},
+        role::{ObservedRole, RoleDeletion, RoleError, SealedRole},
     },
     cfn::{
         CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
@@ -266,7 +266,8 @@ impl EntraFederatedRole {
     /// A new role (`fresh`) is created sealed while the Entra side is registered, its
     /// policies attached while the service principal is made, so that only setting its
     /// trust waits for the service principal's id: the Create then takes the caller
-    /// check, the application, the service principal and the trust in sequence.
+    /// check, the application, the service principal and the trust in sequence. An
+    /// existing role is read meanwhile, so its converge writes need not wait for a read.
     async fn apply(
         &self,
         graph: &GraphClient,
@@ -282,12 +283,14 @@ impl EntraFederatedRole {
             sealed_trust_policy(),
             generation.ownership.clone(),
         );
+        // A new role is created sealed, an existing one read, while the Entra side is
+        // registered.
         let early_role = async {
-            if fresh {
-                Ok::<_, ResourceError>(Some(account.create_sealed(&sealed, deadline).await?))
+            Ok::<_, ResourceError>(if fresh {
+                EarlyRole::Sealed(account.create_sealed(&sealed, deadline).await?)
             } else {
-                Ok(None)
-            }
+                EarlyRole::Observed(account.observe_role(&sealed.name, deadline).await?)
+            })
         };
         // Both run to their end (crate::settle): a FAILED answer waits for the role's
         // CreateRole, so the Delete that follows finds the role.
@@ -312,14 +315,24 @@ impl EntraFederatedRole {
             trust_policy: trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?,
             ..sealed
         };
+        // An attempt after the first (IAM did not see the provider) reads the role afresh.
+        let early_role = std::sync::Mutex::new(Some(early_role));
         let write_role = || async {
-            match &early_role {
-                Some(SealedRole::Created(arn)) => {
+            let early = early_role.lock().expect("never poisoned").take();
+            match early {
+                Some(EarlyRole::Sealed(SealedRole::Created(arn))) => {
                     account.unseal(&role, deadline).await?;
-                    Ok(arn.clone())
+                    Ok(arn)
                 }
-                Some(SealedRole::Refused) => account.create_role(&role, deadline).await,
-                Some(SealedRole::Exists) | None => account.converge_role(&role, deadline).await,
+                Some(EarlyRole::Sealed(SealedRole::Refused)) => {
+                    account.create_role(&role, deadline).await
+                }
+                Some(EarlyRole::Observed(observed)) => {
+                    account.converge_observed(&role, observed, deadline).await
+                }
+                Some(EarlyRole::Sealed(SealedRole::Exists)) | None => {
+                    account.converge_role(&role, deadline).await
+                }
             }
         };
         let role_side = async {
@@ -474,6 +487,14 @@ impl EntraFederatedRole {
         }
         Ok(())
     }
+}
+
+/// What became of the role while the Entra side was registered.
+enum EarlyRole {
+    /// A new role: created sealed, or not.
+    Sealed(SealedRole),
+    /// An existing role (an in-place Update): read, to be converged.
+    Observed(ObservedRole),
 }
 
 /// The Entra side of a generation and its audience on the provider, in place.

@@ -62,7 +62,12 @@ pub enum SealedRole {
 
 type Write<'a> = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>>;
 
+/// The role as [`Account::observe_role`] read it (`None`: there was none).
+#[derive(Debug)]
+pub struct ObservedRole(Option<Observed>);
+
 /// The role as IAM has it.
+#[derive(Debug)]
 struct Observed {
     trust: String,
     description: Option<String>,
@@ -188,7 +193,29 @@ impl Account {
         spec: &RoleSpec,
         deadline: Deadline,
     ) -> Result<String, RoleError> {
-        let Some(observed) = self.observe(&spec.name, deadline).await? else {
+        let observed = self.observe_role(&spec.name, deadline).await?;
+        self.converge_observed(spec, observed, deadline).await
+    }
+
+    /// The role `name` as IAM has it now, for [`Account::converge_observed`]: read while
+    /// the rest of the event's work is still running, so the converge writes need not
+    /// wait for a read.
+    pub async fn observe_role(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<ObservedRole, AwsError> {
+        Ok(ObservedRole(self.observe(name, deadline).await?))
+    }
+
+    /// [`Account::converge_role`] from `observed`, read earlier in the same event.
+    pub async fn converge_observed(
+        &self,
+        spec: &RoleSpec,
+        observed: ObservedRole,
+        deadline: Deadline,
+    ) -> Result<String, RoleError> {
+        let Some(observed) = observed.0 else {
             return match self.create_new(spec, deadline).await {
                 Ok(arn) => Ok(arn),
                 Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
