@@ -19,6 +19,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use entra_federated_role_harness::crash_proxy::ForwardedCall;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::{
     footprint::success,
@@ -44,6 +45,8 @@ pub struct CriticalPath {
     pub latency_ms: f64,
     /// A warm Create.
     pub warm_create: EventFigures,
+    /// A warm in-place Update (the description).
+    pub warm_update: EventFigures,
     /// A warm Delete.
     pub warm_delete: EventFigures,
     /// The first Create of a fresh process.
@@ -139,7 +142,8 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
         process.kill().await;
     }
 
-    let (mut warm_create, mut warm_delete, mut cold_create, mut unverified) = (
+    let (mut warm_create, mut warm_update, mut warm_delete, mut cold_create, mut unverified) = (
+        Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
@@ -164,9 +168,11 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
             warm_delete.record(latency, took, calls);
             if process_index == 0 {
                 for _ in 0..options.repeats {
-                    let resource = next_resource(&lab, &account, &mut serial).await?;
+                    let mut resource = next_resource(&lab, &account, &mut serial).await?;
                     let (id, took, calls) = create(&lab, &resource).await?;
                     warm_create.record(latency, took, calls);
+                    let (took, calls) = update(&lab, &mut resource, &id).await?;
+                    warm_update.record(latency, took, calls);
                     let (took, calls) = delete(&lab, &resource, &id).await?;
                     warm_delete.record(latency, took, calls);
                 }
@@ -197,6 +203,7 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
     Ok(CriticalPath {
         latency_ms: options.latency.as_secs_f64() * 1000.0,
         warm_create: warm_create.figures(options.latency),
+        warm_update: warm_update.figures(options.latency),
         warm_delete: warm_delete.figures(options.latency),
         cold_create: cold_create.figures(options.latency),
         warm_create_unverified: unverified.figures(options.latency),
@@ -217,6 +224,24 @@ async fn create(lab: &Lab, resource: &Resource) -> Result<(String, Duration, Vec
     let (answer, took) = lab.send(&event, &request_id).await?;
     let calls = lab.calls();
     Ok((success(&answer)?, took, calls))
+}
+
+/// An in-place Update of `resource`: a new description.
+async fn update(
+    lab: &Lab,
+    resource: &mut Resource,
+    physical_id: &str,
+) -> Result<(Duration, Vec<ForwardedCall>)> {
+    let old = resource.properties.clone();
+    resource.properties["Description"] = json!("changed in place");
+    let (event, request_id) = lab.update_event(resource, physical_id, &old);
+    lab.reset_calls();
+    let (answer, took) = lab.send(&event, &request_id).await?;
+    let calls = lab.calls();
+    if success(&answer)? != physical_id {
+        return Err("an in-place Update changed the physical id".into());
+    }
+    Ok((took, calls))
 }
 
 async fn delete(

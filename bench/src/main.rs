@@ -238,9 +238,10 @@ async fn run() -> Result<()> {
         );
         let figures = critical_path::run(&args.bootstrap, &args.critical).await?;
         eprintln!(
-            "   warm Create {:.1} round trips ({:.1} without the caller check) · warm Delete {:.1} · cold Create {:.1}",
+            "   warm Create {:.1} round trips ({:.1} without the caller check) · warm Update {:.1} · warm Delete {:.1} · cold Create {:.1}",
             figures.warm_create.round_trips.median,
             figures.warm_create_unverified.round_trips.median,
+            figures.warm_update.round_trips.median,
             figures.warm_delete.round_trips.median,
             figures.cold_create.round_trips.median
         );

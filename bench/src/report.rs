@@ -272,6 +272,7 @@ pub fn markdown(results: &Value) -> String {
         let _ = writeln!(md, "|---|---|---|---|---|---|");
         for (key, label) in [
             ("warm_create", "Create, warm"),
+            ("warm_update", "Update in place, warm (a new description)"),
             ("warm_delete", "Delete, warm"),
             ("cold_create", "Create, first event of a process"),
             (
@@ -295,10 +296,14 @@ pub fn markdown(results: &Value) -> String {
         }
         for (key, label) in [
             ("warm_create", "warm Create"),
+            ("warm_update", "warm in-place Update"),
             ("warm_delete", "warm Delete"),
             ("cold_create", "cold Create"),
         ] {
             let event = &critical[key];
+            if !event.is_object() {
+                continue;
+            }
             let chain: Vec<&str> = event["longest_chain"]
                 .as_array()
                 .map(|c| c.iter().filter_map(Value::as_str).collect())
