@@ -11,7 +11,8 @@
 //! "Warm" events are the second and later on a process (the secret read, the Graph token
 //! cached, the member-role session of that account cached), in a member account that
 //! already holds one of the factory's roles, so the provider exists and is shared: the
-//! steady state of an organisation. "Cold" is the first event of a fresh process. A warm
+//! steady state of an organisation. "Cold" is the first event of a fresh process. Each
+//! warm resource is created, updated in place (a new description) and deleted. A warm
 //! Create is also timed on a process with `VERIFY_CALLER_STACK=false`, which shows what
 //! the caller check (DESIGN §2) costs on the critical path.
 

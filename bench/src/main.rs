@@ -31,7 +31,7 @@ const USAGE: &str = "usage: efr-bench [options]
   --cold-warmup N           unmeasured cold starts first (3)
   --memory-runs N           processes measured for memory (3)
   --latency-ms MS           latency on every remote call for the critical path (50)
-  --repeats N               warm Creates and Deletes at each latency (7)
+  --repeats N               warm Creates, Updates and Deletes at each latency (7)
   --cold-processes N        cold Creates at each latency (3)
   --resources N             org scale: resources (1000)
   --accounts N              org scale: member accounts (100)
