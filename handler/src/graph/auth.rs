@@ -230,6 +230,14 @@ impl Authenticator {
         let mut attempts = 0u32;
         let mut federation_retries = 0u32;
         let mut transient_retries = 0u32;
+        // When the deadline ends the retries of a federation Entra does not accept yet,
+        // that refusal, not the last request's timeout, says what to fix.
+        let mut refused: Option<OAuthError> = None;
+        let give_up =
+            |refused: Option<OAuthError>, attempts: u32, otherwise: SignInError| match refused {
+                Some(last) => SignInError::FederationNotReady { attempts, last },
+                None => otherwise,
+            };
         loop {
             attempts += 1;
             // Built in a block: the serializer is not `Send` and must not live across an await.
@@ -259,7 +267,7 @@ impl Authenticator {
             };
             let timeout = deadline.remaining().min(self.policy.request_timeout);
             if timeout.is_zero() {
-                return Err(SignInError::DeadlineExceeded);
+                return Err(give_up(refused, attempts, SignInError::DeadlineExceeded));
             }
             let sent = self
                 .http
@@ -278,7 +286,11 @@ impl Authenticator {
                     transient_retries += 1;
                     let wait = self.policy.backoff(transient_retries);
                     if !deadline.allows(wait) {
-                        return Err(SignInError::Network(error.without_url()));
+                        return Err(give_up(
+                            refused,
+                            attempts,
+                            SignInError::Network(error.without_url()),
+                        ));
                     }
                     tracing::warn!(
                         attempt = attempts,
@@ -310,11 +322,15 @@ impl Authenticator {
                 transient_retries += 1;
                 let wait = retry_after.unwrap_or_else(|| self.policy.backoff(transient_retries));
                 if !deadline.allows(wait) {
-                    return Err(SignInError::Unavailable {
-                        status,
+                    return Err(give_up(
+                        refused,
                         attempts,
-                        wait,
-                    });
+                        SignInError::Unavailable {
+                            status,
+                            attempts,
+                            wait,
+                        },
+                    ));
                 }
                 tracing::warn!(
                     status,
@@ -342,6 +358,7 @@ impl Authenticator {
                     wait_ms = wait.as_millis() as u64,
                     "federated credential not accepted yet, retrying"
                 );
+                refused = Some(error);
                 tokio::time::sleep(wait).await;
                 continue;
             }

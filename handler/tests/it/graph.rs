@@ -377,6 +377,25 @@ async fn an_assertion_for_another_subject_is_refused() {
     assert_eq!(error.aadsts_code(), Some(700213), "{error}");
 }
 
+#[tokio::test]
+async fn a_deadline_that_cuts_a_retry_short_still_reports_the_refusal() {
+    let emulator = emulator().await;
+    let assertions = TestAssertions::new();
+    emulator.add_jwks(&assertions.key.jwks()).unwrap();
+    // Each answer takes 500 ms: the first refusal comes back with about 300 ms left, the
+    // retry is allowed, and the deadline cuts its request short.
+    emulator.configure(|settings| settings.latency = Duration::from_millis(500));
+    let error = client(&emulator, Credential::Assertion(assertions))
+        .access_token(Deadline::after(Duration::from_millis(800)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SignInError::FederationNotReady { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.aadsts_code(), Some(700211), "{error}");
+}
+
 // --- operations ----------------------------------------------------------------------
 
 #[tokio::test]
