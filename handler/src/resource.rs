@@ -295,7 +295,7 @@ impl EntraFederatedRole {
         // Both run to their end (crate::settle): a FAILED answer waits for the role's
         // CreateRole, so the Delete that follows finds the role.
         let (registered, early_role) = tokio::join!(
-            self.register(graph, properties, generation, deadline),
+            self.register(graph, properties, generation, fresh, deadline),
             early_role
         );
         let (registered, early_role) = (registered?, early_role?);
@@ -381,13 +381,15 @@ impl EntraFederatedRole {
     }
 
     /// The Entra side of `generation` and its audience on the OIDC provider: the
-    /// application upserted, then at once its identifier URI, service principal and
-    /// federated credentials, the trusted clients resolved and the audience added.
+    /// application upserted (read at the same time unless the generation is `fresh`),
+    /// then at once its identifier URI, service principal and federated credentials, the
+    /// trusted clients resolved and the audience added.
     async fn register(
         &self,
         graph: &GraphClient,
         properties: &Properties,
         generation: &Generation,
+        fresh: bool,
         deadline: Deadline,
     ) -> Result<Registered, ResourceError> {
         let display_name = match &properties.application_display_name {
@@ -405,9 +407,15 @@ impl EntraFederatedRole {
             trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
             require_app_role_assignment: properties.require_app_role_assignment,
         };
-        let upserted = graph
-            .upsert_application(&spec.application, deadline)
-            .await?;
+        let upserted = if fresh {
+            graph
+                .upsert_application(&spec.application, deadline)
+                .await?
+        } else {
+            graph
+                .upsert_existing_application(&spec.application, deadline)
+                .await?
+        };
         let app_id = crate::domain::AppId::parse(&upserted.application.app_id).map_err(|_| {
             GraphError::InvalidResponse {
                 action: "read the application's appId".to_owned(),

@@ -73,6 +73,28 @@ impl GraphClient {
         spec: &ApplicationSpec,
         deadline: Deadline,
     ) -> Result<Upserted, GraphError> {
+        self.upsert(spec, false, deadline).await
+    }
+
+    /// [`GraphClient::upsert_application`] for an application that most likely exists (an
+    /// in-place Update). Graph answers an update with no body, so the application is read
+    /// at the same time instead of after it. The read may predate the update; what the
+    /// later steps use of it — object id, appId, identifier URIs, app roles — the upsert
+    /// does not change.
+    pub async fn upsert_existing_application(
+        &self,
+        spec: &ApplicationSpec,
+        deadline: Deadline,
+    ) -> Result<Upserted, GraphError> {
+        self.upsert(spec, true, deadline).await
+    }
+
+    async fn upsert(
+        &self,
+        spec: &ApplicationSpec,
+        read_ahead: bool,
+        deadline: Deadline,
+    ) -> Result<Upserted, GraphError> {
         let action = format!("upsert the Entra application {}", spec.unique_name);
         let version = match spec.token_version {
             TokenVersion::V1 => 1,
@@ -87,19 +109,35 @@ impl GraphClient {
             "tags": spec.owner.tags(),
             "notes": spec.owner.notes(),
         }));
-        match self.send(request, deadline).await {
+        let read = async {
+            if read_ahead {
+                Some(self.get_application(&spec.unique_name, deadline).await)
+            } else {
+                None
+            }
+        };
+        let (sent, read) = tokio::join!(self.send(request, deadline), read);
+        // The application as read ahead, or read now.
+        let read_back = || async {
+            match read {
+                Some(Ok(Some(app))) => Ok(Some(app)),
+                _ => self.get_application(&spec.unique_name, deadline).await,
+            }
+        };
+        match sent {
             Ok(reply) if reply.status == 201 => Ok(Upserted {
                 application: parse(&action, reply.body)?,
                 created: true,
             }),
             Ok(_) => {
-                let application = self
-                    .get_application(&spec.unique_name, deadline)
-                    .await?
-                    .ok_or_else(|| GraphError::InvalidResponse {
-                        action: action.clone(),
-                        detail: "the application was updated but cannot be read back".to_owned(),
-                    })?;
+                let application =
+                    read_back()
+                        .await?
+                        .ok_or_else(|| GraphError::InvalidResponse {
+                            action: action.clone(),
+                            detail: "the application was updated but cannot be read back"
+                                .to_owned(),
+                        })?;
                 Ok(Upserted {
                     application,
                     created: false,
@@ -108,7 +146,7 @@ impl GraphClient {
             Err(error) if error.is_forbidden() => {
                 // Either someone else's app holds the name, or the factory may not create
                 // apps at all: only the first is "not ours".
-                match self.get_application(&spec.unique_name, deadline).await {
+                match read_back().await {
                     Ok(None) => Err(error),
                     Ok(Some(_)) | Err(GraphError::Forbidden { .. }) => Err(GraphError::NotOurs {
                         what: format!("the Entra application with uniqueName {}", spec.unique_name),

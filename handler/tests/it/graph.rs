@@ -591,6 +591,47 @@ async fn token_version_two_is_requested_on_the_app() {
 }
 
 #[tokio::test]
+async fn an_upsert_expecting_the_app_reads_it_alongside_and_still_creates_a_missing_one() {
+    let emulator = emulator().await;
+    let client = secret_client(&emulator);
+    let spec = app_spec("ahead");
+    // Missing after all (a role whose app was deleted by hand): created, from the 201 body.
+    let created = client
+        .upsert_existing_application(&spec, deadline())
+        .await
+        .unwrap();
+    assert!(created.created);
+    // Present: updated (204), the application as read alongside.
+    let mut renamed = spec.clone();
+    renamed.display_name = DisplayName::parse("renamed").unwrap();
+    let updated = client
+        .upsert_existing_application(&renamed, deadline())
+        .await
+        .unwrap();
+    assert!(!updated.created);
+    assert_eq!(
+        (&updated.application.id, &updated.application.app_id),
+        (&created.application.id, &created.application.app_id)
+    );
+    assert_eq!(
+        emulator
+            .snapshot()
+            .application("efr-ahead")
+            .unwrap()
+            .display_name,
+        "renamed"
+    );
+    // Someone else's app under the name is still refused as not ours.
+    let foreign = app_spec("ahead-taken");
+    emulator.seed_foreign_application_named(foreign.unique_name.as_str(), &["someone-else"]);
+    let error = client
+        .upsert_existing_application(&foreign, deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GraphError::NotOurs { .. }), "{error}");
+}
+
+#[tokio::test]
 async fn trusted_clients_resolve_to_service_principals_and_unknown_ones_are_named() {
     let emulator = emulator().await;
     let client = secret_client(&emulator);
