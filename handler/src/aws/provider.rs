@@ -105,6 +105,26 @@ impl Account {
             Err(ProviderError::Aws(error)) if error.kind() == ErrorKind::NoSuchEntity => {}
             Err(error) => return Err(error),
         }
+        if self.create_provider(issuer, &[audience], deadline).await? {
+            return Ok(Provider { arn, created: true });
+        }
+        // Created by a concurrent request since: adopt it all the same.
+        self.add_audience(&arn, audience, deadline).await?;
+        Ok(Provider {
+            arn,
+            created: false,
+        })
+    }
+
+    /// Creates the provider for `issuer`, tagged as ours, with `audiences`: `false` when it
+    /// exists already (left as it is).
+    async fn create_provider(
+        &self,
+        issuer: &str,
+        audiences: &[&str],
+        deadline: Deadline,
+    ) -> Result<bool, ProviderError> {
+        let arn = provider_arn(&self.partition, &self.id, issuer);
         let created = self
             .iam_call(
                 deadline,
@@ -113,7 +133,9 @@ impl Account {
                 |iam| {
                     iam.create_open_id_connect_provider()
                         .url(issuer)
-                        .client_id_list(audience)
+                        .set_client_id_list(Some(
+                            audiences.iter().map(|a| (*a).to_owned()).collect(),
+                        ))
                         .tags(
                             Tag::builder()
                                 .key(TAG_MANAGED_BY)
@@ -128,16 +150,9 @@ impl Account {
         match created {
             Ok(_) => {
                 tracing::info!(provider = %arn, "created the OIDC provider");
-                Ok(Provider { arn, created: true })
+                Ok(true)
             }
-            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
-                // Created by a concurrent request since: adopt it all the same.
-                self.add_audience(&arn, audience, deadline).await?;
-                Ok(Provider {
-                    arn,
-                    created: false,
-                })
-            }
+            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => Ok(false),
             Err(error) if error.kind() == ErrorKind::LimitExceeded => Err(self.quota(&arn, error)),
             Err(error) => Err(error.into()),
         }
@@ -278,7 +293,7 @@ impl Account {
     /// Puts the provider for `issuer` back, with the audiences their trusts require, when
     /// roles trust it although it is gone (a Delete removed it while a Create in the
     /// account was setting a role's trust). Returns the audiences put back: none when no
-    /// role trusts the provider or it exists.
+    /// role trusts the provider, or when it exists (it is then left as it is).
     pub async fn restore_provider_if_trusted(
         &self,
         issuer: &str,
@@ -293,16 +308,12 @@ impl Account {
             .collect();
         audiences.sort_unstable();
         audiences.dedup();
-        let Some((first, rest)) = audiences.split_first() else {
-            return Ok(Vec::new());
-        };
-        let provider = self.ensure_provider(issuer, first, deadline).await?;
-        if !provider.created {
-            // It was there (or another request put it back): its audiences are its own.
-            return Ok(Vec::new());
+        if audiences.is_empty() {
+            return Ok(audiences);
         }
-        for audience in rest {
-            self.add_audience(&arn, audience, deadline).await?;
+        let wanted: Vec<&str> = audiences.iter().map(String::as_str).collect();
+        if !self.create_provider(issuer, &wanted, deadline).await? {
+            return Ok(Vec::new());
         }
         tracing::warn!(provider = %arn, ?audiences, "put the OIDC provider back: roles trust it");
         Ok(audiences)
