@@ -63,6 +63,11 @@ pub(crate) async fn dispatch(
                 .into_owned()
         })
         .collect();
+    // Entra's published signing keys: `/{tenant}/discovery/keys` and its v2.0 twin.
+    let tail = segments.get(1..).unwrap_or_default().join("/");
+    if method == Method::GET && matches!(tail.as_str(), "discovery/keys" | "discovery/v2.0/keys") {
+        return axum::Json(shared.signing_key().jwks()).into_response();
+    }
     let is_token = segments.len() == 4 && segments[1..] == ["oauth2", "v2.0", "token"];
     let kind = if is_token {
         token::CALL_KIND.to_owned()
@@ -224,7 +229,15 @@ fn authenticate(state: &Directory, headers: &HeaderMap) -> Result<(), GraphFailu
             "Lifetime validation failed, the token is expired.",
         ));
     }
-    debug_assert_eq!(issued.client_id, state.options.factory_client_id);
+    // Only the factory holds Graph permissions (`Application.ReadWrite.OwnedBy`); any
+    // other app of the tenant gets a Graph token without roles, which Graph refuses.
+    if issued.client_id != state.options.factory_client_id {
+        return Err(GraphFailure::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+    }
     Ok(())
 }
 
@@ -740,9 +753,7 @@ fn delete_application(state: &mut Directory, id: &str) {
         return;
     };
     let sp_id = state
-        .service_principals
-        .values()
-        .find(|s| s.app_id == app.app_id)
+        .service_principal_of(&app.app_id)
         .map(|s| s.id.clone());
     if let Some(sp_id) = sp_id {
         soft_delete_service_principal(state, &sp_id);

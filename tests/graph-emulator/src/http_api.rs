@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::keys::{RegisteredCertificate, parse_jwks};
-use crate::state::{FactoryFederation, WriteBucket};
+use crate::state::{Federation, WriteBucket};
 use crate::{FaultRule, Lag, Shared};
 
 #[derive(Deserialize)]
@@ -174,7 +174,7 @@ fn handle_inner(
         }
         "credentials/federated" if post => {
             let f: FederatedBody = parse(body)?;
-            shared.lock().federation.push(FactoryFederation {
+            shared.lock().federation.push(Federation {
                 name: f.name,
                 issuer: f.issuer,
                 subject: f.subject,

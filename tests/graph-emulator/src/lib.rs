@@ -8,7 +8,11 @@
 //! tenant ([`Options::tenant_id`]) holding the factory's own registration
 //! ([`Options::factory_client_id`]); a test then registers how the factory may sign in —
 //! a client secret, a certificate, or a JWKS plus federated identity credentials for
-//! workload identity federation — and lets the code under test work.
+//! workload identity federation — and lets the code under test work. The applications the
+//! factory registers can then sign in too (with their federated identity credentials) and
+//! any app may ask for an access token for another: a signed JWT whose keys are published
+//! at `/{tenant}/discovery/keys` ([`GraphEmulator::jwks_uri`]), so the last step of the
+//! story, a workload exchanging its Entra token at AWS STS, is tested as well.
 //!
 //! The Graph half keeps a small directory ([`model`]): applications, their federated
 //! identity credentials and app roles, service principals and their app role
@@ -28,13 +32,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+mod access_token;
 mod graph;
 mod http_api;
 mod keys;
@@ -219,6 +224,8 @@ impl std::error::Error for EmulatorError {}
 
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// The tenant's token signing key, made when first needed (an RSA key takes a while).
+    signing_key: OnceLock<TestKey>,
 }
 
 impl Shared {
@@ -226,6 +233,11 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn signing_key(&self) -> &TestKey {
+        self.signing_key
+            .get_or_init(|| TestKey::generate("entra-federated-role emulator token signing"))
     }
 }
 
@@ -279,6 +291,7 @@ impl GraphEmulator {
         let local = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(options)),
+            signing_key: OnceLock::new(),
         });
         let router = axum::Router::new()
             .fallback(graph::dispatch)
@@ -318,6 +331,17 @@ impl GraphEmulator {
         format!("{}/{}/oauth2/v2.0/token", self.url, self.tenant_id())
     }
 
+    /// The issuer of v1 access tokens, `https://sts.windows.net/{tenant}/`: the URL of the
+    /// IAM OIDC provider that trusts this tenant.
+    pub fn issuer(&self) -> String {
+        format!("https://sts.windows.net/{}/", self.tenant_id())
+    }
+
+    /// `{url}/{tenant}/discovery/keys`: the keys access tokens are signed with (JWKS).
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/{}/discovery/keys", self.url, self.tenant_id())
+    }
+
     /// Registers a client secret of the factory app.
     pub fn set_client_secret(&self, secret: &str) {
         self.shared.lock().secrets.push(secret.to_owned());
@@ -348,15 +372,12 @@ impl GraphEmulator {
         subject: &str,
         audience: &str,
     ) {
-        self.shared
-            .lock()
-            .federation
-            .push(state::FactoryFederation {
-                name: name.to_owned(),
-                issuer: issuer.to_owned(),
-                subject: subject.to_owned(),
-                audience: audience.to_owned(),
-            });
+        self.shared.lock().federation.push(state::Federation {
+            name: name.to_owned(),
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            audience: audience.to_owned(),
+        });
     }
 
     /// Changes settings.

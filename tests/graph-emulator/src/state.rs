@@ -13,9 +13,10 @@ pub(crate) struct IssuedToken {
     pub expires_at: Instant,
 }
 
-/// A federated identity credential of the factory app (what it may sign in with).
+/// A federated identity credential an application may sign in with: the factory's own,
+/// registered by a test, or one of an application's `federatedIdentityCredentials`.
 #[derive(Clone)]
-pub(crate) struct FactoryFederation {
+pub(crate) struct Federation {
     pub name: String,
     pub issuer: String,
     pub subject: String,
@@ -62,7 +63,7 @@ pub(crate) struct State {
     pub secrets: Vec<String>,
     pub certificates: Vec<RegisteredCertificate>,
     pub trusted_keys: Vec<TrustedKey>,
-    pub federation: Vec<FactoryFederation>,
+    pub federation: Vec<Federation>,
     /// Object id of the factory's own service principal: the owner of what it creates.
     pub factory_sp_id: String,
     pub applications: BTreeMap<String, Application>,
@@ -163,6 +164,13 @@ impl State {
         });
         self.applications.insert(app.id.clone(), app.clone());
         (app, sp_id)
+    }
+
+    /// The live service principal of this appId.
+    pub fn service_principal_of(&self, app_id: &str) -> Option<&ServicePrincipal> {
+        self.service_principals
+            .values()
+            .find(|s| s.app_id.eq_ignore_ascii_case(app_id))
     }
 
     pub fn objects_created_by_factory(&self) -> usize {

@@ -17,6 +17,12 @@
 //! workload identity federation ("Workload identity federation", learn.microsoft.com/entra/
 //! workload-id/workload-identity-federation): the signature is checked against a trusted
 //! JWKS and (`iss`, `sub`, `aud`) must match a federated identity credential of the app.
+//!
+//! The factory may sign in with any of these and asks for Graph: it gets an opaque token
+//! that the Graph half accepts. Any other application of the tenant may sign in with its
+//! own federated identity credentials (the factory gives workload apps nothing else). A
+//! scope other than Graph's is another application of the tenant: the answer is a signed
+//! access token for it ([`crate::access_token`]), what a workload presents to AWS STS.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,14 +35,14 @@ use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::state::IssuedToken;
+use crate::state::{Federation, IssuedToken, State};
 
 /// The call-counter kind of token requests.
 pub(crate) const CALL_KIND: &str = "POST /{tenant}/oauth2/v2.0/token";
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-struct OAuthError {
+pub(crate) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     code: u32,
@@ -44,7 +50,7 @@ struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         error: &'static str,
         code: u32,
@@ -114,6 +120,76 @@ pub(crate) fn handle(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &
     }
 }
 
+/// Who signs in: the factory (a client secret, a certificate or its federated
+/// credentials), or another application of the tenant, which may only use its own
+/// `federatedIdentityCredentials` (the factory never gives a workload app a secret).
+pub(crate) struct Client {
+    pub app_id: String,
+    pub service_principal_id: String,
+    pub is_factory: bool,
+    federation: Vec<Federation>,
+}
+
+/// How the client proved who it is: Entra's `appidacr` / `azpacr` claim.
+#[derive(Clone, Copy)]
+pub(crate) enum ClientAuthentication {
+    /// A client secret (`"1"`).
+    Secret,
+    /// A certificate or a federated assertion (`"2"`).
+    Assertion,
+}
+
+fn client(state: &State, client_id: &str) -> Result<Client, OAuthError> {
+    let tenant_id = &state.options.tenant_id;
+    if client_id.eq_ignore_ascii_case(&state.options.factory_client_id) {
+        return Ok(Client {
+            app_id: state.options.factory_client_id.clone(),
+            service_principal_id: state.factory_sp_id.clone(),
+            is_factory: true,
+            federation: state.federation.clone(),
+        });
+    }
+    let Some(app) = state
+        .applications
+        .values()
+        .find(|a| a.app_id.eq_ignore_ascii_case(client_id))
+    else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    };
+    let Some(sp) = state.service_principal_of(&app.app_id) else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            7000229,
+            format!(
+                "The client application {client_id} is missing service principal in the tenant {tenant_id}."
+            ),
+        ));
+    };
+    Ok(Client {
+        app_id: app.app_id.clone(),
+        service_principal_id: sp.id.clone(),
+        is_factory: false,
+        federation: app
+            .federated_identity_credentials
+            .iter()
+            .map(|f| Federation {
+                name: f.name.clone(),
+                issuer: f.issuer.clone(),
+                subject: f.subject.clone(),
+                audience: f.audiences.first().cloned().unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
 fn issue(
     shared: &Shared,
     tenant: &str,
@@ -122,11 +198,10 @@ fn issue(
 ) -> Result<(String, Duration), OAuthError> {
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let (tenant_id, client_id, graph_resource) = {
+    let (tenant_id, graph_resource) = {
         let state = shared.lock();
         (
             state.options.tenant_id.clone(),
-            state.options.factory_client_id.clone(),
             state.options.graph_resource.clone(),
         )
     };
@@ -155,19 +230,9 @@ fn issue(
             ));
         }
     }
-    let requested_client = field("client_id").unwrap_or_default();
-    if !requested_client.eq_ignore_ascii_case(&client_id) {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{requested_client}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
-            ),
-        ));
-    }
-    let expected_scope = format!("{graph_resource}/.default");
-    if field("scope") != Some(expected_scope.as_str()) {
+    let client = client(&shared.lock(), field("client_id").unwrap_or_default())?;
+    // The client credentials grant asks for a whole resource: `<resource>/.default`.
+    let Some(resource) = field("scope").and_then(|s| s.strip_suffix("/.default")) else {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -177,10 +242,11 @@ fn issue(
                 field("scope").unwrap_or_default()
             ),
         ));
-    }
+    };
+    let client_id = &client.app_id;
 
-    if let Some(secret) = field("client_secret") {
-        let known = shared.lock().secrets.iter().any(|s| s == secret);
+    let method = if let Some(secret) = field("client_secret") {
+        let known = client.is_factory && shared.lock().secrets.iter().any(|s| s == secret);
         if !known {
             return Err(invalid_client(
                 7000215,
@@ -189,6 +255,7 @@ fn issue(
                 ),
             ));
         }
+        ClientAuthentication::Secret
     } else if let Some(assertion) = field("client_assertion") {
         if field("client_assertion_type") != Some(JWT_BEARER) {
             return Err(invalid_request(
@@ -201,14 +268,23 @@ fn issue(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("127.0.0.1");
         let endpoint = format!("http://{host}/{tenant}/oauth2/v2.0/token");
-        check_assertion(shared, assertion, &client_id, &endpoint)?;
+        check_assertion(shared, assertion, &client, &endpoint)?;
+        ClientAuthentication::Assertion
     } else {
         return Err(invalid_client(
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         ));
-    }
+    };
 
+    if resource == graph_resource {
+        return Ok(graph_token(shared, client));
+    }
+    crate::access_token::issue(shared, &client, method, resource)
+}
+
+/// An opaque token that Graph accepts (Graph's half only ever sees its own tokens).
+fn graph_token(shared: &Shared, client: Client) -> (String, Duration) {
     let token = format!(
         "emu.{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -219,11 +295,11 @@ fn issue(
     state.tokens.insert(
         token.clone(),
         IssuedToken {
-            client_id,
+            client_id: client.app_id,
             expires_at: Instant::now() + lifetime,
         },
     );
-    Ok((token, lifetime))
+    (token, lifetime)
 }
 
 fn malformed() -> OAuthError {
@@ -242,7 +318,7 @@ fn unverified_claims(assertion: &str) -> Result<Value, OAuthError> {
 fn check_assertion(
     shared: &Shared,
     assertion: &str,
-    client_id: &str,
+    client: &Client,
     endpoint: &str,
 ) -> Result<(), OAuthError> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| malformed())?;
@@ -251,10 +327,11 @@ fn check_assertion(
     if header.alg != Algorithm::RS256 {
         return Err(malformed());
     }
-    if issuer.eq_ignore_ascii_case(client_id) {
-        check_certificate_assertion(shared, assertion, &header, client_id, endpoint)
+    // Certificates are registered on the factory only.
+    if client.is_factory && issuer.eq_ignore_ascii_case(&client.app_id) {
+        check_certificate_assertion(shared, assertion, &header, &client.app_id, endpoint)
     } else {
-        check_federated_assertion(shared, assertion, &header)
+        check_federated_assertion(shared, assertion, &header, &client.federation)
     }
 }
 
@@ -333,6 +410,7 @@ fn check_federated_assertion(
     shared: &Shared,
     assertion: &str,
     header: &jsonwebtoken::Header,
+    federation: &[Federation],
 ) -> Result<(), OAuthError> {
     let keys: Vec<_> = {
         let state = shared.lock();
@@ -390,11 +468,7 @@ fn check_federated_assertion(
     }
     // Case-sensitive matching ("Federated identity credentials now use case-sensitive
     // matching", Microsoft identity platform breaking changes).
-    let by_issuer: Vec<_> = state
-        .federation
-        .iter()
-        .filter(|f| f.issuer == issuer)
-        .collect();
+    let by_issuer: Vec<_> = federation.iter().filter(|f| f.issuer == issuer).collect();
     if by_issuer.is_empty() {
         return Err(invalid_client(
             700211,

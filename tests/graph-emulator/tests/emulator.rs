@@ -46,8 +46,13 @@ impl Client {
             ("grant_type", "client_credentials"),
         ];
         form.extend_from_slice(extra);
+        self.request_token(&form).await
+    }
+
+    /// A token request with exactly this form.
+    async fn request_token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
+            .extend_pairs(form.iter().copied())
             .finish();
         let response = self
             .http
@@ -381,6 +386,193 @@ async fn federated_assertions_match_a_federated_credential_after_the_injected_la
         let (_, body) = c.assertion_sign_in(&assertion).await;
         assert_eq!(aadsts(&body), expected, "{body}");
     }
+}
+
+/// Decodes an access token with the keys the emulator publishes, as a relying party does.
+async fn verified_claims(c: &Client, token: &str) -> Value {
+    let jwks = c
+        .http
+        .get(c.emulator.jwks_uri())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&jwks).unwrap();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).expect("kid published")).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("signed by a published key")
+        .claims
+}
+
+#[tokio::test]
+async fn apps_of_the_tenant_get_signed_access_tokens_for_each_other() {
+    let c = start().await;
+    let (app, sp) = c.create_app_and_sp("workload").await;
+    let app_id = app["appId"].as_str().unwrap();
+    let app_path = format!("/applications/{}", app["id"].as_str().unwrap());
+    let audience = format!("api://{app_id}");
+    let scope = format!("{audience}/.default");
+    let patch = c
+        .graph(
+            Method::PATCH,
+            &app_path,
+            Some(json!({"identifierUris": [audience]})),
+        )
+        .await;
+    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
+
+    // The factory (a secret) asks for the workload app: a v1 token naming the factory.
+    let (status, body) = c
+        .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims = verified_claims(&c, body["access_token"].as_str().unwrap()).await;
+    let tenant = c.emulator.tenant_id();
+    let factory_sp = c.emulator.factory_service_principal_id();
+    assert_eq!(claims["iss"], c.emulator.issuer());
+    assert_eq!(claims["iss"], format!("https://sts.windows.net/{tenant}/"));
+    assert_eq!(claims["aud"], audience);
+    assert_eq!(claims["sub"], factory_sp);
+    assert_eq!(claims["oid"], factory_sp);
+    assert_eq!(claims["appid"], c.emulator.factory_client_id());
+    assert_eq!(claims["appidacr"], "1");
+    assert_eq!(claims["tid"], tenant);
+    assert_eq!(claims["ver"], "1.0");
+    assert!(claims["exp"].as_u64().unwrap() > now());
+
+    // The workload app signs in with its own federated identity credential.
+    let key = TestKey::generate("ci");
+    c.emulator.add_jwks(&key.jwks()).unwrap();
+    let fic = json!({"name": "ci", "issuer": "https://ci.example", "subject": "repo:org/app", "audiences": ["api://AzureADTokenExchange"]});
+    let created = c
+        .graph(
+            Method::POST,
+            &format!("{app_path}/federatedIdentityCredentials"),
+            Some(fic),
+        )
+        .await;
+    assert_eq!(created.0, StatusCode::CREATED, "{}", created.1);
+    let assertion = |subject: &str| {
+        key.sign(&json!({"iss": "https://ci.example", "sub": subject, "aud": "api://AzureADTokenExchange", "iat": now(), "nbf": now(), "exp": now() + 300}))
+    };
+    let workload_form = |assertion: &str| {
+        vec![
+            ("client_id", app_id.to_owned()),
+            ("scope", scope.clone()),
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion.to_owned()),
+        ]
+    };
+    let request = |form: Vec<(&'static str, String)>| {
+        let c = &c;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.request_token(&pairs).await
+        }
+    };
+    let (status, body) = request(workload_form(&assertion("repo:org/app"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let claims = verified_claims(&c, &token).await;
+    assert_eq!(claims["sub"], sp["id"]);
+    assert_eq!(claims["appid"], app_id);
+    assert_eq!(claims["appidacr"], "2");
+    // Another subject of the same issuer is not this app's credential.
+    let (_, body) = request(workload_form(&assertion("repo:org/other"))).await;
+    assert_eq!(aadsts(&body), 700213, "{body}");
+    // A workload app has no secret, and Graph gives it nothing.
+    let mut with_secret = workload_form("");
+    with_secret.truncate(3);
+    with_secret.push(("client_secret", SECRET.to_owned()));
+    let (_, body) = request(with_secret).await;
+    assert_eq!(aadsts(&body), 7000215, "{body}");
+    let mut for_graph = workload_form(&assertion("repo:org/app"));
+    for_graph[1].1 = "https://graph.microsoft.com/.default".to_owned();
+    let (status, body) = request(for_graph).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = c
+        .graph_with(
+            Method::GET,
+            "/applications",
+            None,
+            false,
+            body["access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Graph does not take an access token for another resource.
+    let (status, _, _) = c
+        .graph_with(Method::GET, "/applications", None, false, Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Unknown resources, and resources that require an assignment the client lacks.
+    let (_, body) = c
+        .sign_in(&[
+            ("client_secret", SECRET),
+            ("scope", "api://nothing-here/.default"),
+        ])
+        .await;
+    assert_eq!(
+        (body["error"].as_str(), aadsts(&body)),
+        (Some("invalid_resource"), 500011)
+    );
+    let sp_path = format!("/servicePrincipals/{}", sp["id"].as_str().unwrap());
+    let patch = c
+        .graph(
+            Method::PATCH,
+            &sp_path,
+            Some(json!({"appRoleAssignmentRequired": true})),
+        )
+        .await;
+    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
+    let (_, body) = c
+        .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
+        .await;
+    assert_eq!(
+        (body["error"].as_str(), aadsts(&body)),
+        (Some("invalid_grant"), 501051)
+    );
+
+    // v2 tokens: the resource asks for them; `aud` is its appId and `azp` the client.
+    let patch = c
+        .graph(
+            Method::PATCH,
+            &sp_path,
+            Some(json!({"appRoleAssignmentRequired": false})),
+        )
+        .await;
+    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
+    let patch = c
+        .graph(
+            Method::PATCH,
+            &app_path,
+            Some(json!({"api": {"requestedAccessTokenVersion": 2}})),
+        )
+        .await;
+    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
+    let (status, body) = c
+        .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims = verified_claims(&c, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        claims["iss"],
+        format!("https://login.microsoftonline.com/{tenant}/v2.0")
+    );
+    assert_eq!(claims["aud"], app_id);
+    assert_eq!(claims["azp"], c.emulator.factory_client_id());
+    assert_eq!(claims["sub"], factory_sp);
+    assert_eq!(claims["ver"], "2.0");
 }
 
 #[tokio::test]
