@@ -74,6 +74,93 @@ The answer is a real JWT signed with the server's key -- RS256 (RSA) or ES384
   emulated: the ``OutboundWebIdentityFederationDisabled`` error (moto has no
   ``EnableOutboundWebIdentityFederation``; the feature counts as enabled
   everywhere), the global-endpoint refusal and ``SubjectMode``.
+
+``install_web_identity_check()`` replaces moto's STS AssumeRoleWithWebIdentity,
+which ignores ``WebIdentityToken`` (any token assumes any role), with one that
+checks the token and the role's trust policy as STS does:
+
+* AssumeRoleWithWebIdentity
+  https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html
+* IAM User Guide, "Available keys for AWS OIDC federation"
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif
+  and "OIDC federation" (the five minutes of clock skew)
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_oidc.html
+* IAM User Guide, policy evaluation logic, condition operators, and single- vs
+  multivalued context keys
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+
+Checks, in order; each failure is an STS error in the usual XML shape, with the
+status of botocore's STS model (400) unless noted:
+
+0. The request: ``RoleArn`` 20..2048, ``RoleSessionName`` 2..64 and
+   ``[\\w+=,.@-]*``, ``WebIdentityToken`` 4..20000, ``DurationSeconds``
+   900..43200 -- ``ValidationError`` "N validation error(s) detected: ...";
+   an ARN that is not a role ARN: ``ValidationError`` "Request ARN is invalid".
+1. The role, looked up by name in the ARN's account (``iam_backends[account]``)
+   and required to have exactly that ARN: else ``AccessDenied`` (HTTP 403)
+   "Not authorized to perform sts:AssumeRoleWithWebIdentity". A
+   ``DurationSeconds`` above its ``MaxSessionDuration``: ``ValidationError``
+   "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+2. The token must be a JWT (three base64url parts, JSON header and claims):
+   else ``InvalidIdentityToken``.
+3. ``iss`` names the provider: ``arn:aws:iam::<role account>:oidc-provider/<iss
+   without https://>`` (a trailing slash kept, as in Entra's v1
+   ``https://sts.windows.net/<tenant>/``); if there is none,
+   ``InvalidIdentityToken`` "No OpenIDConnect provider found in your account
+   for <iss>".
+4. The audience IAM checks is ``azp`` when the token has one, otherwise ``aud``
+   (a string or any element of a list); it must be one of the provider's
+   client IDs, else ``InvalidIdentityToken`` "Incorrect token audience" (no
+   ``aud``: "Missing a required claim: aud").
+5. The signature: RS256 only, with the key named by the header's ``kid`` in
+   the issuer's JWKS. STS finds the JWKS through
+   ``<iss>/.well-known/openid-configuration``; here each issuer's JWKS URL is
+   registered with ``POST /_efr/web-identity/issuers`` (``wsgi_middleware``)
+   and fetched at every call (urllib, 5 s, no proxy). Issuer not registered,
+   or its JWKS unreachable or not JSON: ``InvalidIdentityToken`` "Couldn't
+   retrieve verification key from your identity provider,  please reference
+   AssumeRoleWithWebIdentity documentation for requirements" (STS's text,
+   doubled space included, and its code: STS answers this with
+   InvalidIdentityToken, as aws-sdk-rust #827 and aws-sdk-js-v3 #3052 show, not
+   with the IDPCommunicationError the API reference also lists). No key with
+   that ``kid``, a bad signature, or another ``alg``: ``InvalidIdentityToken``.
+6. ``exp`` (required, an integer) more than five minutes past:
+   ``ExpiredTokenException`` "Token expired: current date/time <now> must be
+   before the expiration date/time <exp>"; ``nbf``/``iat`` more than five
+   minutes ahead: ``InvalidIdentityToken``; no ``sub``: ``InvalidIdentityToken``.
+7. The role's trust policy (a dict, a JSON string or URL-encoded JSON): an
+   explicit Deny wins, otherwise some Allow must apply, else ``AccessDenied``
+   (403) as in 1. A statement applies when its ``Action`` matches
+   ``sts:AssumeRoleWithWebIdentity`` (case-insensitive, ``*``/``?``), its
+   ``Principal`` is ``"*"``, ``{"AWS": "*"}`` or ``{"Federated": ...}`` naming
+   the provider ARN, and every condition holds. Condition keys (names compare
+   case-insensitively): ``<iss without https://>:aud`` (the audience of 4),
+   ``:sub``, and ``:amr`` (multivalued, when the token has it). Operators:
+   StringEquals, StringNotEquals, StringEqualsIgnoreCase,
+   StringNotEqualsIgnoreCase, StringLike, StringNotLike, each with
+   ``IfExists`` and the ``ForAnyValue:``/``ForAllValues:`` prefixes, with IAM's
+   semantics (a listed value matches if ANY matches, a negated operator needs
+   none to; a missing key fails a positive operator and satisfies a negated
+   one or an ``IfExists``; ForAllValues over no values holds, ForAnyValue
+   fails). In a statement whose Action and Principal could apply, anything
+   else -- another operator, ``NotAction``, ``NotPrincipal``, ``Resource``, an
+   ``aws:``/``sts:`` key, a policy variable -- raises ``UnsupportedTrustPolicy``
+   (a ``NotImplementedError``; on the wire ``NotImplemented``, HTTP 501, with
+   a message naming it) rather than guessing.
+8. moto's ``assume_role`` mints the session in the role's account, so the
+   credentials act as the role. The response has ``Credentials``,
+   ``AssumedRoleUser`` (``arn:aws:sts::<account>:assumed-role/<role>/<session>``
+   and ``<role id>:<session>``), ``SubjectFromWebIdentityToken`` (``sub``),
+   ``Audience`` (the audience of 4) and ``Provider``: the provider's ARN, which
+   is what STS answers (the API reference says "the value of the iss field").
+
+Not emulated: other signing algorithms (RS384/RS512/ES256/ES384/ES512), OIDC
+discovery and thumbprints, ``ProviderId`` (OAuth 2.0 access tokens), session
+tags from the token, ``SourceIdentity``, ``PolicyArns`` and session-policy size
+limits, the role's permissions boundary, and condition keys other than those
+above (``oaud``/``email`` of Google, global ``aws:``/``sts:`` keys).
 """
 
 from __future__ import annotations
@@ -522,25 +609,716 @@ def install_outbound_identity() -> list[str]:
     return [name]
 
 
+# --- STS AssumeRoleWithWebIdentity that checks the token and the trust --------
+#
+# moto 5.2.5's TokenResponse.assume_role_with_web_identity never reads
+# WebIdentityToken, and STSBackend.assume_role_with_web_identity is assume_role:
+# any token assumes any role. The pair below replaces both, written like moto's
+# own STS actions (behaviour on STSBackend, parameters on TokenResponse), and
+# checks what STS checks, in this order:
+#
+#   request shape -> role -> JWT -> provider (iss) -> audience (azp/aud) ->
+#   RS256 signature (JWKS of the registered issuer) -> exp/nbf/iat -> trust
+#
+# and only then lets moto's assume_role mint the session. References:
+# https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+
+import binascii
+import http.client
+import re
+import time
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import unquote, urlparse
+
+from cryptography.exceptions import InvalidSignature
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError
+from moto.sts.models import AssumedRole
+from moto.utilities.utils import PARTITION_NAMES
+
+WEB_IDENTITY_PATH = "/_efr/web-identity/"
+WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
+JWKS_FETCH_TIMEOUT_S = 5.0
+# "IAM provides a five minute window beyond the expiration time specified in the
+# JWT to account for clock skew" (IAM User Guide, "OIDC federation"); the same
+# allowance is given to nbf/iat in the future.
+CLOCK_SKEW_SECONDS = 300
+# roleSessionNameType, roleDurationSecondsType, clientTokenType, arnType
+# (botocore's STS service model, and the API reference's constraints).
+ROLE_SESSION_NAME_PATTERN = re.compile(r"[\w+=,.@-]*", re.ASCII)
+MIN_SESSION_NAME, MAX_SESSION_NAME = 2, 64
+MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, DEFAULT_SESSION_SECONDS = 900, 43200, 3600
+MIN_TOKEN_LENGTH, MAX_TOKEN_LENGTH = 4, 20000
+MIN_ARN_LENGTH, MAX_ARN_LENGTH = 20, 2048
+ROLE_ARN = re.compile(r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?P<path_and_name>.+)")
+
+# AWS's wording, as STS sends it (the doubled space included).
+COULD_NOT_RETRIEVE_KEY = (
+    "Couldn't retrieve verification key from your identity provider,  "
+    "please reference AssumeRoleWithWebIdentity documentation for requirements"
+)
+
+
+# Error classes (would go in moto/sts/exceptions.py). moto finds an exception's
+# service model from its module, "moto.<service>.…"; "moto_ext" would be read as
+# a moto package without a service and fail, so each class says where it belongs.
+_STS_EXCEPTIONS_MODULE = "moto.sts.exceptions"
+
+
+class InvalidIdentityTokenError(STSClientError):
+    __module__ = _STS_EXCEPTIONS_MODULE
+    code = "InvalidIdentityToken"  # botocore's STS model: HTTP 400
+
+
+class VerificationKeyUnavailable(InvalidIdentityTokenError):
+    __module__ = _STS_EXCEPTIONS_MODULE
+    message = COULD_NOT_RETRIEVE_KEY
+
+
+class ExpiredIdentityTokenError(STSClientError):
+    __module__ = _STS_EXCEPTIONS_MODULE
+    code = "ExpiredTokenException"  # botocore's STS model: HTTP 400
+
+
+class WebIdentityAccessDenied(STSClientError):
+    __module__ = _STS_EXCEPTIONS_MODULE
+    code = "AccessDenied"
+    message = f"Not authorized to perform {WEB_IDENTITY_ACTION}"
+    # AccessDenied is a common error, not in botocore's STS model, so moto's
+    # serializer would default it to 400; STS answers 403.
+    http_status = 403
+
+
+class UnsupportedTrustPolicy(STSClientError, NotImplementedError):
+    """A trust-policy construct this emulation does not evaluate. Failing loudly
+    beats guessing an authorization decision."""
+
+    __module__ = _STS_EXCEPTIONS_MODULE
+    code = "NotImplemented"
+    http_status = 501  # not retried by the SDKs, unlike 500/502/503/504
+
+
+# --- Issuers' verification keys ----------------------------------------------
+#
+# STS reads <iss>/.well-known/openid-configuration -> jwks_uri. The issuers the
+# tests use (https://sts.windows.net/<tenant>/) are not reachable from here, so
+# each is registered with a local JWKS URL: POST /_efr/web-identity/issuers.
+# Registrations are process-wide (moto's reset does not touch them: concurrent
+# tests share the server, each with its own issuer) and keyed by the exact iss.
+
+_ISSUERS: dict[str, str] = {}
+_ISSUERS_LOCK = threading.Lock()
+# Local JWKS servers only: never go through an HTTP(S)_PROXY from the environment.
+_JWKS_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def register_web_identity_issuer(issuer: str, jwks_uri: str) -> None:
+    with _ISSUERS_LOCK:
+        _ISSUERS[issuer] = jwks_uri
+
+
+def web_identity_jwks_uri(issuer: str) -> str | None:
+    with _ISSUERS_LOCK:
+        return _ISSUERS.get(issuer)
+
+
+def _fetch_jwks(issuer: str) -> list[dict]:
+    """The issuer's keys, fetched afresh (a test may rotate them);
+    VerificationKeyUnavailable when the issuer is unknown or its JWKS unusable."""
+    jwks_uri = web_identity_jwks_uri(issuer)
+    if jwks_uri is None:
+        raise VerificationKeyUnavailable()
+    try:
+        with _JWKS_OPENER.open(jwks_uri, timeout=JWKS_FETCH_TIMEOUT_S) as resp:
+            document = json.loads(resp.read())
+    except (OSError, ValueError, http.client.HTTPException):
+        raise VerificationKeyUnavailable() from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise VerificationKeyUnavailable()
+    return [key for key in keys if isinstance(key, dict)]
+
+
+# --- Request shape --------------------------------------------------------------
+
+
+def _length_errors(member: str, value: str | None, low: int, high: int, show: bool = True) -> list[str]:
+    shown = f"Value '{value}' at" if show else "Value at"  # a sensitive member is not echoed
+    if value is None:
+        return [f"Value null at '{member}' failed to satisfy constraint: Member must not be null"]
+    if len(value) < low:
+        return [f"{shown} '{member}' failed to satisfy constraint: Member must have length greater than or equal to {low}"]
+    if len(value) > high:
+        return [f"{shown} '{member}' failed to satisfy constraint: Member must have length less than or equal to {high}"]
+    return []
+
+
+def _validate_web_identity_request(
+    role_arn: str | None, session_name: str | None, token: str | None, duration: int | None
+) -> None:
+    """The API reference's constraints, reported together as ValidationError."""
+    errors = _length_errors("roleArn", role_arn, MIN_ARN_LENGTH, MAX_ARN_LENGTH)
+    errors += _length_errors("roleSessionName", session_name, MIN_SESSION_NAME, MAX_SESSION_NAME)
+    if session_name is not None and not ROLE_SESSION_NAME_PATTERN.fullmatch(session_name):
+        errors.append(
+            f"Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: "
+            r"Member must satisfy regular expression pattern: [\w+=,.@-]*"
+        )
+    errors += _length_errors("webIdentityToken", token, MIN_TOKEN_LENGTH, MAX_TOKEN_LENGTH, show=False)
+    if duration is not None and not MIN_SESSION_SECONDS <= duration <= MAX_SESSION_SECONDS:
+        bound, limit = (
+            ("greater than or equal to", MIN_SESSION_SECONDS)
+            if duration < MIN_SESSION_SECONDS
+            else ("less than or equal to", MAX_SESSION_SECONDS)
+        )
+        errors.append(
+            f"Value '{duration}' at 'durationSeconds' failed to satisfy constraint: "
+            f"Member must have value {bound} {limit}"
+        )
+    if errors:
+        plural = "s" if len(errors) > 1 else ""
+        raise STSValidationError(f"{len(errors)} validation error{plural} detected: " + "; ".join(errors))
+
+
+# --- Role ---------------------------------------------------------------------
+
+
+def _role_for(role_arn: str):
+    """(role, IAM backend of its account, partition): the role is looked up by its
+    name (the ARN's last path segment) in the ARN's account, and must have
+    exactly that ARN (path included). A missing role is AccessDenied, as in STS,
+    which does not tell a caller which roles exist."""
+    match = ROLE_ARN.fullmatch(role_arn)
+    if match is None or match["partition"] not in PARTITION_NAMES:
+        raise STSValidationError("Request ARN is invalid")
+    iam = iam_backends[match["account"]][match["partition"]]
+    try:
+        role = iam.get_role(match["path_and_name"].split("/")[-1])
+    except NotFoundException:
+        raise WebIdentityAccessDenied() from None
+    if role.arn != role_arn:
+        raise WebIdentityAccessDenied()
+    return role, iam, match["partition"]
+
+
+# --- The token ----------------------------------------------------------------
+
+
+def _b64url_decode(part: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", part):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@dataclass
+class _Jwt:
+    header: dict
+    claims: dict
+    signing_input: bytes
+    signature: bytes
+
+
+def _parse_jwt(token: str) -> _Jwt:
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        header, claims = (json.loads(_b64url_decode(part)) for part in parts[:2])
+        signature = _b64url_decode(parts[2])
+    except (ValueError, binascii.Error):  # includes JSON and UTF-8 decoding errors
+        header = claims = None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise InvalidIdentityTokenError(
+            "The web identity token is not a valid JWT: it must be three base64url "
+            "parts (a JSON header, JSON claims and a signature) separated by dots"
+        )
+    return _Jwt(header, claims, f"{parts[0]}.{parts[1]}".encode(), signature)
+
+
+def _required_string_claim(claims: dict, name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        # AWS's wording for a token without aud: "Missing a required claim: aud".
+        raise InvalidIdentityTokenError(f"Missing a required claim: {name}")
+    return value
+
+
+def _provider_id(issuer: str) -> str:
+    """The provider's URL as IAM keys it: the iss without https:// (a trailing
+    slash, as in Entra's v1 https://sts.windows.net/<tenant>/, stays). Condition
+    keys are "<provider id>:aud" etc., the provider ARN ends in it."""
+    scheme = "https://"
+    return issuer[len(scheme):] if issuer.startswith(scheme) else issuer
+
+
+def _iam_audience(claims: dict, client_ids: list[str]) -> str:
+    """The audience IAM checks: azp when the token has one, otherwise aud (a
+    string, or any element of a list); it must be one of the provider's client
+    IDs. It is also the value of the "<provider id>:aud" condition key."""
+    if "azp" in claims:
+        candidates = [_required_string_claim(claims, "azp")]
+    else:
+        aud = claims.get("aud")
+        candidates = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        candidates = [c for c in candidates if isinstance(c, str) and c]
+        if not candidates:
+            raise InvalidIdentityTokenError("Missing a required claim: aud")
+    for candidate in candidates:
+        if candidate in client_ids:
+            return candidate
+    raise InvalidIdentityTokenError("Incorrect token audience")
+
+
+def _rsa_public_key(jwk: dict):
+    n, e = (int.from_bytes(_b64url_decode(jwk[name]), "big") for name in ("n", "e"))
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+def _verify_signature(jwt: _Jwt, issuer: str) -> None:
+    """RS256 with the issuer's key named by the header's kid (any RSA signing key
+    when the header has no kid)."""
+    algorithm = jwt.header.get("alg")
+    if algorithm != "RS256":
+        # STS also takes RS384/RS512/ES256/ES384/ES512; this emulation does not.
+        raise InvalidIdentityTokenError(
+            f"Unsupported token signing algorithm {algorithm!r}: only RS256 is emulated"
+        )
+    kid = jwt.header.get("kid")
+    keys = [
+        key
+        for key in _fetch_jwks(issuer)
+        if key.get("kty") == "RSA"
+        and key.get("use", "sig") == "sig"
+        and (kid is None or key.get("kid") == kid)
+    ]
+    if not keys:
+        raise InvalidIdentityTokenError(
+            f"No key in the identity provider's JWKS matches the token's kid {kid!r}"
+        )
+    for jwk in keys:
+        try:
+            _rsa_public_key(jwk).verify(
+                jwt.signature, jwt.signing_input, padding.PKCS1v15(), hashes.SHA256()
+            )
+            return
+        except (InvalidSignature, KeyError, TypeError, ValueError):
+            continue  # a malformed or non-matching key verifies nothing
+    raise InvalidIdentityTokenError(
+        "The web identity token's signature could not be verified with the identity provider's keys"
+    )
+
+
+def _timestamp_claim(claims: dict, name: str) -> int | None:
+    value = claims.get(name)
+    # "Timestamps in the token must be formatted as either an integer or a long integer."
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidIdentityTokenError(f"Invalid claim {name}: timestamps must be integers")
+    return value
+
+
+def _check_token_times(claims: dict, now: int) -> None:
+    expires = _timestamp_claim(claims, "exp")
+    if expires is None:
+        raise InvalidIdentityTokenError("Missing a required claim: exp")
+    if now >= expires + CLOCK_SKEW_SECONDS:
+        # STS's message, spacing included.
+        raise ExpiredIdentityTokenError(
+            f"Token expired: current date/time {now} must be before the expiration date/time {expires}"
+        )
+    for name, meaning in (("nbf", "not-before"), ("iat", "issued-at")):
+        value = _timestamp_claim(claims, name)
+        if value is not None and value > now + CLOCK_SKEW_SECONDS:
+            raise InvalidIdentityTokenError(
+                f"Token is not valid yet: current date/time {now} is before its {meaning} date/time {value}"
+            )
+
+
+def _condition_context(provider_id: str, audience: str, claims: dict) -> dict[str, list[str]]:
+    """The request's condition keys for an OIDC token, by lower-cased name (IAM
+    compares key names case-insensitively): aud (the IAM audience), sub, and amr
+    (multivalued) when the token has it."""
+    context = {f"{provider_id}:aud": [audience], f"{provider_id}:sub": [claims["sub"]]}
+    amr = claims.get("amr")
+    if isinstance(amr, str):
+        amr = [amr]
+    if isinstance(amr, list):
+        context[f"{provider_id}:amr"] = [str(value) for value in amr]
+    return {key.lower(): values for key, values in context.items()}
+
+
+# --- The role's trust policy ----------------------------------------------------
+#
+# Only what a trust policy for an OIDC provider needs: Allow/Deny statements
+# with Action (string or list, * and ? wildcards), Principal "*", {"AWS": "*"}
+# or {"Federated": ...}, and Condition blocks with the String* operators, their
+# IfExists forms and ForAnyValue:/ForAllValues: prefixes. An explicit Deny wins;
+# otherwise some Allow must apply. Anything else in a statement that could
+# apply raises UnsupportedTrustPolicy.
+
+_StringMatch = Callable[[str, str], bool]
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+
+
+# operator -> (negated, how one context value matches one policy value)
+_STRING_OPERATORS: dict[str, tuple[bool, _StringMatch]] = {
+    "StringEquals": (False, lambda value, wanted: value == wanted),
+    "StringNotEquals": (True, lambda value, wanted: value == wanted),
+    "StringEqualsIgnoreCase": (False, lambda value, wanted: value.lower() == wanted.lower()),
+    "StringNotEqualsIgnoreCase": (True, lambda value, wanted: value.lower() == wanted.lower()),
+    "StringLike": (False, lambda value, wanted: _wildcard(wanted, value)),
+    "StringNotLike": (True, lambda value, wanted: _wildcard(wanted, value)),
+}
+_SET_OPERATORS = ("ForAnyValue", "ForAllValues")
+_STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "Action", "Condition"}
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _trust_statements(document) -> list:
+    """The statements of a trust policy that moto may hold as a dict, a JSON
+    string or a URL-encoded JSON string."""
+    policy = document
+    if isinstance(document, str):
+        try:
+            policy = json.loads(document)
+        except ValueError:
+            try:
+                policy = json.loads(unquote(document))
+            except ValueError:
+                raise UnsupportedTrustPolicy("The role's trust policy is not JSON") from None
+    if not isinstance(policy, dict):
+        raise UnsupportedTrustPolicy("The role's trust policy is not a JSON object")
+    return _as_list(policy.get("Statement", []))
+
+
+def _action_matches(statement: dict) -> bool | None:
+    """None: the statement uses NotAction, which is not evaluated."""
+    if "NotAction" in statement:
+        return None
+    return any(
+        isinstance(pattern, str) and _wildcard(pattern, WEB_IDENTITY_ACTION, ignore_case=True)
+        for pattern in _as_list(statement.get("Action", []))
+    )
+
+
+def _principal_matches(statement: dict, provider_arn: str) -> bool | None:
+    """None: the statement uses NotPrincipal, which is not evaluated."""
+    if "NotPrincipal" in statement:
+        return None
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    return "*" in _as_list(principal.get("AWS", [])) or provider_arn in _as_list(
+        principal.get("Federated", [])
+    )
+
+
+def _policy_values(operator: str, key: str, value) -> list[str]:
+    values = []
+    for item in _as_list(value):
+        if isinstance(item, bool):
+            item = "true" if item else "false"  # IAM compares the JSON literal's text
+        elif isinstance(item, (int, float)):
+            item = str(item)
+        if not isinstance(item, str):
+            raise UnsupportedTrustPolicy(f"Condition {operator} {key}: value {item!r} is not a string")
+        if "${" in item:
+            raise UnsupportedTrustPolicy(f"Condition {operator} {key}: policy variables ({item}) are not emulated")
+        values.append(item)
+    return values
+
+
+@dataclass
+class _ConditionCheck:
+    key: str  # lower-cased
+    values: list[str]
+    negated: bool
+    match: _StringMatch
+    set_operator: str | None
+    if_exists: bool
+
+    def holds(self, context: dict[str, list[str]]) -> bool:
+        present = context.get(self.key) or []
+
+        def satisfies(value: str) -> bool:
+            hit = any(self.match(value, wanted) for wanted in self.values)
+            return not hit if self.negated else hit
+
+        if not present:
+            if self.if_exists or self.set_operator == "ForAllValues":
+                return True  # ...IfExists, and ForAllValues over no values, hold
+            if self.set_operator == "ForAnyValue":
+                return False
+            # A missing key matches nothing: a positive operator fails, a
+            # negated one ("must not match") holds.
+            return self.negated
+        if self.set_operator == "ForAllValues":
+            return all(satisfies(value) for value in present)
+        if self.set_operator == "ForAnyValue":
+            return any(satisfies(value) for value in present)
+        # Single-valued: the value matches if it equals ANY listed value; a
+        # negated operator requires that it matches none.
+        return all(map(satisfies, present)) if self.negated else any(map(satisfies, present))
+
+
+def _condition_checks(condition) -> list[_ConditionCheck]:
+    """Parse a Condition element, refusing operators and keys not emulated."""
+    if not isinstance(condition, dict):
+        raise UnsupportedTrustPolicy(f"Condition {condition!r} is not an object")
+    checks = []
+    for operator, block in condition.items():
+        name, set_operator = operator, None
+        prefix, _, rest = operator.partition(":")
+        if rest and prefix in _SET_OPERATORS:
+            name, set_operator = rest, prefix
+        if_exists = name.endswith("IfExists")
+        base = name[: -len("IfExists")] if if_exists else name
+        if base not in _STRING_OPERATORS or not isinstance(block, dict):
+            raise UnsupportedTrustPolicy(f"Condition operator {operator} is not emulated")
+        negated, match = _STRING_OPERATORS[base]
+        for key, value in block.items():
+            if key.lower().startswith(("aws:", "sts:")):
+                # STS would give these global keys values (aws:SourceIp,
+                # sts:RoleSessionName, ...): treating them as missing would guess.
+                raise UnsupportedTrustPolicy(f"Condition key {key} is not emulated")
+            checks.append(
+                _ConditionCheck(key.lower(), _policy_values(operator, key, value), negated, match, set_operator, if_exists)
+            )
+    return checks
+
+
+def _statement_applies(statement, provider_arn: str, context: dict[str, list[str]]) -> bool:
+    if not isinstance(statement, dict):
+        raise UnsupportedTrustPolicy(f"Statement {statement!r} is not an object")
+    action, principal = _action_matches(statement), _principal_matches(statement, provider_arn)
+    if action is False or principal is False:
+        return False  # not about this action or principal, whatever else it says
+    if action is None:
+        raise UnsupportedTrustPolicy("NotAction in a trust policy statement is not emulated")
+    if principal is None:
+        raise UnsupportedTrustPolicy("NotPrincipal in a trust policy statement is not emulated")
+    unknown = sorted(set(statement) - _STATEMENT_ELEMENTS)
+    if unknown:
+        raise UnsupportedTrustPolicy(f"Trust policy statement element(s) {', '.join(unknown)} not emulated")
+    if statement.get("Effect") not in ("Allow", "Deny"):
+        raise UnsupportedTrustPolicy(f"Statement Effect {statement.get('Effect')!r} is not Allow or Deny")
+    # Every operator and key is checked before any is evaluated, so an
+    # unsupported one is reported whatever the others evaluate to.
+    checks = _condition_checks(statement.get("Condition", {}))
+    return all(check.holds(context) for check in checks)
+
+
+def _trust_allows(document, provider_arn: str, context: dict[str, list[str]]) -> bool:
+    allowed = False
+    for statement in _trust_statements(document):
+        if _statement_applies(statement, provider_arn, context):
+            if statement["Effect"] == "Deny":
+                return False  # an explicit Deny wins
+            allowed = True
+    return allowed
+
+
+# --- STSBackend method (would go in moto/sts/models.py) ----------------------
+
+
+@dataclass
+class WebIdentitySession:
+    assumed_role: AssumedRole
+    subject: str
+    audience: str
+    provider_arn: str
+
+
+def _backend_assume_role_with_web_identity(
+    self: STSBackend,
+    region_name: str,
+    role_arn: str,
+    role_session_name: str,
+    web_identity_token: str,
+    policy: str | None = None,
+    duration: int | None = None,
+) -> WebIdentitySession:
+    _validate_web_identity_request(role_arn, role_session_name, web_identity_token, duration)
+    role, iam, partition = _role_for(role_arn)
+    duration = duration or DEFAULT_SESSION_SECONDS
+    if duration > int(role.max_session_duration or DEFAULT_SESSION_SECONDS):
+        raise STSValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+
+    jwt = _parse_jwt(web_identity_token)
+    issuer = _required_string_claim(jwt.claims, "iss")
+    provider_id = _provider_id(issuer)
+    provider_arn = f"arn:{partition}:iam::{role.account_id}:oidc-provider/{provider_id}"
+    provider = iam.open_id_providers.get(provider_arn)
+    if provider is None:
+        raise InvalidIdentityTokenError(f"No OpenIDConnect provider found in your account for {issuer}")
+    audience = _iam_audience(jwt.claims, provider.client_id_list)
+    _verify_signature(jwt, issuer)
+    _check_token_times(jwt.claims, int(time.time()))
+    subject = _required_string_claim(jwt.claims, "sub")
+
+    context = _condition_context(provider_id, audience, jwt.claims)
+    if not _trust_allows(role.assume_role_policy_document, provider_arn, context):
+        raise WebIdentityAccessDenied()
+
+    # moto's own AssumeRole mints the keys in the role's account and records the
+    # session, so the credentials act as the role afterwards.
+    assumed_role = self.assume_role(
+        region_name=region_name,
+        role_session_name=role_session_name,
+        role_arn=role.arn,
+        policy=policy,
+        duration=duration,
+        external_id=None,
+    )
+    return WebIdentitySession(assumed_role, subject, audience, provider_arn)
+
+
+# --- TokenResponse method (would go in moto/sts/responses.py) ----------------
+
+
+def _response_assume_role_with_web_identity(self: TokenResponse):
+    duration = self._get_param("DurationSeconds")
+    try:
+        session = self.backend.assume_role_with_web_identity(
+            region_name=self.region,
+            role_arn=self._get_param("RoleArn"),
+            role_session_name=self._get_param("RoleSessionName"),
+            web_identity_token=self._get_param("WebIdentityToken"),
+            policy=self._get_param("Policy"),
+            duration=int(duration) if duration is not None else None,
+        )
+    except STSClientError as error:
+        status = getattr(error, "http_status", None)
+        if status is None:
+            raise  # moto serializes it, with the status botocore's model gives
+        _, headers, body = self.serialized(ActionResult(error))
+        headers["status"] = status
+        return body, headers
+    role = session.assumed_role
+    return ActionResult(
+        {
+            "Credentials": role,
+            "SubjectFromWebIdentityToken": session.subject,
+            "AssumedRoleUser": {"AssumedRoleId": role.user_id, "Arn": role.arn},
+            # The API reference says "the value of the iss field"; STS answers
+            # with the IAM OIDC provider's ARN.
+            "Provider": session.provider_arn,
+            "Audience": session.audience,
+        }
+    )
+
+
+def install_web_identity_check() -> list[str]:
+    """Replace moto's AssumeRoleWithWebIdentity (which checks nothing) with the
+    checking one; return the names replaced (none when already done)."""
+    # AccessDenied and NotImplemented are not in botocore's STS model; moto's
+    # serializer warns about that on stderr, and their status is set above.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Exception\((WebIdentityAccessDenied|UnsupportedTrustPolicy)\) with code",
+        category=UserWarning,
+    )
+    name = "assume_role_with_web_identity"
+    if (
+        getattr(STSBackend, name) is _backend_assume_role_with_web_identity
+        and getattr(TokenResponse, name) is _response_assume_role_with_web_identity
+    ):
+        return []
+    setattr(STSBackend, name, _backend_assume_role_with_web_identity)
+    setattr(TokenResponse, name, _response_assume_role_with_web_identity)
+    return [name]
+
+
+# --- Local HTTP endpoints -------------------------------------------------------
+
+
+def _json_response(start_response, status: str, body: dict | None, headers: list | None = None):
+    data = json.dumps(body).encode() if body is not None else b""
+    response_headers = [("Content-Length", str(len(data)))] + (headers or [])
+    if body is not None:
+        response_headers.append(("Content-Type", "application/json"))
+    start_response(status, response_headers)
+    return [data]
+
+
+def _serve_outbound_identity(environ, start_response, name: str):
+    if name == "jwks.json":
+        return _json_response(start_response, "200 OK", outbound_identity_keys().jwks())
+    if name == "issuer":
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
+        body = {"issuer": outbound_identity_issuer(account), "account": account}
+        return _json_response(start_response, "200 OK", body)
+    return _json_response(start_response, "404 Not Found", {"error": f"no such path {environ['PATH_INFO']}"})
+
+
+def _request_json(environ):
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end
+        raw = stream.read()
+    else:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = stream.read(length) if length > 0 else b""
+    return json.loads(raw or b"null")
+
+
+def _register_issuer_request(environ, start_response):
+    try:
+        body = _request_json(environ)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _json_response(start_response, "400 Bad Request", {"error": "the body must be a JSON object"})
+    missing = [f for f in ("issuer", "jwks_uri") if not isinstance(body.get(f), str) or not body[f]]
+    if missing:
+        error = f"missing or empty string field(s): {', '.join(missing)}"
+        return _json_response(start_response, "400 Bad Request", {"error": error})
+    if urlparse(body["jwks_uri"]).scheme not in ("http", "https"):
+        return _json_response(start_response, "400 Bad Request", {"error": "jwks_uri must be an http(s) URL"})
+    register_web_identity_issuer(body["issuer"], body["jwks_uri"])
+    return _json_response(start_response, "204 No Content", None)
+
+
+def _serve_web_identity(environ, start_response, name: str):
+    if name != "issuers":
+        return _json_response(start_response, "404 Not Found", {"error": f"no such path {environ['PATH_INFO']}"})
+    if environ.get("REQUEST_METHOD") != "POST":
+        return _json_response(
+            start_response, "405 Method Not Allowed", {"error": "use POST"}, [("Allow", "POST")]
+        )
+    return _register_issuer_request(environ, start_response)
+
+
 def wsgi_middleware(app):
-    """Serve the verification keys and issuer URLs under /_efr/outbound-identity/;
-    hand everything else to moto's application."""
+    """Serve /_efr/outbound-identity/ (GET: verification keys, issuer URLs) and
+    /_efr/web-identity/issuers (POST: register an issuer's JWKS URL); hand
+    everything else to moto's application."""
 
     def serve(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if not path.startswith(OUTBOUND_IDENTITY_PATH) or environ.get("REQUEST_METHOD") != "GET":
-            return app(environ, start_response)
-        name = path[len(OUTBOUND_IDENTITY_PATH):]
-        if name == "jwks.json":
-            body, status = outbound_identity_keys().jwks(), "200 OK"
-        elif name == "issuer":
-            query = parse_qs(environ.get("QUERY_STRING", ""))
-            account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
-            body, status = {"issuer": outbound_identity_issuer(account), "account": account}, "200 OK"
-        else:
-            body, status = {"error": f"no such path {path}"}, "404 Not Found"
-        data = json.dumps(body).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        return [data]
+        if path.startswith(OUTBOUND_IDENTITY_PATH) and environ.get("REQUEST_METHOD") == "GET":
+            return _serve_outbound_identity(environ, start_response, path[len(OUTBOUND_IDENTITY_PATH):])
+        if path.startswith(WEB_IDENTITY_PATH):
+            return _serve_web_identity(environ, start_response, path[len(WEB_IDENTITY_PATH):])
+        return app(environ, start_response)
 
     return serve

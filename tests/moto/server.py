@@ -1,4 +1,4 @@
-"""moto's server (all services, as `moto_server`) with the moto_ext IAM and STS actions.
+"""moto's server (all services, as `moto_server`) with the moto_ext IAM and STS extensions.
 
 Usage (with the Python of the venv built from tests/moto/requirements.txt):
     .venv/bin/python tests/moto/server.py [--host 127.0.0.1] [--port 0] [--quiet] [--ignore-stdin]
@@ -20,6 +20,14 @@ Contract:
   or generated at startup; the verification keys are served at
   GET /_efr/outbound-identity/jwks.json and an account's issuer URL at
   GET /_efr/outbound-identity/issuer?account=<id>.
+* STS AssumeRoleWithWebIdentity checks the token and the role's trust policy
+  (moto_ext.install_web_identity_check). An issuer's verification keys are
+  fetched from the JWKS URL registered for it with
+  POST /_efr/web-identity/issuers and a JSON body
+  {"issuer": "<exact iss claim>", "jwks_uri": "http://127.0.0.1:PORT/..."}:
+  204 when registered (again: replaced), 400 with {"error": ...} when a field is
+  missing or the jwks_uri is not http(s). Registrations last as long as the
+  process (POST /moto-api/reset keeps them) and are shared by all clients.
 * MOTO_PORT is set to the bound port, so URLs moto builds for itself (e.g. the
   CloudFormation custom-resource ResponseURL) use the real port.
 """
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     moto_ext.install()
     moto_ext.install_trust_principal_check()
     moto_ext.install_outbound_identity()
+    moto_ext.install_web_identity_check()
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -84,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
 
-    # /_efr/outbound-identity/… (JWKS, issuer) first, then moto.
+    # /_efr/outbound-identity/… (JWKS, issuer) and /_efr/web-identity/issuers
+    # first, then moto.
     app = moto_ext.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
