@@ -23,44 +23,29 @@ use crate::{
     },
 };
 
-const SECRET: &str = "factory-client-secret-9Qx~value";
+pub(crate) const SECRET: &str = "factory-client-secret-9Qx~value";
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The factory: the real binary in `hub`, signing in to the Graph emulator with a client
-/// secret it reads from Secrets Manager.
-pub(crate) struct Factory {
+/// The real binary under the local Lambda Runtime API, answering to a local response
+/// endpoint, pointed at whatever clouds `env` names.
+pub(crate) struct Driver {
     pub(crate) runtime: RuntimeApi,
     endpoint: ResponseEndpoint,
     pub(crate) process: Bootstrap,
-    pub(crate) graph: GraphEmulator,
-    pub(crate) hub_sdk: SdkConfig,
     env: Vec<(String, String)>,
 }
 
-impl Factory {
-    pub(crate) async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
-        let hub_sdk = account_config(hub).await;
-        let credentials = account_credentials(hub).await;
-        let graph = GraphEmulator::start().await.unwrap();
-        graph.set_client_secret(SECRET);
-        let name = format!("entra-factory-{}", fastrand::u32(..));
-        let secret_arn = store_client_secret(&hub_sdk, &name, SECRET).await.unwrap();
+impl Driver {
+    /// Starts the binary as the function `function_arn` with the environment (beyond
+    /// Lambda's own) that `env` makes for the response endpoint's host.
+    pub(crate) async fn start(
+        function_arn: String,
+        env: impl FnOnce(&str) -> Vec<(String, String)>,
+    ) -> Self {
         let runtime = RuntimeApi::start().await;
-        runtime.set_function_arn(format!(
-            "arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"
-        ));
+        runtime.set_function_arn(function_arn);
         let endpoint = ResponseEndpoint::start().await;
-        let mut env = StandIns {
-            graph: &graph,
-            entra_url: graph.url(),
-            aws_endpoint: moto::shared(),
-            response_host: &endpoint.host(),
-            secret_arn: &secret_arn,
-            credentials: &credentials,
-        }
-        .environment();
-        set_env(&mut env, &[("AWS_MAX_ATTEMPTS", "1")]);
-        set_env(&mut env, extra);
+        let env = env(&endpoint.host());
         let process = Bootstrap::spawn(
             Path::new(env!("CARGO_BIN_EXE_bootstrap")),
             &runtime.addr(),
@@ -70,8 +55,6 @@ impl Factory {
             runtime,
             endpoint,
             process,
-            graph,
-            hub_sdk,
             env,
         }
     }
@@ -137,6 +120,68 @@ impl Factory {
             events::delete(&self.url(), physical_id, properties),
             stack_id,
         )
+    }
+}
+
+/// The factory: the real binary in `hub`, signing in to the Graph emulator with a client
+/// secret it reads from Secrets Manager.
+pub(crate) struct Factory {
+    driver: Driver,
+    pub(crate) graph: GraphEmulator,
+    pub(crate) hub_sdk: SdkConfig,
+}
+
+impl std::ops::Deref for Factory {
+    type Target = Driver;
+
+    fn deref(&self) -> &Driver {
+        &self.driver
+    }
+}
+
+impl std::ops::DerefMut for Factory {
+    fn deref_mut(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+}
+
+impl Factory {
+    pub(crate) async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
+        let hub_sdk = account_config(hub).await;
+        let credentials = account_credentials(hub).await;
+        // A tenant of its own: its issuer (and signing keys) are this factory's alone.
+        let graph = GraphEmulator::start_with(graph_emulator::Options {
+            tenant_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        graph.set_client_secret(SECRET);
+        let name = format!("entra-factory-{}", fastrand::u32(..));
+        let secret_arn = store_client_secret(&hub_sdk, &name, SECRET).await.unwrap();
+        let driver = Driver::start(
+            format!("arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"),
+            |response_host| {
+                let mut env = StandIns {
+                    graph: &graph,
+                    entra_url: graph.url(),
+                    aws_endpoint: moto::shared(),
+                    response_host,
+                    secret_arn: &secret_arn,
+                    credentials: &credentials,
+                }
+                .environment();
+                set_env(&mut env, &[("AWS_MAX_ATTEMPTS", "1")]);
+                set_env(&mut env, extra);
+                env
+            },
+        )
+        .await;
+        Self {
+            driver,
+            graph,
+            hub_sdk,
+        }
     }
 
     /// Our applications (by their generation uniqueName) and any deleted items of them.

@@ -5,6 +5,7 @@ mod aws;
 mod binary;
 mod crash;
 mod events;
+mod exchange;
 mod graph;
 mod lifecycle;
 mod moto_support;

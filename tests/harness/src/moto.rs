@@ -117,18 +117,26 @@ impl Moto {
         path: &str,
         body: &serde_json::Value,
     ) -> io::Result<http::Response> {
-        let (addr, _) = http::split_http_url(&self.endpoint).ok_or_else(|| {
-            io::Error::other(format!("moto endpoint {} is not http", self.endpoint))
-        })?;
-        http::request(
-            addr,
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
-        )
-        .await
+        post_json(&self.endpoint, path, body).await
     }
+}
+
+/// Posts `body` as JSON to `path` on the moto server at `endpoint` (e.g. [`shared`]'s).
+pub async fn post_json(
+    endpoint: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> io::Result<http::Response> {
+    let (addr, _) = http::split_http_url(endpoint)
+        .ok_or_else(|| io::Error::other(format!("moto endpoint {endpoint} is not http")))?;
+    http::request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await
 }
 
 /// One moto server for the whole test process, started on first use with the AWS

@@ -1,0 +1,498 @@
+//! The last step of the story: a caller exchanges its Entra token at AWS STS for the
+//! role's credentials, and only the callers the trust names get in.
+//!
+//! One scenario, two places to run it. By default against the stand-ins: the Graph
+//! emulator issues signed access tokens and moto's STS (with `moto_ext`'s check) verifies
+//! them and evaluates the role's trust as AWS does. Opt-in, against a real tenant and
+//! account: the live suite, skipped unless `EFR_LIVE=1` (see [`Live::from_env`]).
+//!
+//! The factory's own app is the caller: it can sign in anywhere the factory runs, and
+//! a role trusts it only while `TrustedClientAppIds` lists it.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use base64::Engine;
+use entra_federated_role_harness::{factory::set_env, moto};
+use futures::FutureExt;
+use graph_emulator::{GraphEmulator, TestKey};
+use serde_json::{Value, json};
+
+use crate::lifecycle::{Driver, Factory, SECRET, ok, stack_in};
+use crate::moto_support::{config, fresh_account, root_credentials};
+
+/// Where a caller gets its Entra token, and where it exchanges it.
+struct Clouds {
+    /// Entra's authority host, e.g. `https://login.microsoftonline.com`.
+    authority: String,
+    tenant: String,
+    /// The caller: the factory's app and its client secret.
+    client_id: String,
+    client_secret: String,
+    /// STS, for `AssumeRoleWithWebIdentity`.
+    sts: aws_sdk_sts::Client,
+    /// IAM in the roles' account, to see what is left.
+    iam: aws_sdk_iam::Client,
+    /// How long IAM may take to apply a change everywhere (none in moto).
+    patience: Duration,
+}
+
+/// Why STS refused, or the role session it gave.
+type Exchange = Result<Session, String>;
+
+#[derive(Debug)]
+struct Session {
+    /// `AssumedRoleUser.Arn`.
+    arn: String,
+    /// `SubjectFromWebIdentityToken`.
+    subject: String,
+}
+
+impl Clouds {
+    /// A client-credentials token for `scope`, with `form` proving who asks.
+    async fn token(&self, scope: &str, form: &[(&str, &str)]) -> Result<String, String> {
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority.trim_end_matches('/'),
+            self.tenant
+        );
+        let mut fields = vec![("scope", scope), ("grant_type", "client_credentials")];
+        fields.extend_from_slice(form);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let answer = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("token request: {e}"))?;
+        let body: Value = serde_json::from_slice(&answer.bytes().await.unwrap_or_default())
+            .map_err(|e| format!("token answer: {e}"))?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| body.to_string())
+    }
+
+    /// How the factory proves who it is.
+    fn caller(&self) -> [(&str, &str); 2] {
+        [
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+        ]
+    }
+
+    /// The factory's token for `scope`.
+    async fn caller_token(&self, scope: &str) -> String {
+        self.token(scope, &self.caller())
+            .await
+            .unwrap_or_else(|error| panic!("the caller's token for {scope}: {error}"))
+    }
+
+    async fn exchange(&self, role_arn: &str, token: &str) -> Exchange {
+        let answer = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name("efr-exchange-test")
+            .web_identity_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}: {}",
+                    e.code().unwrap_or("no error code"),
+                    e.message().unwrap_or_default()
+                )
+            })?;
+        Ok(Session {
+            arn: answer
+                .assumed_role_user()
+                .map(|u| u.arn().to_owned())
+                .unwrap_or_default(),
+            subject: answer
+                .subject_from_web_identity_token()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// Exchanges `token` until `done` holds of the answer or the patience runs out.
+    async fn exchange_until(
+        &self,
+        role_arn: &str,
+        token: &str,
+        done: impl Fn(&Exchange) -> bool,
+    ) -> Exchange {
+        eventually(self.patience, || self.exchange(role_arn, token), done).await
+    }
+}
+
+/// Tries `attempt` until `done` holds of its answer or `patience` runs out; returns the
+/// last answer. With no patience (moto applies every change at once), exactly once.
+async fn eventually<T, F: std::future::Future<Output = T>>(
+    patience: Duration,
+    mut attempt: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let until = Instant::now() + patience;
+    loop {
+        let answer = attempt().await;
+        if done(&answer) || Instant::now() >= until {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+/// The `sub` of a JWT, read without checking it (STS checked it).
+fn subject_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    claims["sub"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Whether STS refused with the error code `code`.
+fn refused_for(code: &str) -> impl Fn(&Exchange) -> bool + '_ {
+    move |answer| matches!(answer, Err(error) if error.split(':').next() == Some(code))
+}
+
+/// Create with no trusted clients: the caller is refused. Trust it: it gets in as
+/// itself. Untrust it: refused again. Delete (also when a check failed, so a live run
+/// leaves nothing behind): nothing is left and nobody gets in.
+async fn only_listed_callers_get_in(driver: &Driver, clouds: &Clouds, stack: &str, base: Value) {
+    let created = driver.send(&driver.create(stack, base.clone())).await;
+    let data = ok(&created).clone();
+    let role_arn = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let role_name = data["RoleName"].as_str().unwrap().to_owned();
+    let token = clouds
+        .caller_token(data["TokenScope"].as_str().unwrap())
+        .await;
+    let checks = AssertUnwindSafe(trust_follows_the_trusted_clients(
+        driver, clouds, stack, &base, &data, &token,
+    ))
+    .catch_unwind()
+    .await;
+    let deleted = driver.send(&driver.delete(stack, &role_arn, base)).await;
+    if let Err(panic) = checks {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted:#}");
+    let role = clouds.iam.get_role().role_name(&role_name).send().await;
+    assert_eq!(
+        role.map_err(|e| e.code().unwrap_or_default().to_owned())
+            .err()
+            .as_deref(),
+        Some("NoSuchEntity"),
+        "the role is gone"
+    );
+    let answer = clouds
+        .exchange_until(&role_arn, &token, Result::is_err)
+        .await;
+    assert!(answer.is_err(), "nobody gets in after Delete: {answer:?}");
+    // The resource app is gone from Entra too: no token is issued for it any more.
+    let scope = data["TokenScope"].as_str().unwrap();
+    let issued = eventually(
+        clouds.patience,
+        || async { clouds.token(scope, &clouds.caller()).await },
+        Result::is_err,
+    )
+    .await;
+    assert!(
+        issued.as_ref().is_err_and(|e| e.contains("AADSTS500011")),
+        "{issued:?}"
+    );
+}
+
+async fn trust_follows_the_trusted_clients(
+    driver: &Driver,
+    clouds: &Clouds,
+    stack: &str,
+    base: &Value,
+    data: &Value,
+    token: &str,
+) {
+    let role_arn = data["RoleArn"].as_str().unwrap();
+    let role_name = data["RoleName"].as_str().unwrap();
+    // The audience is the role's own, so only `sub` keeps the caller out.
+    let answer = clouds
+        .exchange_until(role_arn, token, refused_for("AccessDenied"))
+        .await;
+    assert!(
+        refused_for("AccessDenied")(&answer),
+        "not trusted yet: {answer:?}"
+    );
+
+    let mut trusting = base.clone();
+    trusting["TrustedClientAppIds"] = json!([clouds.client_id]);
+    let updated = driver
+        .send(&driver.update(stack, role_arn, base.clone(), trusting.clone()))
+        .await;
+    ok(&updated);
+    let session = clouds
+        .exchange_until(role_arn, token, Result::is_ok)
+        .await
+        .expect("a trusted client gets in");
+    assert!(
+        session.arn.contains(&format!(":assumed-role/{role_name}/")),
+        "{session:?}"
+    );
+    assert_eq!(session.subject, subject_of(token));
+
+    let untrusted = driver
+        .send(&driver.update(stack, role_arn, trusting, base.clone()))
+        .await;
+    ok(&untrusted);
+    let answer = clouds
+        .exchange_until(role_arn, token, refused_for("AccessDenied"))
+        .await;
+    assert!(
+        refused_for("AccessDenied")(&answer),
+        "trust withdrawn: {answer:?}"
+    );
+}
+
+/// Tells moto's STS where the emulated tenant publishes its signing keys (AWS would find
+/// them through the issuer's discovery document).
+async fn trust_tenant_keys(graph: &GraphEmulator) {
+    let answer = moto::post_json(
+        moto::shared(),
+        "/_efr/web-identity/issuers",
+        &json!({ "issuer": graph.issuer(), "jwks_uri": graph.jwks_uri() }),
+    )
+    .await
+    .unwrap();
+    assert!(answer.status < 300, "{}", answer.text());
+}
+
+async fn local_clouds(factory: &Factory) -> Clouds {
+    trust_tenant_keys(&factory.graph).await;
+    Clouds {
+        authority: factory.graph.url().to_owned(),
+        tenant: factory.graph.tenant_id(),
+        client_id: factory.graph.factory_client_id(),
+        client_secret: SECRET.to_owned(),
+        sts: aws_sdk_sts::Client::new(&config(root_credentials()).await),
+        iam: aws_sdk_iam::Client::new(&factory.hub_sdk),
+        patience: Duration::ZERO,
+    }
+}
+
+fn minimal_properties(service_token: &str) -> Value {
+    json!({
+        "ServiceToken": service_token,
+        "Description": "entra-federated-role token exchange test",
+    })
+}
+
+#[tokio::test]
+async fn only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let clouds = local_clouds(&factory).await;
+    let service_token = format!("arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role");
+    only_listed_callers_get_in(
+        &factory,
+        &clouds,
+        &stack_in(&hub),
+        minimal_properties(&service_token),
+    )
+    .await;
+}
+
+/// The everyday path: a CI job's own OIDC token signs in as the role's app through the
+/// federated credential the resource declared, and gets in as the app's own service
+/// principal; a job of another branch gets no Entra token at all.
+#[tokio::test]
+async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let clouds = local_clouds(&factory).await;
+    let ci = TestKey::generate("ci issuer");
+    factory.graph.add_jwks(&ci.jwks()).unwrap();
+    let issuer = "https://token.actions.githubusercontent.com";
+    let subject = "repo:contoso/app:ref:refs/heads/main";
+    let mut properties = minimal_properties(&format!(
+        "arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"
+    ));
+    properties["FederatedCredentials"] =
+        json!([{"Name": "github-main", "Issuer": issuer, "Subject": subject}]);
+    let created = factory
+        .send(&factory.create(&stack_in(&hub), properties))
+        .await;
+    let data = ok(&created).clone();
+    let role_arn = data["RoleArn"].as_str().unwrap();
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let job_token = |sub: &str| {
+        ci.sign(&json!({
+            "iss": issuer, "sub": sub, "aud": "api://AzureADTokenExchange",
+            "iat": now, "nbf": now, "exp": now + 300,
+        }))
+    };
+    let sign_in = |assertion: String| {
+        let clouds = &clouds;
+        let app_id = data["ApplicationId"].as_str().unwrap().to_owned();
+        let scope = data["TokenScope"].as_str().unwrap().to_owned();
+        async move {
+            clouds
+                .token(
+                    &scope,
+                    &[
+                        ("client_id", &app_id),
+                        (
+                            "client_assertion_type",
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                        ),
+                        ("client_assertion", &assertion),
+                    ],
+                )
+                .await
+        }
+    };
+    let token = sign_in(job_token(subject))
+        .await
+        .expect("the job's Entra token");
+    assert_eq!(
+        subject_of(&token),
+        data["ServicePrincipalId"].as_str().unwrap()
+    );
+    let session = clouds
+        .exchange(role_arn, &token)
+        .await
+        .expect("the job gets in");
+    assert_eq!(
+        session.subject,
+        data["ServicePrincipalId"].as_str().unwrap()
+    );
+
+    let other_branch = sign_in(job_token("repo:contoso/app:ref:refs/heads/feature")).await;
+    assert!(
+        other_branch
+            .as_ref()
+            .is_err_and(|e| e.contains("AADSTS700213")),
+        "{other_branch:?}"
+    );
+}
+
+/// The live suite's settings, from the environment.
+struct Live {
+    tenant: String,
+    client_id: String,
+    secret_arn: String,
+    authority: String,
+    sdk: SdkConfig,
+}
+
+impl Live {
+    /// `None` (skip) unless `EFR_LIVE=1`; then `EFR_LIVE_TENANT_ID`,
+    /// `EFR_LIVE_CLIENT_ID` and `EFR_LIVE_SECRET_ARN` name the factory's app and its
+    /// client secret in Secrets Manager (docs/entra-setup.md), `AWS_REGION` and the usual
+    /// AWS credential chain the sandbox account, and `EFR_LIVE_AUTHORITY_HOST` may
+    /// replace `https://login.microsoftonline.com`. A missing setting fails the test.
+    async fn from_env() -> Option<Self> {
+        if std::env::var("EFR_LIVE").as_deref() != Ok("1") {
+            eprintln!("skipped: the live suite runs with EFR_LIVE=1 (see README, \"Live tests\")");
+            return None;
+        }
+        let required = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| panic!("EFR_LIVE=1 needs {name}: see README, \"Live tests\""))
+        };
+        let region = required("AWS_REGION");
+        Some(Self {
+            tenant: required("EFR_LIVE_TENANT_ID"),
+            client_id: required("EFR_LIVE_CLIENT_ID"),
+            secret_arn: required("EFR_LIVE_SECRET_ARN"),
+            authority: std::env::var("EFR_LIVE_AUTHORITY_HOST")
+                .unwrap_or_else(|_| "https://login.microsoftonline.com".to_owned()),
+            sdk: aws_config::defaults(BehaviorVersion::latest())
+                .region(Region::new(region))
+                .load()
+                .await,
+        })
+    }
+}
+
+#[tokio::test]
+async fn live_only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
+    let Some(live) = Live::from_env().await else {
+        return;
+    };
+    let region = live.sdk.region().expect("AWS_REGION").to_string();
+    let account = aws_sdk_sts::Client::new(&live.sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("AWS credentials for the sandbox account")
+        .account()
+        .unwrap_or_default()
+        .to_owned();
+    let credentials = live
+        .sdk
+        .credentials_provider()
+        .expect("an AWS credential chain")
+        .provide_credentials()
+        .await
+        .expect("AWS credentials for the sandbox account");
+    let secret = aws_sdk_secretsmanager::Client::new(&live.sdk)
+        .get_secret_value()
+        .secret_id(&live.secret_arn)
+        .send()
+        .await
+        .expect("EFR_LIVE_SECRET_ARN readable with these credentials");
+    let client_secret = serde_json::from_str::<Value>(secret.secret_string().unwrap_or("{}"))
+        .ok()
+        .and_then(|v| v["clientSecret"].as_str().map(str::to_owned))
+        .expect("the secret holds {\"clientSecret\": …}");
+    let function_arn = format!("arn:aws:lambda:{region}:{account}:function:entra-federated-role");
+    let driver = Driver::start(function_arn.clone(), |response_host| {
+        let mut env = Vec::new();
+        set_env(
+            &mut env,
+            &[
+                ("ENTRA_TENANT_ID", &live.tenant),
+                ("ENTRA_CLIENT_ID", &live.client_id),
+                ("ENTRA_CREDENTIALS_SECRET_ARN", &live.secret_arn),
+                ("VERIFY_CALLER_STACK", "false"),
+                ("EXTRA_RESPONSE_URL_HOSTS", response_host),
+                ("AWS_REGION", &region),
+                ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+                ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
+                (
+                    "AWS_SESSION_TOKEN",
+                    credentials.session_token().unwrap_or_default(),
+                ),
+            ],
+        );
+        env
+    })
+    .await;
+    let clouds = Clouds {
+        authority: live.authority.clone(),
+        tenant: live.tenant.clone(),
+        client_id: live.client_id.clone(),
+        client_secret,
+        sts: aws_sdk_sts::Client::new(&live.sdk),
+        iam: aws_sdk_iam::Client::new(&live.sdk),
+        patience: Duration::from_secs(120),
+    };
+    let stack = format!(
+        "arn:aws:cloudformation:{region}:{account}:stack/efr-live/{:08x}-0000-4000-8000-000000000000",
+        fastrand::u32(..)
+    );
+    only_listed_callers_get_in(&driver, &clouds, &stack, minimal_properties(&function_arn)).await;
+}
