@@ -20,8 +20,10 @@ use std::{
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
+use aws_sdk_sts::error::ProvideErrorMetadata;
 use entra_federated_role_harness::{
     factory::{REGION, StandIns, assume, moto_sdk, set_env, store_client_secret},
+    http::{self, split_http_url},
     moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
@@ -29,7 +31,9 @@ use entra_federated_role_harness::{
 };
 use graph_emulator::{
     Application, DeletedObject, GraphEmulator, SeededApplication, ServicePrincipal, Snapshot,
+    TestKey,
 };
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
@@ -62,6 +66,8 @@ const CFN_READ_ONLY: &str = "arn:aws:iam::aws:policy/AWSCloudFormationReadOnlyAc
 const PAYMENTS_ROLE: &str = "payments-deployer";
 const PAYMENTS_ROLE_V2: &str = "payments-deployer-v2";
 const WEB_DESCRIPTION_V2: &str = "GitHub Actions deploys of contoso/web (main and production)";
+const SIGN_IN_TITLE: &str = "workloads exchange Entra tokens for A's role at STS";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// `Data` attributes in the order the README lists them.
 const ATTRIBUTES: [&str; 10] = [
@@ -161,6 +167,8 @@ struct Step {
     slot: Slot,
     request: Request,
     checks: StepChecks,
+    /// Whether workloads then try member A's role at STS ([`Lab::sign_in_to_web_role`]).
+    then_sign_in: bool,
 }
 
 /// The scripted story (issue 5, item 6).
@@ -186,12 +194,14 @@ fn story(facts: &Facts) -> Vec<Step> {
             slot: Slot::Web,
             request: Request::Create(web.clone()),
             checks: web_created,
+            then_sign_in: false,
         },
         Step {
             title: "Create a role in member account B trusting an existing Entra app",
             slot: Slot::Payments,
             request: Request::Create(payments.clone()),
             checks: payments_created,
+            then_sign_in: false,
         },
         Step {
             title: "Update A in place: new description, a second federated credential",
@@ -202,6 +212,7 @@ fn story(facts: &Facts) -> Vec<Step> {
                 replacement: false,
             },
             checks: web_updated,
+            then_sign_in: true,
         },
         Step {
             title: "Update B's RoleName: a replacement (a new generation)",
@@ -212,6 +223,7 @@ fn story(facts: &Facts) -> Vec<Step> {
                 replacement: true,
             },
             checks: payments_replaced,
+            then_sign_in: false,
         },
         Step {
             title: "CloudFormation's cleanup: Delete of B's old generation (old properties)",
@@ -221,6 +233,7 @@ fn story(facts: &Facts) -> Vec<Step> {
                 generation: Generation::Replaced,
             },
             checks: payments_old_deleted,
+            then_sign_in: false,
         },
         Step {
             title: "Delete A (stack deleted)",
@@ -230,6 +243,7 @@ fn story(facts: &Facts) -> Vec<Step> {
                 generation: Generation::Current,
             },
             checks: web_deleted,
+            then_sign_in: false,
         },
         Step {
             title: "Delete B (stack deleted)",
@@ -239,6 +253,7 @@ fn story(facts: &Facts) -> Vec<Step> {
                 generation: Generation::Current,
             },
             checks: payments_deleted,
+            then_sign_in: false,
         },
     ]
 }
@@ -590,6 +605,28 @@ impl Ledger {
     }
 }
 
+/// How a caller's try at a role ended.
+enum Attempt {
+    /// Entra gave no token (its `error_description`, without the trace ids).
+    EntraRefused(String),
+    /// STS refused the token (`code: message`).
+    StsRefused(String),
+    /// STS gave the role's credentials.
+    Admitted { arn: String, subject: String },
+}
+
+impl Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EntraRefused(why) => write!(f, "Entra refused: {why}"),
+            Self::StsRefused(why) => write!(f, "Entra token issued; STS refused: {why}"),
+            Self::Admitted { arn, subject } => {
+                write!(f, "admitted as {arn} (sub {subject})")
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The lab: every stand-in and the factory
 // ---------------------------------------------------------------------------------------
@@ -636,6 +673,8 @@ struct Lab {
     accounts: Vec<AccountView>,
     facts: Facts,
     secret_arn: String,
+    /// The key GitHub Actions signs its jobs' OIDC tokens with (Entra trusts its JWKS).
+    github: TestKey,
 }
 
 impl Lab {
@@ -673,6 +712,21 @@ impl Lab {
         )
         .await?;
         let facts = set_up_tenant(&graph)?;
+        let github = TestKey::generate("GitHub Actions");
+        graph
+            .add_jwks(&github.jwks())
+            .context("trusting GitHub Actions' keys in Entra")?;
+        // AWS finds the tenant's keys through its issuer's discovery document; moto is told.
+        let registered = moto
+            .post_json(
+                "/_efr/web-identity/issuers",
+                &json!({"issuer": graph.issuer(), "jwks_uri": graph.jwks_uri()}),
+            )
+            .await
+            .context("telling moto's STS where the tenant's keys are")?;
+        if registered.status >= 300 {
+            return Err(format!("moto refused the tenant's keys: {}", registered.text()).into());
+        }
         let lambda_credentials = assume(&root, HUB, FACTORY_ROLE, "entra-federated-role").await?;
         let mut env = StandIns {
             graph: &graph,
@@ -703,6 +757,7 @@ impl Lab {
             accounts,
             facts,
             secret_arn,
+            github,
         })
     }
 
@@ -750,6 +805,9 @@ impl Lab {
         section("The story");
         for (index, step) in steps.iter().enumerate() {
             println!("  {}. {}", index + 1, step.title);
+            if step.then_sign_in {
+                println!("     then: {SIGN_IN_TITLE}");
+            }
         }
         for (index, step) in steps.iter().enumerate() {
             let started = Instant::now();
@@ -758,6 +816,12 @@ impl Lab {
                 .await
                 .map_err(|error| format!("step {} ({}): {error}", index + 1, step.title))?;
             println!("  ({:.2}s)", started.elapsed().as_secs_f64());
+            if step.then_sign_in {
+                section(&format!("Then: {SIGN_IN_TITLE}"));
+                self.sign_in_to_web_role(&ledger)
+                    .await
+                    .map_err(|error| format!("after step {}: {error}", index + 1))?;
+            }
         }
         section("Nothing left behind");
         let state = self.state().await?;
@@ -766,7 +830,7 @@ impl Lab {
         checks.push(self.logs_hold_no_secret());
         report(&checks).map_err(|error| format!("after the story: {error}"))?;
         Ok(format!(
-            "{total} CloudFormation events answered SUCCESS, both clouds matched after each, and nothing was left behind"
+            "{total} CloudFormation events answered SUCCESS, both clouds matched after each, only the callers a role trusts got in at STS, and nothing was left behind"
         ))
     }
 
@@ -834,6 +898,156 @@ impl Lab {
             event["OldResourceProperties"] = old.clone();
         }
         Ok(event)
+    }
+
+    /// GitHub Actions jobs of contoso/web sign in to Entra as A's app with their OIDC
+    /// token (the federated credentials A declares) and exchange the Entra token at STS.
+    /// A job of another branch gets no Entra token. Another app of the tenant (here the
+    /// factory's own) can get a token for A's audience, but STS refuses it: the trust is
+    /// pinned on `sub` as well as `aud`.
+    async fn sign_in_to_web_role(&self, ledger: &Ledger) -> Result<()> {
+        let data = ledger.data(Slot::Web);
+        let (app_id, scope, role_arn, sp_id) = (
+            attr(data, "ApplicationId"),
+            attr(data, "TokenScope"),
+            attr(data, "RoleArn"),
+            attr(data, "ServicePrincipalId"),
+        );
+        println!("  role {role_arn}");
+        println!("  each caller asks Entra for {scope}, then calls sts:AssumeRoleWithWebIdentity");
+        let mut checks = Vec::new();
+        for (who, subject, admitted) in [
+            (
+                "a job on main",
+                "repo:contoso/web:ref:refs/heads/main",
+                true,
+            ),
+            (
+                "a production deployment",
+                "repo:contoso/web:environment:production",
+                true,
+            ),
+            (
+                "a job on a feature branch",
+                "repo:contoso/web:ref:refs/heads/feature",
+                false,
+            ),
+        ] {
+            let job_token = self.github_job_token(subject);
+            let attempt = self
+                .attempt(
+                    role_arn,
+                    scope,
+                    &[
+                        ("client_id", app_id),
+                        ("client_assertion_type", JWT_BEARER),
+                        ("client_assertion", &job_token),
+                    ],
+                )
+                .await?;
+            println!("  {who:<28} ({subject})\n    {attempt}");
+            checks.push(if admitted {
+                Check::new(
+                    format!("{who} gets in as A's own service principal"),
+                    matches!(&attempt, Attempt::Admitted { subject, .. } if subject == sp_id),
+                )
+            } else {
+                Check::new(
+                    format!("{who} gets no Entra token: no federated credential names it"),
+                    matches!(&attempt, Attempt::EntraRefused(why) if why.contains("AADSTS700213")),
+                )
+            });
+        }
+        let factory_id = self.facts.factory_client_id.as_str();
+        let attempt = self
+            .attempt(
+                role_arn,
+                scope,
+                &[("client_id", factory_id), ("client_secret", CLIENT_SECRET)],
+            )
+            .await?;
+        println!(
+            "  {:<28} (appId {factory_id})\n    {attempt}",
+            "another app of the tenant"
+        );
+        checks.push(Check::new(
+            "another app of the tenant gets a token for A's audience, and STS refuses it",
+            matches!(&attempt, Attempt::StsRefused(why) if why.starts_with("AccessDenied")),
+        ));
+        report(&checks)
+    }
+
+    /// A GitHub Actions OIDC token for a job of `subject`, as GitHub signs it.
+    fn github_job_token(&self, subject: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        self.github.sign(&json!({
+            "iss": GITHUB_ISSUER,
+            "sub": subject,
+            "aud": "api://AzureADTokenExchange",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+        }))
+    }
+
+    /// Asks Entra for `scope` with `credentials`, then STS for `role_arn` with that token.
+    async fn attempt(
+        &self,
+        role_arn: &str,
+        scope: &str,
+        credentials: &[(&str, &str)],
+    ) -> Result<Attempt> {
+        let (addr, _) = split_http_url(self.graph.url()).ok_or("the emulator is not http")?;
+        let mut form = vec![("scope", scope), ("grant_type", "client_credentials")];
+        form.extend_from_slice(credentials);
+        let body = form
+            .iter()
+            .map(|(name, value)| format!("{name}={}", utf8_percent_encode(value, NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let answer = http::request(
+            addr,
+            "POST",
+            &format!("/{}/oauth2/v2.0/token", self.facts.tenant),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+        .await
+        .context("asking Entra for a token")?;
+        let answer = answer.json().context("Entra's answer is not JSON")?;
+        let Some(token) = answer["access_token"].as_str() else {
+            let why = answer["error_description"].as_str().unwrap_or_default();
+            return Ok(Attempt::EntraRefused(
+                why.split(" Trace ID").next().unwrap_or(why).to_owned(),
+            ));
+        };
+        let exchanged = aws_sdk_sts::Client::new(&self.accounts[0].config)
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name("github-actions")
+            .web_identity_token(token)
+            .send()
+            .await;
+        Ok(match exchanged {
+            Ok(session) => Attempt::Admitted {
+                arn: session
+                    .assumed_role_user()
+                    .map(|u| u.arn().to_owned())
+                    .unwrap_or_default(),
+                subject: session
+                    .subject_from_web_identity_token()
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            Err(error) => Attempt::StsRefused(format!(
+                "{}: {}",
+                error.code().unwrap_or("no error code"),
+                error.message().unwrap_or_default()
+            )),
+        })
     }
 
     /// Invokes the factory with `event` and returns the body CloudFormation reads.
