@@ -22,14 +22,20 @@ impl Backoff {
         cap: Duration::from_secs(5),
     };
 
-    /// The wait before retry number `retry` (1-based): uniform in `[0, min(cap, base·2^(retry-1))]`.
+    /// The wait before retry number `retry` (1-based): uniform in `[0, min(cap, base·2^(retry-1))]`,
+    /// in whole milliseconds (it may be shown in a `Reason`).
     pub fn pause(self, retry: u32) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(1 << (retry.saturating_sub(1)).min(16))
             .min(self.cap);
-        ceiling.mul_f64(fastrand::f64())
+        whole_millis(ceiling.mul_f64(fastrand::f64()))
     }
+}
+
+/// `wait` without its sub-millisecond part.
+pub fn whole_millis(wait: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs `op` until it succeeds, fails with an error `retryable` rejects, or the next wait

@@ -320,7 +320,7 @@ impl Authenticator {
             }
             if status == 429 || (500..600).contains(&status) {
                 transient_retries += 1;
-                let wait = retry_after.unwrap_or_else(|| self.policy.backoff(transient_retries));
+                let wait = self.policy.wait(retry_after, transient_retries);
                 if !deadline.allows(wait) {
                     return Err(give_up(
                         refused,

@@ -1,4 +1,4 @@
-//! One Graph request with retries: 429 honours `Retry-After` (seconds) and falls back to
+//! One Graph request with retries: 429 honours `Retry-After` (seconds, spread by up to a fifth more) and falls back to
 //! exponential backoff with full jitter when it is absent ("Microsoft Graph throttling
 //! guidance", learn.microsoft.com/graph/throttling); 5xx and lost connections are retried
 //! the same way; a 401 re-signs in once. Every wait is checked against the caller's
@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::error::{ApiError, GraphError};
 use super::{GraphClient, RetryPolicy};
 use crate::deadline::Deadline;
+use crate::retry::{Backoff, whole_millis};
 
 /// One request: what it does (for errors), where, and what it needs.
 pub(crate) struct Call<'a> {
@@ -48,21 +49,33 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 impl RetryPolicy {
     /// Full jitter: uniform in `[0, min(cap, base·2^(retry-1))]` (`retry` is 1-based).
     pub fn backoff(&self, retry: u32) -> Duration {
-        jitter(self.base, self.cap, retry)
+        Backoff {
+            base: self.base,
+            cap: self.cap,
+        }
+        .pause(retry)
     }
 
     /// The same for replication and propagation lag, which takes seconds rather than
     /// milliseconds to clear.
     pub fn propagation_backoff(&self, retry: u32) -> Duration {
-        jitter(self.propagation_base, self.propagation_cap, retry)
+        Backoff {
+            base: self.propagation_base,
+            cap: self.propagation_cap,
+        }
+        .pause(retry)
     }
-}
 
-fn jitter(base: Duration, cap: Duration, retry: u32) -> Duration {
-    let ceiling = base
-        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-        .min(cap);
-    ceiling.mul_f64(fastrand::f64())
+    /// The wait before retry number `retry` of a throttled or failed request: what
+    /// `Retry-After` asks plus up to a fifth more, so that functions throttled together
+    /// (an organisation-wide rollout) do not all come back in the same instant; without
+    /// it, [`RetryPolicy::backoff`].
+    pub fn wait(&self, retry_after: Option<Duration>, retry: u32) -> Duration {
+        retry_after.map_or_else(
+            || self.backoff(retry),
+            |hint| whole_millis(hint + hint.mul_f64(0.2 * fastrand::f64())),
+        )
+    }
 }
 
 impl GraphClient {
@@ -152,7 +165,7 @@ impl GraphClient {
                 }
             };
             retries += 1;
-            let wait = wait_hint.unwrap_or_else(|| self.policy.backoff(retries));
+            let wait = self.policy.wait(wait_hint, retries);
             if !deadline.allows(wait) || attempts >= self.policy.max_attempts {
                 return Err(if status == Some(429) {
                     GraphError::Throttled {
@@ -211,5 +224,16 @@ mod tests {
         }
         let spread: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(5)).collect();
         assert!(spread.len() > 1, "jittered");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_spread_over_a_fifth_more() {
+        let policy = RetryPolicy::default();
+        let hint = Duration::from_secs(5);
+        let waits: Vec<_> = (0..50).map(|_| policy.wait(Some(hint), 3)).collect();
+        assert!(waits.iter().all(|w| *w >= hint && *w <= hint.mul_f64(1.2)));
+        let distinct: std::collections::HashSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 1, "spread");
+        assert!(policy.wait(None, 1) <= policy.base);
     }
 }
