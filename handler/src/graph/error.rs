@@ -301,9 +301,11 @@ pub enum GraphError {
         /// The wait that did not fit.
         wait: Duration,
     },
-    /// 5xx, a lost connection, or replication lag, until the next wait would pass the deadline.
+    /// 5xx, a lost connection, or replication lag, until the next wait would pass the
+    /// deadline or the attempts allowed for failures ran out.
     #[error(
-        "Microsoft Graph kept failing while trying to {action} ({last}): gave up after {attempts} attempts because the next wait ({wait:?}) would pass the deadline; retry later"
+        "Microsoft Graph kept failing while trying to {action} ({last}): gave up after {attempts} attempts {}; retry later",
+        gave_up_because(*.wait)
     )]
     Transient {
         /// What we were doing.
@@ -312,8 +314,8 @@ pub enum GraphError {
         last: String,
         /// Requests sent.
         attempts: u32,
-        /// The wait that did not fit.
-        wait: Duration,
+        /// The wait that did not fit, or `None` when the attempts ran out first.
+        wait: Option<Duration>,
     },
     /// An object exists under our name but is not ours: it was left alone.
     #[error(
@@ -411,6 +413,13 @@ impl GraphError {
     /// Whether Graph answered 403.
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Self::Forbidden { .. })
+    }
+}
+
+fn gave_up_because(wait: Option<Duration>) -> String {
+    match wait {
+        Some(wait) => format!("because the next wait ({wait:?}) would pass the deadline"),
+        None => "(the most allowed for failures)".to_owned(),
     }
 }
 

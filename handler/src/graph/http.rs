@@ -88,6 +88,7 @@ impl GraphClient {
         let url = format!("{}{}", self.graph_base, call.path);
         let mut attempts = 0u32;
         let mut retries = 0u32;
+        let mut failures = 0u32;
         let mut signed_in_again = false;
         loop {
             attempts += 1;
@@ -166,8 +167,16 @@ impl GraphClient {
             };
             retries += 1;
             let wait = self.policy.wait(wait_hint, retries);
-            if !deadline.allows(wait) || attempts >= self.policy.max_attempts {
-                return Err(if status == Some(429) {
+            let throttled = status == Some(429);
+            // Throttling is ridden out until the deadline: Graph says when to come back,
+            // and with many functions sharing the tenant's write budget a request can be
+            // turned away many times in a row. Failures get a number of attempts.
+            if !throttled {
+                failures += 1;
+            }
+            let out_of_attempts = failures >= self.policy.max_attempts;
+            if !deadline.allows(wait) || out_of_attempts {
+                return Err(if throttled {
                     GraphError::Throttled {
                         action: call.action.to_owned(),
                         attempts,
@@ -178,7 +187,7 @@ impl GraphClient {
                         action: call.action.to_owned(),
                         last,
                         attempts,
-                        wait,
+                        wait: (!out_of_attempts).then_some(wait),
                     }
                 });
             }

@@ -70,7 +70,8 @@ pub struct RetryPolicy {
     pub propagation_base: Duration,
     /// Largest backoff ceiling for those.
     pub propagation_cap: Duration,
-    /// Most requests for one call.
+    /// Most 5xx answers or lost connections one call may meet; throttling (429) is
+    /// retried for as long as the deadline allows.
     pub max_attempts: u32,
     /// Longest a single request may take.
     pub request_timeout: Duration,

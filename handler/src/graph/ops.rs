@@ -325,7 +325,7 @@ impl GraphClient {
                             action,
                             last: format!("{detail} (the new application has not replicated yet)"),
                             attempts: retries,
-                            wait,
+                            wait: Some(wait),
                         });
                     }
                     tracing::info!(app_id = %application.app_id, retry = retries, wait_ms = wait.as_millis() as u64, "application not replicated yet, retrying service principal");

@@ -1033,6 +1033,40 @@ async fn a_retry_after_past_the_deadline_gives_up_at_once() {
 }
 
 #[tokio::test]
+async fn throttling_is_ridden_out_until_the_deadline_and_failures_for_a_number_of_attempts() {
+    let emulator = emulator().await;
+    let client = secret_client(&emulator);
+    client.access_token(deadline()).await.unwrap();
+    // More 429s in a row than failures are allowed: throttling is only bounded by time.
+    emulator.inject(FaultRule::throttle(fast().max_attempts + 8, None));
+    let upserted = client
+        .upsert_application(&app_spec("crowded"), deadline())
+        .await;
+    assert!(upserted.is_ok(), "{upserted:?}");
+
+    emulator.inject(FaultRule::server_error(fast().max_attempts + 8, 503));
+    let error = client
+        .upsert_application(&app_spec("broken"), deadline())
+        .await
+        .unwrap_err();
+    let GraphError::Transient {
+        attempts,
+        wait: None,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*attempts, fast().max_attempts);
+    assert!(
+        error
+            .to_string()
+            .contains("gave up after 12 attempts (the most allowed for failures); retry later"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_write_rate_limit_is_ridden_out() {
     let emulator = emulator().await;
     emulator.configure(|s| s.write_rate_limit = Some(5.0));
