@@ -122,6 +122,14 @@ impl Clouds {
         })
     }
 
+    /// Fails unless STS refuses `token` for `role_arn` with `AccessDenied` (within the
+    /// patience); `when` says at which point of the story.
+    async fn expect_denied(&self, role_arn: &str, token: &str, when: &str) {
+        let denied = refused_for("AccessDenied");
+        let answer = self.exchange_until(role_arn, token, &denied).await;
+        assert!(denied(&answer), "{when}: {answer:?}");
+    }
+
     /// Exchanges `token` until `done` holds of the answer or the patience runs out.
     async fn exchange_until(
         &self,
@@ -223,13 +231,9 @@ async fn trust_follows_the_trusted_clients(
     let role_arn = data["RoleArn"].as_str().unwrap();
     let role_name = data["RoleName"].as_str().unwrap();
     // The audience is the role's own, so only `sub` keeps the caller out.
-    let answer = clouds
-        .exchange_until(role_arn, token, refused_for("AccessDenied"))
+    clouds
+        .expect_denied(role_arn, token, "not trusted yet")
         .await;
-    assert!(
-        refused_for("AccessDenied")(&answer),
-        "not trusted yet: {answer:?}"
-    );
 
     let mut trusting = base.clone();
     trusting["TrustedClientAppIds"] = json!([clouds.client_id]);
@@ -251,13 +255,9 @@ async fn trust_follows_the_trusted_clients(
         .send(&driver.update(stack, role_arn, trusting, base.clone()))
         .await;
     ok(&untrusted);
-    let answer = clouds
-        .exchange_until(role_arn, token, refused_for("AccessDenied"))
+    clouds
+        .expect_denied(role_arn, token, "trust withdrawn")
         .await;
-    assert!(
-        refused_for("AccessDenied")(&answer),
-        "trust withdrawn: {answer:?}"
-    );
 }
 
 /// Tells moto's STS where the emulated tenant publishes its signing keys (AWS would find

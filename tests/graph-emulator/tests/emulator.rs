@@ -122,6 +122,12 @@ impl Client {
         (status, body)
     }
 
+    /// A PATCH that Graph must accept (204).
+    async fn patch(&self, path: &str, body: Value) {
+        let (status, answer) = self.graph(Method::PATCH, path, Some(body)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    }
+
     async fn upsert(&self, name: &str) -> (StatusCode, Value) {
         let (status, body, _) = self
             .graph_with(
@@ -409,6 +415,15 @@ async fn verified_claims(c: &Client, token: &str) -> Value {
         .claims
 }
 
+/// The claims of the factory's token for `scope` (it signs in with its secret).
+async fn factory_claims(c: &Client, scope: &str) -> Value {
+    let (status, body) = c
+        .sign_in(&[("client_secret", SECRET), ("scope", scope)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    verified_claims(c, body["access_token"].as_str().unwrap()).await
+}
+
 #[tokio::test]
 async fn apps_of_the_tenant_get_signed_access_tokens_for_each_other() {
     let c = start().await;
@@ -417,21 +432,11 @@ async fn apps_of_the_tenant_get_signed_access_tokens_for_each_other() {
     let app_path = format!("/applications/{}", app["id"].as_str().unwrap());
     let audience = format!("api://{app_id}");
     let scope = format!("{audience}/.default");
-    let patch = c
-        .graph(
-            Method::PATCH,
-            &app_path,
-            Some(json!({"identifierUris": [audience]})),
-        )
+    c.patch(&app_path, json!({"identifierUris": [audience]}))
         .await;
-    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
 
     // The factory (a secret) asks for the workload app: a v1 token naming the factory.
-    let (status, body) = c
-        .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = verified_claims(&c, body["access_token"].as_str().unwrap()).await;
+    let claims = factory_claims(&c, &scope).await;
     let tenant = c.emulator.tenant_id();
     let factory_sp = c.emulator.factory_service_principal_id();
     assert_eq!(claims["iss"], c.emulator.issuer());
@@ -527,14 +532,8 @@ async fn apps_of_the_tenant_get_signed_access_tokens_for_each_other() {
         (Some("invalid_resource"), 500011)
     );
     let sp_path = format!("/servicePrincipals/{}", sp["id"].as_str().unwrap());
-    let patch = c
-        .graph(
-            Method::PATCH,
-            &sp_path,
-            Some(json!({"appRoleAssignmentRequired": true})),
-        )
+    c.patch(&sp_path, json!({"appRoleAssignmentRequired": true}))
         .await;
-    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
     let (_, body) = c
         .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
         .await;
@@ -544,27 +543,14 @@ async fn apps_of_the_tenant_get_signed_access_tokens_for_each_other() {
     );
 
     // v2 tokens: the resource asks for them; `aud` is its appId and `azp` the client.
-    let patch = c
-        .graph(
-            Method::PATCH,
-            &sp_path,
-            Some(json!({"appRoleAssignmentRequired": false})),
-        )
+    c.patch(&sp_path, json!({"appRoleAssignmentRequired": false}))
         .await;
-    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
-    let patch = c
-        .graph(
-            Method::PATCH,
-            &app_path,
-            Some(json!({"api": {"requestedAccessTokenVersion": 2}})),
-        )
-        .await;
-    assert_eq!(patch.0, StatusCode::NO_CONTENT, "{}", patch.1);
-    let (status, body) = c
-        .sign_in(&[("client_secret", SECRET), ("scope", &scope)])
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = verified_claims(&c, body["access_token"].as_str().unwrap()).await;
+    c.patch(
+        &app_path,
+        json!({"api": {"requestedAccessTokenVersion": 2}}),
+    )
+    .await;
+    let claims = factory_claims(&c, &scope).await;
     assert_eq!(
         claims["iss"],
         format!("https://login.microsoftonline.com/{tenant}/v2.0")
