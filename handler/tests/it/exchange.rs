@@ -158,14 +158,21 @@ async fn eventually<T, F: std::future::Future<Output = T>>(
     }
 }
 
-/// The `sub` of a JWT, read without checking it (STS checked it).
-fn subject_of(token: &str) -> String {
+/// The claims of a JWT, read without checking it (STS checks it).
+fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap_or_default();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .unwrap_or_default();
-    let claims: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    claims["sub"].as_str().unwrap_or_default().to_owned()
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// The `sub` of a JWT.
+fn subject_of(token: &str) -> String {
+    claims_of(token)["sub"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Whether STS refused with the error code `code`.
@@ -384,6 +391,53 @@ async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role() 
             .is_err_and(|e| e.contains("AADSTS700213")),
         "{other_branch:?}"
     );
+}
+
+/// With `RequireAppRoleAssignment`, Entra itself keeps out the apps the role does not
+/// trust: they get no token at all, and a trusted client's token carries the app role.
+#[tokio::test]
+async fn with_assignment_required_only_trusted_apps_get_an_entra_token() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory
+        .graph
+        .configure(|s| s.app_role_assignment_permission = true);
+    let clouds = local_clouds(&factory).await;
+    let stack = stack_in(&hub);
+    let mut base = minimal_properties(&format!(
+        "arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role"
+    ));
+    base["RequireAppRoleAssignment"] = json!("true");
+    let created = factory.send(&factory.create(&stack, base.clone())).await;
+    let data = ok(&created).clone();
+    let (role_arn, scope) = (
+        data["RoleArn"].as_str().unwrap(),
+        data["TokenScope"].as_str().unwrap(),
+    );
+    let refused = clouds.token(scope, &clouds.caller()).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("AADSTS501051")),
+        "{refused:?}"
+    );
+
+    let mut trusting = base.clone();
+    trusting["TrustedClientAppIds"] = json!([clouds.client_id]);
+    let updated = factory
+        .send(&factory.update(&stack, role_arn, base, trusting.clone()))
+        .await;
+    ok(&updated);
+    let token = clouds.caller_token(scope).await;
+    assert_eq!(
+        claims_of(&token)["roles"],
+        json!([entra_federated_role::graph::APP_ROLE_VALUE])
+    );
+    let session = clouds.exchange(role_arn, &token).await;
+    assert!(session.is_ok(), "{session:?}");
+
+    let deleted = factory
+        .send(&factory.delete(&stack, role_arn, trusting))
+        .await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted:#}");
 }
 
 /// The live suite's settings, from the environment.
