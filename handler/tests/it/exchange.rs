@@ -267,17 +267,23 @@ async fn trust_follows_the_trusted_clients(
         .await;
 }
 
-/// Tells moto's STS where the emulated tenant publishes its signing keys (AWS would find
-/// them through the issuer's discovery document).
+/// Tells moto's STS where the emulated tenant publishes the keys of its v1 and v2 tokens
+/// (AWS would find them through each issuer's discovery document).
 async fn trust_tenant_keys(graph: &GraphEmulator) {
-    let answer = moto::post_json(
-        moto::shared(),
-        "/_efr/web-identity/issuers",
-        &json!({ "issuer": graph.issuer(), "jwks_uri": graph.jwks_uri() }),
-    )
-    .await
-    .unwrap();
-    assert!(answer.status < 300, "{}", answer.text());
+    let v2 = format!(
+        "https://login.microsoftonline.com/{}/v2.0",
+        graph.tenant_id()
+    );
+    for issuer in [graph.issuer(), v2] {
+        let answer = moto::post_json(
+            moto::shared(),
+            "/_efr/web-identity/issuers",
+            &json!({ "issuer": issuer, "jwks_uri": graph.jwks_uri() }),
+        )
+        .await
+        .unwrap();
+        assert!(answer.status < 300, "{}", answer.text());
+    }
 }
 
 async fn local_clouds(factory: &Factory) -> Clouds {
@@ -317,9 +323,15 @@ async fn only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
 
 /// The everyday path: a CI job's own OIDC token signs in as the role's app through the
 /// federated credential the resource declared, and gets in as the app's own service
-/// principal; a job of another branch gets no Entra token at all.
+/// principal; a job of another branch gets no Entra token at all. With `TokenVersion: 2`
+/// the token's issuer, audience and so the provider are v2's.
+#[rstest::rstest]
+#[case::v1_tokens("1")]
+#[case::v2_tokens("2")]
 #[tokio::test]
-async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role() {
+async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role(
+    #[case] token_version: &str,
+) {
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[]).await;
     let clouds = local_clouds(&factory).await;
@@ -332,6 +344,7 @@ async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role() 
     ));
     properties["FederatedCredentials"] =
         json!([{"Name": "github-main", "Issuer": issuer, "Subject": subject}]);
+    properties["TokenVersion"] = json!(token_version);
     let created = factory
         .send(&factory.create(&stack_in(&hub), properties))
         .await;
@@ -371,10 +384,10 @@ async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role() 
     let token = sign_in(job_token(subject))
         .await
         .expect("the job's Entra token");
-    assert_eq!(
-        subject_of(&token),
-        data["ServicePrincipalId"].as_str().unwrap()
-    );
+    let claims = claims_of(&token);
+    assert_eq!(claims["sub"], data["ServicePrincipalId"]);
+    assert_eq!(claims["iss"], data["Issuer"]);
+    assert_eq!(claims["aud"], data["Audience"]);
     let session = clouds
         .exchange(role_arn, &token)
         .await
