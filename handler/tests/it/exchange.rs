@@ -16,12 +16,15 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use base64::Engine;
-use entra_federated_role_harness::{factory::set_env, moto};
+use entra_federated_role_harness::{
+    factory::{set_env, store_client_secret},
+    moto,
+};
 use futures::FutureExt;
 use graph_emulator::{GraphEmulator, TestKey};
 use serde_json::{Value, json};
 
-use crate::lifecycle::{Driver, Factory, SECRET, ok, stack_in};
+use crate::lifecycle::{Driver, Factory, SECRET, ok, own_tenant, stack_in};
 use crate::moto_support::{config, fresh_account, root_credentials};
 
 /// Where a caller gets its Entra token, and where it exchanges it.
@@ -306,21 +309,6 @@ fn minimal_properties(service_token: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[]).await;
-    let clouds = local_clouds(&factory).await;
-    let service_token = format!("arn:aws:lambda:us-east-1:{hub}:function:entra-federated-role");
-    only_listed_callers_get_in(
-        &factory,
-        &clouds,
-        &stack_in(&hub),
-        minimal_properties(&service_token),
-    )
-    .await;
-}
-
 /// The everyday path: a CI job's own OIDC token signs in as the role's app through the
 /// federated credential the resource declared, and gets in as the app's own service
 /// principal; a job of another branch gets no Entra token at all. With `TokenVersion: 2`
@@ -453,30 +441,40 @@ async fn with_assignment_required_only_trusted_apps_get_an_entra_token() {
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted:#}");
 }
 
-/// The live suite's settings, from the environment.
+/// Where the live suite runs: the factory's app and secret, the AWS account, and
+/// overrides of the endpoints (none for the real clouds).
 struct Live {
     tenant: String,
     client_id: String,
+    /// The factory's client secret in Secrets Manager, `{"clientSecret": …}`.
     secret_arn: String,
-    authority: String,
+    /// `AZURE_AUTHORITY_HOST` (default `https://login.microsoftonline.com`).
+    authority: Option<String>,
+    /// `GRAPH_ENDPOINT` (default Microsoft Graph).
+    graph_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL` (default AWS).
+    aws_endpoint: Option<String>,
+    /// The sandbox account, as the SDK's credential chain finds it.
     sdk: SdkConfig,
+    /// How long IAM may take to apply a change.
+    patience: Duration,
 }
 
 impl Live {
     /// `None` (skip) unless `EFR_LIVE=1`; then `EFR_LIVE_TENANT_ID`,
     /// `EFR_LIVE_CLIENT_ID` and `EFR_LIVE_SECRET_ARN` name the factory's app and its
     /// client secret in Secrets Manager (docs/entra-setup.md), `AWS_REGION` and the usual
-    /// AWS credential chain the sandbox account, and `EFR_LIVE_AUTHORITY_HOST` may
-    /// replace `https://login.microsoftonline.com`. A missing setting fails the test.
+    /// AWS credential chain the sandbox account; `EFR_LIVE_AUTHORITY_HOST` and
+    /// `EFR_LIVE_GRAPH_ENDPOINT` may name another cloud's endpoints. A missing setting
+    /// fails the test.
     async fn from_env() -> Option<Self> {
         if std::env::var("EFR_LIVE").as_deref() != Ok("1") {
             eprintln!("skipped: the live suite runs with EFR_LIVE=1 (see README, \"Live tests\")");
             return None;
         }
+        let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let required = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
+            optional(name)
                 .unwrap_or_else(|| panic!("EFR_LIVE=1 needs {name}: see README, \"Live tests\""))
         };
         let region = required("AWS_REGION");
@@ -484,82 +482,127 @@ impl Live {
             tenant: required("EFR_LIVE_TENANT_ID"),
             client_id: required("EFR_LIVE_CLIENT_ID"),
             secret_arn: required("EFR_LIVE_SECRET_ARN"),
-            authority: std::env::var("EFR_LIVE_AUTHORITY_HOST")
-                .unwrap_or_else(|_| "https://login.microsoftonline.com".to_owned()),
+            authority: optional("EFR_LIVE_AUTHORITY_HOST"),
+            graph_endpoint: optional("EFR_LIVE_GRAPH_ENDPOINT"),
+            aws_endpoint: optional("AWS_ENDPOINT_URL"),
             sdk: aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(region))
                 .load()
                 .await,
+            patience: Duration::from_secs(120),
         })
+    }
+
+    /// The scenario of [`only_listed_callers_get_in`], with the real binary configured
+    /// as a single-account factory would be.
+    async fn run(self) {
+        let region = self.sdk.region().expect("AWS_REGION").to_string();
+        let account = aws_sdk_sts::Client::new(&self.sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("AWS credentials for the sandbox account")
+            .account()
+            .unwrap_or_default()
+            .to_owned();
+        let credentials = self
+            .sdk
+            .credentials_provider()
+            .expect("an AWS credential chain")
+            .provide_credentials()
+            .await
+            .expect("AWS credentials for the sandbox account");
+        let secret = aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .get_secret_value()
+            .secret_id(&self.secret_arn)
+            .send()
+            .await
+            .expect("EFR_LIVE_SECRET_ARN readable with these credentials");
+        let client_secret = serde_json::from_str::<Value>(secret.secret_string().unwrap_or("{}"))
+            .ok()
+            .and_then(|v| v["clientSecret"].as_str().map(str::to_owned))
+            .expect("the secret holds {\"clientSecret\": …}");
+        let function_arn =
+            format!("arn:aws:lambda:{region}:{account}:function:entra-federated-role");
+        let driver = Driver::start(function_arn.clone(), |response_host| {
+            let mut env = Vec::new();
+            set_env(
+                &mut env,
+                &[
+                    ("ENTRA_TENANT_ID", &self.tenant),
+                    ("ENTRA_CLIENT_ID", &self.client_id),
+                    ("ENTRA_CREDENTIALS_SECRET_ARN", &self.secret_arn),
+                    ("VERIFY_CALLER_STACK", "false"),
+                    ("EXTRA_RESPONSE_URL_HOSTS", response_host),
+                    ("AWS_REGION", &region),
+                    ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
+                    ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
+                    (
+                        "AWS_SESSION_TOKEN",
+                        credentials.session_token().unwrap_or_default(),
+                    ),
+                ],
+            );
+            for (name, value) in [
+                ("AZURE_AUTHORITY_HOST", &self.authority),
+                ("GRAPH_ENDPOINT", &self.graph_endpoint),
+                ("AWS_ENDPOINT_URL", &self.aws_endpoint),
+            ] {
+                if let Some(value) = value {
+                    set_env(&mut env, &[(name, value)]);
+                }
+            }
+            env
+        })
+        .await;
+        let clouds = Clouds {
+            authority: self
+                .authority
+                .clone()
+                .unwrap_or_else(|| "https://login.microsoftonline.com".to_owned()),
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            client_secret,
+            sts: aws_sdk_sts::Client::new(&self.sdk),
+            iam: aws_sdk_iam::Client::new(&self.sdk),
+            patience: self.patience,
+        };
+        let stack = format!(
+            "arn:aws:cloudformation:{region}:{account}:stack/efr-live/{:08x}-0000-4000-8000-000000000000",
+            fastrand::u32(..)
+        );
+        only_listed_callers_get_in(&driver, &clouds, &stack, minimal_properties(&function_arn))
+            .await;
     }
 }
 
 #[tokio::test]
 async fn live_only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
-    let Some(live) = Live::from_env().await else {
-        return;
-    };
-    let region = live.sdk.region().expect("AWS_REGION").to_string();
-    let account = aws_sdk_sts::Client::new(&live.sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("AWS credentials for the sandbox account")
-        .account()
-        .unwrap_or_default()
-        .to_owned();
-    let credentials = live
-        .sdk
-        .credentials_provider()
-        .expect("an AWS credential chain")
-        .provide_credentials()
-        .await
-        .expect("AWS credentials for the sandbox account");
-    let secret = aws_sdk_secretsmanager::Client::new(&live.sdk)
-        .get_secret_value()
-        .secret_id(&live.secret_arn)
-        .send()
-        .await
-        .expect("EFR_LIVE_SECRET_ARN readable with these credentials");
-    let client_secret = serde_json::from_str::<Value>(secret.secret_string().unwrap_or("{}"))
-        .ok()
-        .and_then(|v| v["clientSecret"].as_str().map(str::to_owned))
-        .expect("the secret holds {\"clientSecret\": …}");
-    let function_arn = format!("arn:aws:lambda:{region}:{account}:function:entra-federated-role");
-    let driver = Driver::start(function_arn.clone(), |response_host| {
-        let mut env = Vec::new();
-        set_env(
-            &mut env,
-            &[
-                ("ENTRA_TENANT_ID", &live.tenant),
-                ("ENTRA_CLIENT_ID", &live.client_id),
-                ("ENTRA_CREDENTIALS_SECRET_ARN", &live.secret_arn),
-                ("VERIFY_CALLER_STACK", "false"),
-                ("EXTRA_RESPONSE_URL_HOSTS", response_host),
-                ("AWS_REGION", &region),
-                ("AWS_ACCESS_KEY_ID", credentials.access_key_id()),
-                ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key()),
-                (
-                    "AWS_SESSION_TOKEN",
-                    credentials.session_token().unwrap_or_default(),
-                ),
-            ],
-        );
-        env
-    })
+    if let Some(live) = Live::from_env().await {
+        live.run().await;
+    }
+}
+
+/// The live suite's scenario on the stand-ins: its wiring too (credentials handed to the
+/// binary, the secret read back, the endpoints passed on), so that a live run does not
+/// find its mistakes first. moto applies every change at once, so no patience.
+#[tokio::test]
+async fn only_the_callers_a_role_trusts_exchange_their_entra_token_for_it() {
+    let (_, sdk) = fresh_account().await;
+    let graph = own_tenant().await;
+    trust_tenant_keys(&graph).await;
+    let name = format!("efr-live-rehearsal-{}", fastrand::u32(..));
+    let secret_arn = store_client_secret(&sdk, &name, SECRET).await.unwrap();
+    Live {
+        tenant: graph.tenant_id(),
+        client_id: graph.factory_client_id(),
+        secret_arn,
+        authority: Some(graph.url().to_owned()),
+        graph_endpoint: Some(graph.url().to_owned()),
+        aws_endpoint: Some(moto::shared().to_owned()),
+        sdk,
+        patience: Duration::ZERO,
+    }
+    .run()
     .await;
-    let clouds = Clouds {
-        authority: live.authority.clone(),
-        tenant: live.tenant.clone(),
-        client_id: live.client_id.clone(),
-        client_secret,
-        sts: aws_sdk_sts::Client::new(&live.sdk),
-        iam: aws_sdk_iam::Client::new(&live.sdk),
-        patience: Duration::from_secs(120),
-    };
-    let stack = format!(
-        "arn:aws:cloudformation:{region}:{account}:stack/efr-live/{:08x}-0000-4000-8000-000000000000",
-        fastrand::u32(..)
-    );
-    only_listed_callers_get_in(&driver, &clouds, &stack, minimal_properties(&function_arn)).await;
 }

@@ -149,14 +149,7 @@ impl Factory {
     pub(crate) async fn start(hub: &str, extra: &[(&str, &str)]) -> Self {
         let hub_sdk = account_config(hub).await;
         let credentials = account_credentials(hub).await;
-        // A tenant of its own: its issuer (and signing keys) are this factory's alone.
-        let graph = GraphEmulator::start_with(graph_emulator::Options {
-            tenant_id: uuid::Uuid::new_v4().to_string(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        graph.set_client_secret(SECRET);
+        let graph = own_tenant().await;
         let name = format!("entra-factory-{}", fastrand::u32(..));
         let secret_arn = store_client_secret(&hub_sdk, &name, SECRET).await.unwrap();
         let driver = Driver::start(
@@ -195,6 +188,19 @@ impl Factory {
             .collect();
         (apps, snapshot.deleted_items.len())
     }
+}
+
+/// A Graph emulator with a tenant of its own (so its issuer and signing keys are this
+/// test's alone), where the factory signs in with [`SECRET`].
+pub(crate) async fn own_tenant() -> GraphEmulator {
+    let graph = GraphEmulator::start_with(graph_emulator::Options {
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    graph.set_client_secret(SECRET);
+    graph
 }
 
 fn with_stack(mut event: Value, stack_id: &str) -> Value {
