@@ -90,11 +90,15 @@ impl Clouds {
         ]
     }
 
-    /// The factory's token for `scope`.
+    /// The factory's token for `scope` (a new app may take Entra a moment to know).
     async fn caller_token(&self, scope: &str) -> String {
-        self.token(scope, &self.caller())
-            .await
-            .unwrap_or_else(|error| panic!("the caller's token for {scope}: {error}"))
+        eventually(
+            self.patience,
+            || async { self.token(scope, &self.caller()).await },
+            Result::is_ok,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("the caller's token for {scope}: {error}"))
     }
 
     async fn exchange(&self, role_arn: &str, token: &str) -> Exchange {
