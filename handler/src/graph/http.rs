@@ -1,9 +1,10 @@
-//! One Graph request with retries: 429 honours `Retry-After` (seconds, spread by up to a fifth more) and falls back to
-//! exponential backoff with full jitter when it is absent ("Microsoft Graph throttling
-//! guidance", learn.microsoft.com/graph/throttling); 5xx and lost connections are retried
-//! the same way; a 401 re-signs in once. Every wait is checked against the caller's
-//! [`Deadline`] first: when it would cross it, the call gives up with a typed error while
-//! there is still time to answer CloudFormation.
+//! One Graph request with retries: 429 honours `Retry-After` (seconds, spread by up to a
+//! fifth more) and falls back to exponential backoff with full jitter when it is absent
+//! ("Microsoft Graph throttling guidance", learn.microsoft.com/graph/throttling); 5xx and
+//! lost connections are retried the same way; a 401 re-signs in once. Throttling is
+//! retried until the deadline, failures a number of times. Every wait is checked against
+//! the caller's [`Deadline`] first: when it would cross it, the call gives up with a typed
+//! error while there is still time to answer CloudFormation.
 
 use std::time::Duration;
 
@@ -69,12 +70,15 @@ impl RetryPolicy {
     /// The wait before retry number `retry` of a throttled or failed request: what
     /// `Retry-After` asks plus up to a fifth more, so that functions throttled together
     /// (an organisation-wide rollout) do not all come back in the same instant; without
-    /// it, [`RetryPolicy::backoff`].
+    /// it (or with `Retry-After: 0`, which would make retrying until the deadline a busy
+    /// loop), [`RetryPolicy::backoff`].
     pub fn wait(&self, retry_after: Option<Duration>, retry: u32) -> Duration {
-        retry_after.map_or_else(
-            || self.backoff(retry),
-            |hint| whole_millis(hint + hint.mul_f64(0.2 * fastrand::f64())),
-        )
+        match retry_after {
+            Some(hint) if !hint.is_zero() => {
+                whole_millis(hint + hint.mul_f64(0.2 * fastrand::f64()))
+            }
+            _ => self.backoff(retry),
+        }
     }
 }
 
@@ -244,5 +248,13 @@ mod tests {
         let distinct: std::collections::HashSet<_> = waits.iter().collect();
         assert!(distinct.len() > 1, "spread");
         assert!(policy.wait(None, 1) <= policy.base);
+        let zero: Vec<_> = (0..50)
+            .map(|_| policy.wait(Some(Duration::ZERO), 3))
+            .collect();
+        assert!(
+            zero.iter().all(|w| *w <= policy.base * 4),
+            "backoff, not a retry-after of 0"
+        );
+        assert!(zero.iter().any(|w| !w.is_zero()), "{zero:?}");
     }
 }
