@@ -40,6 +40,14 @@ fn issuer() -> String {
     Cloud::Public.issuer(TENANT, TokenVersion::V1)
 }
 
+/// What a Delete's provider clean-up does now for the test issuer.
+async fn cleanup(account: &entra_federated_role::aws::Account) -> ProviderCleanup {
+    account
+        .delete_provider_if_unused(&issuer(), deadline())
+        .await
+        .unwrap()
+}
+
 fn stack(account: &str) -> StackArn {
     StackArn::parse(&format!(
         "arn:aws:cloudformation:us-east-1:{account}:stack/ci-roles/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1"
@@ -182,13 +190,7 @@ async fn a_foreign_provider_and_its_audiences_are_never_touched() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
-        ProviderCleanup::NotOurs
-    );
+    assert_eq!(cleanup(&account).await, ProviderCleanup::NotOurs);
     assert!(provider(&config, &arn).await.is_some());
 }
 
@@ -203,10 +205,7 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
     account.create_role(&role, deadline()).await.unwrap();
 
     assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
+        cleanup(&account).await,
         ProviderCleanup::InUse { audiences: 1 }
     );
     account
@@ -214,10 +213,7 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
         .await
         .unwrap();
     assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
+        cleanup(&account).await,
         ProviderCleanup::TrustedBy {
             role: "trusting-role".into()
         }
@@ -226,21 +222,9 @@ async fn the_provider_is_deleted_only_when_ours_empty_and_untrusted() {
         .delete_role(&role.name, &role.ownership, deadline())
         .await
         .unwrap();
-    assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
-        ProviderCleanup::Deleted
-    );
+    assert_eq!(cleanup(&account).await, ProviderCleanup::Deleted);
     assert!(provider(&config, &ours.arn).await.is_none());
-    assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
-        ProviderCleanup::Absent
-    );
+    assert_eq!(cleanup(&account).await, ProviderCleanup::Absent);
 }
 
 #[tokio::test]
@@ -280,10 +264,7 @@ async fn a_provider_deleted_while_a_role_came_to_trust_it_is_put_back() {
         .await
         .unwrap();
     assert_eq!(
-        account
-            .delete_provider_if_unused(&issuer(), deadline())
-            .await
-            .unwrap(),
+        cleanup(&account).await,
         ProviderCleanup::Deleted,
         "no role trusted it: deleted and not put back"
     );
