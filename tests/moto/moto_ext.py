@@ -161,6 +161,35 @@ discovery and thumbprints, ``ProviderId`` (OAuth 2.0 access tokens), session
 tags from the token, ``SourceIdentity``, ``PolicyArns`` and session-policy size
 limits, the role's permissions boundary, and condition keys other than those
 above (``oaud``/``email`` of Google, global ``aws:``/``sts:`` keys).
+
+``install_cloudformation_events()`` makes moto's CloudFormation record the
+events of a stack's resources, which moto 5.2.5 never does (it records the
+stack's own events only):
+
+* DescribeStackEvents
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html
+  and the User Guide, "Understand CloudFormation stack creation events"
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-resource-configuration-complete.html
+* Custom resource requests and responses
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html
+
+When moto creates a stack's resources, each gets ``CREATE_IN_PROGRESS`` (an
+empty ``PhysicalResourceId``, the template's ``ResourceType``) and, once moto has
+created it, ``CREATE_COMPLETE`` with its physical id. A custom resource stays
+``CREATE_IN_PROGRESS`` until its provider's response reaches moto's ResponseURL:
+``SUCCESS`` records ``CREATE_COMPLETE`` with the response's
+``PhysicalResourceId``, ``FAILED`` records ``CREATE_FAILED`` with it and the
+response's ``Reason`` in CloudFormation's words. DescribeStackEvents lists them
+newest first, as moto already lists stack events; DescribeStackResource(s)
+report a custom resource's status and physical id from its events.
+
+moto never sends a custom resource an Update or a Delete. The events
+CloudFormation records in those phases -- update, replacement and its cleanup,
+update rollback, create rollback, stack deletion -- are recorded by the tests
+with ``POST /_efr/cloudformation/events`` (``wsgi_middleware``; the body is
+documented by ``record_cloudformation_event`` and server.py's contract). An
+event's ``ResourceType`` always comes from the stack's template: the body cannot
+name one.
 """
 
 from __future__ import annotations
@@ -1245,6 +1274,444 @@ def install_web_identity_check() -> list[str]:
     return [name]
 
 
+# --- CloudFormation: resource events, and the phases moto does not run ----------
+#
+# moto 5.2.5 records stack-level events only (Stack._add_stack_event), so
+# DescribeStackEvents never shows a resource. CloudFormation records, per
+# resource, CREATE_IN_PROGRESS when it starts to create it and CREATE_COMPLETE
+# (or CREATE_FAILED, with a reason) when it is done ("Understand CloudFormation
+# stack creation events",
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-resource-configuration-complete.html);
+# a custom resource stays CREATE_IN_PROGRESS until its provider's response
+# arrives. The pieces below add that to moto's own flow, each where moto would
+# hold it:
+#
+# * Stack._add_resource_event (moto/cloudformation/models.py): records a resource
+#   event as _add_stack_event records a stack event (SNS notification included).
+# * parse_and_create_resource (moto/cloudformation/parsing.py): moto's function,
+#   with CREATE_IN_PROGRESS recorded before the resource class creates the
+#   resource, and CREATE_COMPLETE (physical id) after, unless it is a custom
+#   resource, which is not created until its provider answers; CREATE_FAILED
+#   when creating raises.
+# * CloudFormationBackend.process_cfn_response (models.py) and the
+#   ProcessCfnResponse action (responses.py), which moto serves at
+#   <moto>/cloudformation_<region>/cfnresponse?stack=<StackId>: SUCCESS records
+#   CREATE_COMPLETE with the response's PhysicalResourceId (then moto's own
+#   data and readiness handling), FAILED records CREATE_FAILED with it and
+#   CloudFormation's reason text, "Received response status [FAILED] from
+#   custom resource. Message returned: <Reason> (RequestId: <request id>)" (as
+#   CloudFormation words it in the events users report, e.g.
+#   https://github.com/awslabs/aws-video-transcriber/issues/32). moto only ever
+#   sends Create requests, so a response is applied only to a custom resource
+#   whose creation awaits one; any other (a second response, one for an unknown
+#   logical id) is acknowledged, logged and changes nothing. The stack is found
+#   in the account and region its ARN names (moto looked in the caller's
+#   account, and the provider's PUT carries no credentials).
+# * StackResourceDTO (responses.py): DescribeStackResource(s) report a custom
+#   resource's status, reason and physical id from its events (moto reports the
+#   stack's status and a generated name).
+#
+# DescribeStackEvents already lists a stack's events newest first ("in reverse
+# chronological order",
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html):
+# moto reverses the order it recorded them in, which is their order in time, so
+# it is kept. Not emulated: ResourceProperties in events, events of updates and
+# deletions moto runs itself (UpdateStack, DeleteStack), a Ref of a custom
+# resource resolving to its PhysicalResourceId, AWS::CloudFormation::CustomResource
+# (moto creates only the Custom:: types).
+
+import logging
+from datetime import timedelta
+
+import botocore.session
+from moto.cloudformation import parsing as cloudformation_parsing
+from moto.cloudformation.custom_model import CustomModel
+from moto.cloudformation.models import (
+    CloudFormationBackend,
+    Event,
+    Stack,
+    cloudformation_backends,
+)
+from moto.cloudformation.responses import CloudFormationResponse, StackResourceDTO
+
+CLOUDFORMATION_PATH = "/_efr/cloudformation/"
+STACK_ARN = re.compile(
+    r"arn:(?P<partition>[\w-]+):cloudformation:(?P<region>[\w-]+):(?P<account>\d{12}):stack/[^/]+/.+"
+)
+
+_logger = logging.getLogger(__name__)
+_RESPONSES_LOCK = threading.Lock()
+
+
+def _backend_of_stack(stack_id: str | None) -> CloudFormationBackend | None:
+    """The backend of the account and region a stack ARN names (None: not an ARN,
+    or a region moto does not know)."""
+    match = STACK_ARN.fullmatch(stack_id or "")
+    if match is None:
+        return None
+    backends = cloudformation_backends[match["account"]]
+    return backends[match["region"]] if match["region"] in backends else None
+
+
+def _stack_by_arn(stack_id: str | None) -> Stack | None:
+    """The stack with this ARN, deleted or not (moto keeps deleted stacks)."""
+    backend = _backend_of_stack(stack_id)
+    if backend is None:
+        return None
+    return backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+
+
+# --- Stack method (would go in moto/cloudformation/models.py) -----------------
+
+
+def _stack_add_resource_event(
+    self: Stack,
+    logical_resource_id: str,
+    resource_type: str,
+    resource_status: str,
+    physical_resource_id: str = "",
+    resource_status_reason: str | None = None,
+) -> Event:
+    # While a resource is being created it has no physical id yet: CloudFormation
+    # reports an empty PhysicalResourceId.
+    event = Event(
+        stack_id=self.stack_id,
+        stack_name=self.name,
+        logical_resource_id=logical_resource_id,
+        physical_resource_id=physical_resource_id,
+        resource_type=resource_type,
+        resource_status=resource_status,
+        resource_status_reason=resource_status_reason,
+        resource_properties=None,
+    )
+    event.sendToSns(self.account_id, self.region_name, self.notification_arns)
+    self.events.append(event)
+    return event
+
+
+# --- parsing.parse_and_create_resource, with its events (would replace moto's) ---
+
+
+def _stack_of(resources_map) -> Stack | None:
+    """The stack a ResourceMap belongs to, once its backend holds it."""
+    backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
+    stack_id = resources_map.stack_id
+    return backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+
+
+def _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+    """moto 5.2.5's parsing.parse_and_create_resource, step for step, with the
+    resource's events recorded around the creation."""
+    condition = resource_json.get("Condition")
+    if condition and not resources_map.lazy_condition_map[condition]:
+        return None  # a false Condition: not created, and CloudFormation records nothing
+
+    resource_type = resource_json["Type"]
+    resource_tuple = cloudformation_parsing.parse_resource_and_generate_name(
+        logical_id, resource_json, resources_map
+    )
+    if not resource_tuple:
+        return None  # a type moto does not create (it has warned)
+    resource_class, resource_json, resource_physical_name = resource_tuple
+    stack = _stack_of(resources_map)
+    if stack is not None:
+        stack._add_resource_event(logical_id, resource_type, "CREATE_IN_PROGRESS")
+    kwargs = {"LogicalId": logical_id, "StackId": resources_map.stack_id, "ResourceType": resource_type}
+    try:
+        resource = resource_class.create_from_cloudformation_json(
+            resource_physical_name, resource_json, account_id, region_name, **kwargs
+        )
+    except Exception as error:
+        if stack is not None:
+            stack._add_resource_event(logical_id, resource_type, "CREATE_FAILED", resource_status_reason=str(error))
+        raise
+    resource.cf_resource_type = resource_type
+    resource.logical_resource_id = logical_id
+    # A custom resource is complete when its provider says so (process_cfn_response).
+    if stack is not None and not isinstance(resource, CustomModel) and resource.is_created():
+        physical_id = getattr(resource, "physical_resource_id", None) or ""
+        stack._add_resource_event(logical_id, resource_type, "CREATE_COMPLETE", str(physical_id))
+    return resource
+
+
+_parse_and_create_resource.efr_records_events = True
+
+
+# --- CloudFormationBackend method (would go in moto/cloudformation/models.py) --
+
+
+def _backend_process_cfn_response(
+    self: CloudFormationBackend,
+    stack_id: str,
+    logical_resource_id: str,
+    status: str,
+    physical_resource_id: str | None,
+    reason: str | None,
+    data: dict | None,
+) -> None:
+    stack = self.get_stack(stack_id)
+    custom_resource = stack.custom_resources.get(logical_resource_id)
+    if status not in ("SUCCESS", "FAILED"):
+        _logger.warning("custom resource response ignored: Status %r is not SUCCESS or FAILED", status)
+        return
+    with _RESPONSES_LOCK:  # two responses at once: the first one counts
+        waiting = custom_resource is not None and getattr(custom_resource, "response_status", None) is None
+        if waiting:
+            custom_resource.response_status = status
+    if not waiting:
+        _logger.warning(
+            "custom resource response ignored: %s of stack %s is not waiting for one",
+            logical_resource_id, stack_id,
+        )
+        return
+    resource_json = (stack.template_dict.get("Resources") or {}).get(logical_resource_id) or {}
+    resource_type = resource_json.get("Type") or getattr(custom_resource, "cf_resource_type", "")
+    if status == "SUCCESS":
+        stack._add_resource_event(
+            logical_resource_id, resource_type, "CREATE_COMPLETE", physical_resource_id or ""
+        )
+        custom_resource.set_data(data or {})
+        stack.verify_readiness()  # moto's: the stack is CREATE_COMPLETE once all are
+    else:
+        stack._add_resource_event(
+            logical_resource_id,
+            resource_type,
+            "CREATE_FAILED",
+            physical_resource_id or "",
+            "Received response status [FAILED] from custom resource. Message returned: "
+            f"{reason or ''} (RequestId: {custom_resource.request_id})",
+        )
+
+
+# --- CloudFormationResponse method (would go in moto/cloudformation/responses.py)
+
+
+def _response_process_cfn_response(self: CloudFormationResponse):
+    stack_id = self._get_param("StackId")
+    backend = _backend_of_stack(stack_id) or self.cloudformation_backend
+    backend.process_cfn_response(
+        stack_id=stack_id,
+        logical_resource_id=self._get_param("LogicalResourceId"),
+        status=self._get_param("Status"),
+        physical_resource_id=self._get_param("PhysicalResourceId"),
+        reason=self._get_param("Reason"),
+        data=self._get_param("Data"),
+    )
+    return 200, {"status": 200}, json.dumps("{}")
+
+
+# --- StackResourceDTO (moto/cloudformation/responses.py) ------------------------
+
+
+def _current_resource_event(stack: Stack, logical_resource_id: str) -> Event | None:
+    """The event that gives a resource's current status: its newest, except that a
+    DELETE_* event naming another physical id than the resource's current one is
+    about the old resource of a replacement (or the new one of a failed update)
+    that CloudFormation removes in a cleanup phase, not about the resource."""
+    current = None
+    for event in stack.events:
+        if event.logical_resource_id != logical_resource_id or event.physical_resource_id == stack.stack_id:
+            continue  # another resource, or the stack's own event
+        if (
+            current is not None
+            and event.resource_status.startswith("DELETE_")
+            and event.physical_resource_id
+            and current.physical_resource_id
+            and event.physical_resource_id != current.physical_resource_id
+        ):
+            continue
+        current = event
+    return current
+
+
+def _wrap_stack_resource_dto(init):
+    def __init__(self, stack, resource):
+        init(self, stack, resource)
+        if not isinstance(resource, CustomModel):
+            # moto's own report: moto records no events when it updates or deletes
+            # resources itself, so their events may be out of date.
+            return
+        event = _current_resource_event(stack, self.logical_resource_id)
+        if event is not None:
+            self.resource_status = event.resource_status
+            self.resource_status_reason = event.resource_status_reason
+            self.physical_resource_id = event.physical_resource_id or None
+            self.timestamp = self.last_updated_timestamp = event.timestamp
+
+    __init__.efr_reports_events = True
+    __init__.__wrapped__ = init
+    return __init__
+
+
+def install_cloudformation_events() -> list[str]:
+    """Record resource events in moto's CloudFormation (see above); return what was
+    installed (nothing when already done)."""
+    installed = []
+    if not getattr(cloudformation_parsing.parse_and_create_resource, "efr_records_events", False):
+        cloudformation_parsing.parse_and_create_resource = _parse_and_create_resource
+        installed.append("parse_and_create_resource")
+    for cls, name, ours in (
+        (Stack, "_add_resource_event", _stack_add_resource_event),
+        (CloudFormationBackend, "process_cfn_response", _backend_process_cfn_response),
+        (CloudFormationResponse, "process_cfn_response", _response_process_cfn_response),
+    ):
+        if getattr(cls, name, None) is not ours:
+            setattr(cls, name, ours)
+            installed.append(f"{cls.__name__}.{name}")
+    if not getattr(StackResourceDTO.__init__, "efr_reports_events", False):
+        StackResourceDTO.__init__ = _wrap_stack_resource_dto(StackResourceDTO.__init__)
+        installed.append("StackResourceDTO.__init__")
+    return installed
+
+
+# --- Recording what CloudFormation records in the phases moto does not run ------
+#
+# moto never sends a custom resource an Update or a Delete, so the events of
+# those phases are recorded by the tests themselves, with
+# POST /_efr/cloudformation/events (wsgi_middleware), one call per step, in the
+# order CloudFormation records them:
+#
+# * in-place update: stack UPDATE_IN_PROGRESS; resource UPDATE_IN_PROGRESS with
+#   the current physical id (CloudFormation sends the Update now); resource
+#   UPDATE_COMPLETE with the same id; stack UPDATE_COMPLETE ("Monitor the
+#   progress of a stack update",
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html).
+# * replacement: as above, but the provider answers with another physical id,
+#   so UPDATE_COMPLETE names the new one; then stack
+#   UPDATE_COMPLETE_CLEANUP_IN_PROGRESS and resource DELETE_IN_PROGRESS with the
+#   OLD id (CloudFormation sends the Delete now), DELETE_COMPLETE, stack
+#   UPDATE_COMPLETE. "If the value returned is different, CloudFormation
+#   recognizes the update as a replacement and sends a delete request to the old
+#   resource" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html,
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-delete.html);
+#   UPDATE_COMPLETE_CLEANUP_IN_PROGRESS is the "ongoing removal of old resources
+#   ... after a successful stack update" (stack status codes,
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes).
+# * update rollback: a resource's update fails (UPDATE_FAILED with a reason);
+#   stack UPDATE_ROLLBACK_IN_PROGRESS; resource UPDATE_IN_PROGRESS (the rollback's
+#   Update, back to the old properties), UPDATE_COMPLETE (the monitor page's
+#   rollback example); then, when the failed update had replaced it, stack
+#   UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS ("still deleting any new
+#   resources it created during the stack update", status codes page) with
+#   resource DELETE_IN_PROGRESS of the NEW id; stack UPDATE_ROLLBACK_COMPLETE.
+# * create rollback: resource CREATE_FAILED (moto records it from a FAILED
+#   response); stack ROLLBACK_IN_PROGRESS ("ongoing removal ... after a failed
+#   stack creation"); resource DELETE_IN_PROGRESS with the failed create's
+#   physical id; DELETE_COMPLETE; stack ROLLBACK_COMPLETE.
+# * stack deletion: stack DELETE_IN_PROGRESS; resource DELETE_IN_PROGRESS with
+#   its physical id; DELETE_COMPLETE; stack DELETE_COMPLETE.
+#
+# The documentation does not say which physical id the events of a cleanup or a
+# rollback name, nor which physical id the rollback's Update and the create
+# rollback's Delete carry; the ids above follow the request pages (a Delete
+# names the resource it deletes).
+#
+# The event's ResourceType is always the one of the stack's template: a test
+# records what CloudFormation would, and CloudFormation takes the type from the
+# template, whatever a request claims.
+
+_DRIVER_STRING_FIELDS = (
+    "StackId",
+    "StackStatus",
+    "LogicalResourceId",
+    "ResourceStatus",
+    "PhysicalResourceId",
+    "ResourceStatusReason",
+)
+_DRIVER_FIELDS = _DRIVER_STRING_FIELDS + ("AgeSeconds",)
+
+
+class DriverError(ValueError):
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_CLOUDFORMATION_MODEL = None
+
+
+def _api_enum(shape: str) -> tuple[str, ...]:
+    """The values botocore's CloudFormation model (the API) allows for an enum."""
+    global _CLOUDFORMATION_MODEL
+    if _CLOUDFORMATION_MODEL is None:
+        _CLOUDFORMATION_MODEL = botocore.session.get_session().get_service_model("cloudformation")
+    return tuple(_CLOUDFORMATION_MODEL.shape_for(shape).enum)
+
+
+def record_cloudformation_event(body) -> None:
+    """Record the event(s) a POST /_efr/cloudformation/events body describes.
+
+    ``StackId`` (required): the stack's ARN; it is looked up in the account and
+    region the ARN names, deleted stacks included (else 404). ``StackStatus``:
+    set the stack's status and record its event, as moto's _add_stack_event
+    does. ``LogicalResourceId`` with ``ResourceStatus``: record a resource event,
+    with the template's type, ``PhysicalResourceId`` (default empty) and
+    ``ResourceStatusReason`` (which goes with the stack event when there is no
+    resource event). At least one of the two events; the stack's comes first.
+    Statuses must be values of the API's StackStatus / ResourceStatus enums.
+    ``AgeSeconds`` (a number, 0 or more): back-date the new event(s) and the
+    stack's history before them. Any other field is refused (400), a
+    ``ResourceType`` above all. Raises DriverError (400 or 404) and then
+    records nothing.
+    """
+    if not isinstance(body, dict):
+        raise DriverError("400 Bad Request", "the body must be a JSON object")
+    unknown = sorted(set(body) - set(_DRIVER_FIELDS))
+    if unknown:
+        message = f"unknown field(s): {', '.join(unknown)}"
+        if "ResourceType" in unknown:
+            message += " (an event's ResourceType is the one of the stack's template)"
+        raise DriverError("400 Bad Request", message)
+    for name in _DRIVER_STRING_FIELDS:
+        if name in body and not (isinstance(body[name], str) and body[name]):
+            raise DriverError("400 Bad Request", f"{name} must be a non-empty string")
+    age = body.get("AgeSeconds", 0)
+    if isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0:
+        raise DriverError("400 Bad Request", "AgeSeconds must be a number of seconds, 0 or more")
+    if "StackId" not in body:
+        raise DriverError("400 Bad Request", "StackId is required")
+    stack_status, logical_id = body.get("StackStatus"), body.get("LogicalResourceId")
+    resource_status = body.get("ResourceStatus")
+    if stack_status is None and logical_id is None:
+        raise DriverError("400 Bad Request", "give StackStatus, LogicalResourceId or both")
+    if logical_id is None and ("ResourceStatus" in body or "PhysicalResourceId" in body):
+        raise DriverError("400 Bad Request", "ResourceStatus and PhysicalResourceId need a LogicalResourceId")
+    if logical_id is not None and resource_status is None:
+        raise DriverError("400 Bad Request", "ResourceStatus is required with LogicalResourceId")
+    if stack_status is not None and stack_status not in _api_enum("StackStatus"):
+        raise DriverError("400 Bad Request", f"StackStatus {stack_status!r} is not a CloudFormation stack status")
+    if resource_status is not None and resource_status not in _api_enum("ResourceStatus"):
+        raise DriverError(
+            "400 Bad Request", f"ResourceStatus {resource_status!r} is not a CloudFormation resource status"
+        )
+
+    stack = _stack_by_arn(body["StackId"])
+    if stack is None:
+        raise DriverError("404 Not Found", f"no stack {body['StackId']} (give the stack's ARN)")
+    resource_type = None
+    if logical_id is not None:
+        template_resource = (stack.template_dict.get("Resources") or {}).get(logical_id)
+        if not isinstance(template_resource, dict) or "Type" not in template_resource:
+            raise DriverError("400 Bad Request", f"the template of {stack.name} has no resource {logical_id}")
+        resource_type = template_resource["Type"]
+
+    reason = body.get("ResourceStatusReason")
+    if stack_status is not None:
+        stack.status = stack_status
+        stack._add_stack_event(stack_status, resource_status_reason=None if logical_id else reason)
+    if logical_id is not None:
+        stack._add_resource_event(
+            logical_id, resource_type, resource_status, body.get("PhysicalResourceId", ""), reason
+        )
+    if age:
+        # The new event(s) and the whole history before them happened AgeSeconds
+        # earlier: the events stay in the order of their timestamps.
+        delta = timedelta(seconds=age)
+        for event in stack.events:
+            event.timestamp -= delta
+        stack.creation_time -= delta
+
+
 # --- Local HTTP endpoints -------------------------------------------------------
 
 
@@ -1308,9 +1775,28 @@ def _serve_web_identity(environ, start_response, name: str):
     return _register_issuer_request(environ, start_response)
 
 
+def _serve_cloudformation(environ, start_response, name: str):
+    if name != "events":
+        return _json_response(start_response, "404 Not Found", {"error": f"no such path {environ['PATH_INFO']}"})
+    if environ.get("REQUEST_METHOD") != "POST":
+        return _json_response(
+            start_response, "405 Method Not Allowed", {"error": "use POST"}, [("Allow", "POST")]
+        )
+    try:
+        body = _request_json(environ)
+    except ValueError:
+        body = None
+    try:
+        record_cloudformation_event(body)
+    except DriverError as error:
+        return _json_response(start_response, error.status, {"error": str(error)})
+    return _json_response(start_response, "204 No Content", None)
+
+
 def wsgi_middleware(app):
-    """Serve /_efr/outbound-identity/ (GET: verification keys, issuer URLs) and
-    /_efr/web-identity/issuers (POST: register an issuer's JWKS URL); hand
+    """Serve /_efr/outbound-identity/ (GET: verification keys, issuer URLs),
+    /_efr/web-identity/issuers (POST: register an issuer's JWKS URL) and
+    /_efr/cloudformation/events (POST: record a stack or resource event); hand
     everything else to moto's application."""
 
     def serve(environ, start_response):
@@ -1319,6 +1805,8 @@ def wsgi_middleware(app):
             return _serve_outbound_identity(environ, start_response, path[len(OUTBOUND_IDENTITY_PATH):])
         if path.startswith(WEB_IDENTITY_PATH):
             return _serve_web_identity(environ, start_response, path[len(WEB_IDENTITY_PATH):])
+        if path.startswith(CLOUDFORMATION_PATH):
+            return _serve_cloudformation(environ, start_response, path[len(CLOUDFORMATION_PATH):])
         return app(environ, start_response)
 
     return serve

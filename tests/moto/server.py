@@ -1,4 +1,4 @@
-"""moto's server (all services, as `moto_server`) with the moto_ext IAM and STS extensions.
+"""moto's server (all services, as `moto_server`) with the moto_ext IAM, STS and CloudFormation extensions.
 
 Usage (with the Python of the venv built from tests/moto/requirements.txt):
     .venv/bin/python tests/moto/server.py [--host 127.0.0.1] [--port 0] [--quiet] [--ignore-stdin]
@@ -28,6 +28,41 @@ Contract:
   204 when registered (again: replaced), 400 with {"error": ...} when a field is
   missing or the jwks_uri is not http(s). Registrations last as long as the
   process (POST /moto-api/reset keeps them) and are shared by all clients.
+* CloudFormation records resource events (moto_ext.install_cloudformation_events):
+  CREATE_IN_PROGRESS (empty PhysicalResourceId, the template's ResourceType)
+  when moto starts to create a resource, CREATE_COMPLETE (its physical id) when
+  moto has created it; a custom resource stays CREATE_IN_PROGRESS until its
+  provider PUTs its response to the ResponseURL moto sends,
+  <url>/cloudformation_<region>/cfnresponse?stack=<StackId>: Status SUCCESS
+  records CREATE_COMPLETE with the response's PhysicalResourceId, FAILED records
+  CREATE_FAILED with it and, as ResourceStatusReason, "Received response status
+  [FAILED] from custom resource. Message returned: <Reason> (RequestId: <id>)".
+  Only a custom resource awaiting its creation's response takes one; any other
+  response is answered 200 and changes nothing. DescribeStackEvents lists events newest first; DescribeStackResource(s)
+  report a custom resource's status and physical id from its events.
+* moto sends a custom resource no Update or Delete. What CloudFormation records
+  in those phases (update, replacement and its cleanup, update rollback, create
+  rollback, stack deletion: see moto_ext) is recorded with
+  POST /_efr/cloudformation/events and a JSON body
+  {"StackId": "<stack ARN>",                 required
+   "StackStatus": "UPDATE_IN_PROGRESS",       optional: set the stack's status and
+                                              record a stack event
+   "LogicalResourceId": "CiRole",             optional: record a resource event;
+                                              must name a resource of the stack's
+                                              template, whose Type the event gets
+   "ResourceStatus": "UPDATE_IN_PROGRESS",    required with LogicalResourceId
+   "PhysicalResourceId": "...",               optional (default: empty)
+   "ResourceStatusReason": "...",             optional: the resource event's, or
+                                              the stack event's without one
+   "AgeSeconds": 0}                           optional: the event(s), and the
+                                              stack's history before them, are
+                                              back-dated by that many seconds
+  at least one of StackStatus and LogicalResourceId. The stack event comes
+  first when both are given. Statuses must be values of the API's StackStatus
+  and ResourceStatus enums. The stack is looked up by its ARN in the account
+  and region the ARN names, deleted stacks included. 204 when recorded; 400
+  with {"error": ...} for a body that is not so (an unknown field, such as
+  ResourceType, included), 404 with {"error": ...} for an unknown stack.
 * MOTO_PORT is set to the bound port, so URLs moto builds for itself (e.g. the
   CloudFormation custom-resource ResponseURL) use the real port.
 """
@@ -82,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     moto_ext.install_trust_principal_check()
     moto_ext.install_outbound_identity()
     moto_ext.install_web_identity_check()
+    moto_ext.install_cloudformation_events()
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -93,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
 
-    # /_efr/outbound-identity/… (JWKS, issuer) and /_efr/web-identity/issuers
-    # first, then moto.
+    # /_efr/outbound-identity/… (JWKS, issuer), /_efr/web-identity/issuers and
+    # /_efr/cloudformation/events first, then moto.
     app = moto_ext.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
