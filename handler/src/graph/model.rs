@@ -192,6 +192,9 @@ pub struct ServicePrincipal {
     /// `appRoleAssignmentRequired`.
     #[serde(default)]
     pub app_role_assignment_required: bool,
+    /// `appOwnerOrganizationId`: the tenant its application is registered in.
+    #[serde(default)]
+    pub app_owner_organization_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -231,6 +234,8 @@ pub struct TrustedClient {
     pub app_id: AppId,
     /// Its service principal's object id: the `sub` of its tokens.
     pub service_principal_id: String,
+    /// The tenant its application is registered in (`appOwnerOrganizationId`).
+    pub owner_tenant_id: Option<String>,
 }
 
 /// What converging a set changed, by name (federated credentials) or principal id

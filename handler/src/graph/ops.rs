@@ -480,6 +480,7 @@ impl GraphClient {
                 Some(sp) => Ok(TrustedClient {
                     app_id: app_id.clone(),
                     service_principal_id: sp.id,
+                    owner_tenant_id: sp.app_owner_organization_id,
                 }),
                 None => Err(GraphError::UnknownTrustedClient {
                     app_id: app_id.clone(),
@@ -842,17 +843,18 @@ impl GraphClient {
     }
 
     /// What an upserted application needs before a role can trust it, all at once: its
-    /// identifier URI, service principal and federated credentials, and the trusted
-    /// clients' service principals. Every call runs to its end even when another fails
-    /// ([`crate::settle`]).
+    /// identifier URI, service principal and federated credentials. (The trusted clients'
+    /// service principals are resolved before any write, by
+    /// [`GraphClient::resolve_trusted_clients`].) Every call runs to its end even when
+    /// another fails ([`crate::settle`]).
     pub async fn register_application(
         &self,
         upserted: &Upserted,
         spec: &WorkloadSpec,
         deadline: Deadline,
-    ) -> Result<(ServicePrincipal, Vec<TrustedClient>, Changes), GraphError> {
+    ) -> Result<(ServicePrincipal, Changes), GraphError> {
         let application = &upserted.application;
-        let (identifier_uri, service_principal, federated_credentials, trusted_clients) = tokio::join!(
+        let (identifier_uri, service_principal, federated_credentials) = tokio::join!(
             self.ensure_identifier_uri(application, deadline),
             self.ensure_service_principal(
                 application,
@@ -867,23 +869,25 @@ impl GraphClient {
                 upserted.created,
                 deadline
             ),
-            self.resolve_trusted_clients(&spec.trusted_client_app_ids, deadline),
         );
         identifier_uri?;
-        Ok((service_principal?, trusted_clients?, federated_credentials?))
+        Ok((service_principal?, federated_credentials?))
     }
 
-    /// Converges everything for one generation: the application (upsert), then — at the
-    /// same time — its identifier URI, service principal, federated credentials and the
-    /// trusted clients' service principals, then the app role and its assignments.
+    /// Converges everything for one generation: the trusted clients' service principals
+    /// resolved, the application (upsert), then — at the same time — its identifier URI,
+    /// service principal and federated credentials, then the app role and its assignments.
     pub async fn ensure_workload_identity(
         &self,
         spec: &WorkloadSpec,
         deadline: Deadline,
     ) -> Result<WorkloadIdentity, GraphError> {
+        let trusted_clients = self
+            .resolve_trusted_clients(&spec.trusted_client_app_ids, deadline)
+            .await?;
         let upserted = self.upsert_application(&spec.application, deadline).await?;
         let application = &upserted.application;
-        let (service_principal, trusted_clients, federated_credentials) =
+        let (service_principal, federated_credentials) =
             self.register_application(&upserted, spec, deadline).await?;
         let principals: Vec<String> = std::iter::once(service_principal.id.clone())
             .chain(

@@ -1030,6 +1030,7 @@ fn create_service_principal(state: &mut Directory, request: &Request<'_>) -> Gra
         display_name,
         app_role_assignment_required: false,
         tags: Vec::new(),
+        app_owner_organization_id: state.options.tenant_id.clone(),
         owners: vec![state.factory_sp_id.clone()],
         created_by_factory: true,
         app_role_assigned_to: Vec::new(),

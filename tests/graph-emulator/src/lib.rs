@@ -197,7 +197,7 @@ impl FaultRule {
 /// A foreign application seeded into the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeededApplication {
-    /// Object id.
+    /// Object id (empty for a third party's application: it has none in this tenant).
     pub id: String,
     /// Application (client) id.
     pub app_id: String,
@@ -417,6 +417,25 @@ impl GraphEmulator {
             id: app.id,
             app_id: app.app_id,
             service_principal_id: sp,
+        }
+    }
+
+    /// Adds the service principal of a multi-tenant application registered in another
+    /// tenant (a third party's app consented to here): no application object in this
+    /// tenant, and `appOwnerOrganizationId` naming the other one. Returns its appId and
+    /// service principal id.
+    pub fn seed_third_party_application(&self, display_name: &str) -> SeededApplication {
+        let mut state = self.shared.lock();
+        let (app, sp) = state.seed(display_name, None, true);
+        state.applications.remove(&app.id);
+        let sp = sp.expect("seeded with a service principal");
+        if let Some(principal) = state.service_principals.get_mut(&sp) {
+            principal.app_owner_organization_id = uuid::Uuid::new_v4().to_string();
+        }
+        SeededApplication {
+            id: String::new(),
+            app_id: app.app_id,
+            service_principal_id: Some(sp),
         }
     }
 

@@ -109,6 +109,9 @@ pub struct ServicePrincipal {
     pub app_role_assignment_required: bool,
     /// `tags`.
     pub tags: Vec<String>,
+    /// `appOwnerOrganizationId`: the tenant the application is registered in (this one,
+    /// or another for a multi-tenant application of a third party).
+    pub app_owner_organization_id: String,
     /// Object ids of the owners.
     pub owners: Vec<String>,
     /// Whether the factory created it (counts against its directory quota).
@@ -260,6 +263,7 @@ pub(crate) fn service_principal_json(
         "servicePrincipalType": "Application",
         "accountEnabled": true,
         "appRoleAssignmentRequired": sp.app_role_assignment_required,
+        "appOwnerOrganizationId": sp.app_owner_organization_id,
         "tags": sp.tags,
         "appRoles": app_roles,
         "deletedDateTime": deleted,

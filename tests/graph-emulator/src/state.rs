@@ -154,6 +154,7 @@ impl State {
                 display_name: display_name.to_owned(),
                 app_role_assignment_required: false,
                 tags: Vec::new(),
+                app_owner_organization_id: self.options.tenant_id.clone(),
                 owners: Vec::new(),
                 created_by_factory: false,
                 app_role_assigned_to: Vec::new(),
