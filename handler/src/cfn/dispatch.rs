@@ -18,7 +18,7 @@ use crate::deadline::Deadline;
 use super::{
     request::{self, CreateRequest, DeleteRequest, Envelope, Request, UpdateRequest},
     response::{self, Answer},
-    response_url::{RefusedUrl, ResponseUrlPolicy},
+    response_url::{RefusedUrl, ResponseUrlPolicy, served_region},
     sender::{self, Delivered, DeliveryError, HttpTransport, RetryPolicy, Transport},
 };
 
@@ -212,7 +212,8 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
             tracing::error!("event without a ResponseURL ignored: there is nowhere to answer");
             return Outcome::NoResponseUrl;
         };
-        let url = match self.urls.check(raw_url) {
+        let region = served_region(envelope.stack_id.as_deref(), function_arn);
+        let url = match self.urls.check(raw_url, region) {
             Ok(url) => url,
             Err(refused) => {
                 tracing::error!(%refused, "event ignored, nothing was done or sent");

@@ -1,17 +1,22 @@
 //! Which `ResponseURL`s we are willing to PUT to (DESIGN §2).
 //!
 //! Anyone the Lambda's resource policy admits can forge a whole event, `ResponseURL`
-//! included. Only CloudFormation's response bucket is a legitimate target, so only
-//! `https://cloudformation-custom-resource-response-<region>.<s3 endpoint>.amazonaws.com[.cn]`
-//! on the default port is accepted, plus the hosts an operator lists in
-//! `EXTRA_RESPONSE_URL_HOSTS` for local tests (plain `http` for loopback hosts only).
+//! included. Only CloudFormation's response bucket **of the stack's region** is a
+//! legitimate target: `https://cloudformation-custom-resource-response-<region without
+//! dashes>` on one of that region's S3 endpoints (`s3`, `s3.<region>`, `s3-<region>`,
+//! `s3.dualstack.<region>`) under `amazonaws.com` (`amazonaws.com.cn` in China), on the
+//! default port. Any other bucket name — one naming another region, or a made-up one an
+//! attacker could register — and any other endpoint (an access point, a website) is
+//! refused. The stack's region must also be the function's own: a custom resource's
+//! `ServiceToken` must be in the stack's region, so CloudFormation never sends us a
+//! stack of another. Hosts an operator lists in `EXTRA_RESPONSE_URL_HOSTS` for local
+//! tests are accepted whatever the region (plain `http` for loopback hosts only).
 
 use std::net::IpAddr;
 
 use url::{Host, Url};
 
 const BUCKET_HOST_PREFIX: &str = "cloudformation-custom-resource-response-";
-const AWS_SUFFIXES: [&str; 2] = [".amazonaws.com", ".amazonaws.com.cn"];
 
 /// The allow-list of response URLs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,8 +62,9 @@ impl ResponseUrlPolicy {
         Ok(Self { extra_hosts })
     }
 
-    /// Checks a `ResponseURL`, returning it parsed when we may PUT to it.
-    pub fn check(&self, raw: &str) -> Result<Url, RefusedUrl> {
+    /// Checks a `ResponseURL` of a stack in `region` (`None` when the event names no
+    /// region this function serves), returning it parsed when we may PUT to it.
+    pub fn check(&self, raw: &str, region: Option<&str>) -> Result<Url, RefusedUrl> {
         let refuse = |why| RefusedUrl {
             shown: redact_url(raw),
             why,
@@ -89,8 +95,18 @@ impl ResponseUrlPolicy {
                 "CloudFormation's response bucket uses the default port",
             ));
         }
-        if !is_response_bucket(&host) {
+        if !host.starts_with(BUCKET_HOST_PREFIX) {
             return Err(refuse("not CloudFormation's response bucket"));
+        }
+        let Some(region) = region else {
+            return Err(refuse(
+                "the event's StackId names no region this function serves",
+            ));
+        };
+        if !is_response_bucket(&host, region) {
+            return Err(refuse(
+                "not CloudFormation's response bucket of the stack's region",
+            ));
         }
         Ok(url)
     }
@@ -136,30 +152,59 @@ impl ExtraHost {
     }
 }
 
-/// `cloudformation-custom-resource-response-<region without dashes>.<labels>.amazonaws.com[.cn]`
-fn is_response_bucket(host: &str) -> bool {
-    let Some(rest) = host.strip_prefix(BUCKET_HOST_PREFIX) else {
-        return false;
+/// `cloudformation-custom-resource-response-<region without dashes>.<an S3 endpoint of
+/// region>.amazonaws.com[.cn]`. (S3's path-style, virtual-hosted, legacy dash and
+/// dual-stack endpoints: the Amazon S3 User Guide, "Virtual hosting of buckets" and
+/// "Regions and endpoints".)
+fn is_response_bucket(host: &str, region: &str) -> bool {
+    let compact: String = region.chars().filter(|c| *c != '-').collect();
+    let suffix = if region.starts_with("cn-") {
+        ".amazonaws.com.cn"
+    } else {
+        ".amazonaws.com"
     };
-    let Some(endpoint) = AWS_SUFFIXES
-        .iter()
-        .find_map(|suffix| rest.strip_suffix(suffix))
+    let Some(endpoint) = host
+        .strip_prefix(BUCKET_HOST_PREFIX)
+        .and_then(|rest| rest.strip_prefix(compact.as_str()))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(suffix))
     else {
         return false;
     };
-    // `endpoint` is "<region>.s3" or "<region>.s3.<region-with-dashes>" and the like.
-    let mut labels = endpoint.split('.');
-    let region = labels.next().unwrap_or_default();
-    let region_ok = !region.is_empty() && region.bytes().all(|b| b.is_ascii_alphanumeric());
-    let mut rest = labels.peekable();
-    region_ok
-        && rest.peek().is_some()
-        && rest.all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    !region.is_empty()
+        && (endpoint == "s3"
+            || endpoint.strip_prefix("s3.") == Some(region)
+            || endpoint.strip_prefix("s3-") == Some(region)
+            || endpoint.strip_prefix("s3.dualstack.") == Some(region))
+}
+
+/// The region of a stack that the function invoked as `function_arn` may serve: the
+/// `StackId`'s region, when it is the function's own (or the function's is unknown).
+pub fn served_region<'a>(stack_id: Option<&'a str>, function_arn: &str) -> Option<&'a str> {
+    let region = arn_region(stack_id?, "cloudformation")?;
+    match arn_region(function_arn, "lambda") {
+        Some(own) if own != region => None,
+        _ => Some(region),
+    }
+}
+
+/// The region field of `arn` when it is an ARN of `service`.
+fn arn_region<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
+    let mut fields = arn.splitn(5, ':');
+    match (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) {
+        (Some("arn"), Some(_), Some(s), Some(region), Some(_))
+            if s == service && !region.is_empty() =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -195,23 +240,40 @@ mod tests {
 
     #[rstest]
     #[case(
+        "us-east-1",
         "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws/x?X-Amz-Signature=s"
     )]
     #[case(
+        "us-east-2",
         "https://cloudformation-custom-resource-response-useast2.s3.us-east-2.amazonaws.com/a/b?sig=1"
     )]
     #[case(
+        "eu-central-1",
         "https://cloudformation-custom-resource-response-eucentral1.s3.eu-central-1.amazonaws.com/a"
     )]
     #[case(
+        "eu-west-1",
+        "https://cloudformation-custom-resource-response-euwest1.s3.dualstack.eu-west-1.amazonaws.com/a"
+    )]
+    #[case(
+        "cn-north-1",
         "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/a"
     )]
     #[case(
+        "us-gov-west-1",
         "https://cloudformation-custom-resource-response-usgovwest1.s3-us-gov-west-1.amazonaws.com/a"
     )]
-    #[case("https://CLOUDFORMATION-custom-resource-response-useast1.s3.amazonaws.com/a")]
-    fn cloudformation_buckets_are_accepted(#[case] url: &str) {
-        assert!(ResponseUrlPolicy::default().check(url).is_ok(), "{url}");
+    #[case(
+        "us-east-1",
+        "https://CLOUDFORMATION-custom-resource-response-useast1.s3.amazonaws.com/a"
+    )]
+    fn the_bucket_of_the_stacks_region_is_accepted(#[case] region: &str, #[case] url: &str) {
+        assert!(
+            ResponseUrlPolicy::default()
+                .check(url, Some(region))
+                .is_ok(),
+            "{url}"
+        );
     }
 
     #[rstest]
@@ -225,11 +287,11 @@ mod tests {
     )]
     #[case(
         "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.example/a",
-        "response bucket"
+        "of the stack's region"
     )]
     #[case(
         "https://cloudformation-custom-resource-response-useast1.evil.example/a",
-        "response bucket"
+        "of the stack's region"
     )]
     #[case(
         "https://evil-cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a",
@@ -237,11 +299,38 @@ mod tests {
     )]
     #[case(
         "https://cloudformation-custom-resource-response-.s3.amazonaws.com/a",
-        "response bucket"
+        "of the stack's region"
     )]
     #[case(
         "https://cloudformation-custom-resource-response-us-east-1.amazonaws.com/a",
-        "response bucket"
+        "of the stack's region"
+    )]
+    // A compact label an attacker could register as a bucket of their own.
+    #[case(
+        "https://cloudformation-custom-resource-response-anything.s3.amazonaws.com/a",
+        "of the stack's region"
+    )]
+    // CloudFormation's bucket, but of another region.
+    #[case(
+        "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/a",
+        "of the stack's region"
+    )]
+    #[case(
+        "https://cloudformation-custom-resource-response-useast1.s3.eu-west-1.amazonaws.com/a",
+        "of the stack's region"
+    )]
+    // An access point, a website endpoint, China's suffix outside China.
+    #[case(
+        "https://cloudformation-custom-resource-response-useast1-123456789012.s3-accesspoint.us-east-1.amazonaws.com/a",
+        "of the stack's region"
+    )]
+    #[case(
+        "https://cloudformation-custom-resource-response-useast1.s3-website-us-east-1.amazonaws.com/a",
+        "of the stack's region"
+    )]
+    #[case(
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.cn/a",
+        "of the stack's region"
     )]
     #[case(
         "https://user:pw@cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a",
@@ -252,8 +341,38 @@ mod tests {
     #[case("file:///etc/passwd", "no host")]
     #[case("not a url", "not a URL")]
     fn everything_else_is_refused(#[case] url: &str, #[case] why: &str) {
-        let refused = ResponseUrlPolicy::default().check(url).unwrap_err();
+        let refused = ResponseUrlPolicy::default()
+            .check(url, Some("us-east-1"))
+            .unwrap_err();
         assert!(refused.to_string().contains(why), "{url}: {refused}");
+    }
+
+    #[test]
+    fn a_stack_of_another_region_than_the_function_gets_no_bucket() {
+        const FUNCTION: &str = "arn:aws:lambda:us-east-1:111111111111:function:efr";
+        const URL: &str =
+            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a";
+        let stack =
+            |region: &str| format!("arn:aws:cloudformation:{region}:222222222222:stack/s/1");
+        let us = stack("us-east-1");
+        let eu = stack("eu-west-1");
+        assert_eq!(served_region(Some(&us), FUNCTION), Some("us-east-1"));
+        assert_eq!(served_region(Some(&eu), FUNCTION), None);
+        assert_eq!(served_region(None, FUNCTION), None);
+        assert_eq!(served_region(Some("not an arn"), FUNCTION), None);
+        assert_eq!(
+            served_region(Some("arn:aws:sqs:us-east-1:222222222222:q"), FUNCTION),
+            None
+        );
+        let refused = ResponseUrlPolicy::default()
+            .check(URL, served_region(Some(&eu), FUNCTION))
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("no region this function serves"),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -262,25 +381,29 @@ mod tests {
             "127.0.0.1:9000, localhost:80 ,[::1]:7000,cfn.test",
         )
         .unwrap();
-        assert!(policy.check("http://127.0.0.1:9000/r?sig=1").is_ok());
-        assert!(policy.check("http://localhost/r").is_ok());
-        assert!(policy.check("http://[::1]:7000/r").is_ok());
-        assert!(policy.check("https://cfn.test/r").is_ok());
+        // Extra hosts serve local tests whatever the stack's region.
+        let check = |url: &str| policy.check(url, None);
+        assert!(check("http://127.0.0.1:9000/r?sig=1").is_ok());
+        assert!(check("http://localhost/r").is_ok());
+        assert!(check("http://[::1]:7000/r").is_ok());
+        assert!(check("https://cfn.test/r").is_ok());
         // other port, plain http off loopback, unlisted host
-        assert!(policy.check("http://127.0.0.1:9001/r").is_err());
+        assert!(check("http://127.0.0.1:9001/r").is_err());
         assert!(
-            policy
-                .check("http://cfn.test/r")
+            check("http://cfn.test/r")
                 .unwrap_err()
                 .to_string()
                 .contains("loopback")
         );
-        assert!(policy.check("https://cfn.test:444/r").is_err());
-        assert!(policy.check("http://127.0.0.2:9000/r").is_err());
-        // the bucket is still accepted
+        assert!(check("https://cfn.test:444/r").is_err());
+        assert!(check("http://127.0.0.2:9000/r").is_err());
+        // the bucket of the stack's region is still accepted
         assert!(
             policy
-                .check("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a")
+                .check(
+                    "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a",
+                    Some("us-east-1")
+                )
                 .is_ok()
         );
     }
@@ -309,7 +432,9 @@ mod tests {
     fn refusals_and_redaction_never_show_the_query_string() {
         let url = "https://evil.example:8443/path/x?X-Amz-Signature=topsecret#frag";
         assert_eq!(redact_url(url), "https://evil.example:8443/path/x");
-        let refused = ResponseUrlPolicy::default().check(url).unwrap_err();
+        let refused = ResponseUrlPolicy::default()
+            .check(url, Some("us-east-1"))
+            .unwrap_err();
         assert!(!refused.to_string().contains("topsecret"));
         assert!(!redact_url("no url ?topsecret").contains("topsecret"));
     }
