@@ -235,7 +235,7 @@ async fn update(
 ) -> Result<(Duration, Vec<ForwardedCall>)> {
     let old = resource.properties.clone();
     resource.properties["Description"] = json!("changed in place");
-    let (event, request_id) = lab.update_event(resource, physical_id, &old);
+    let (event, request_id) = lab.update_event(resource, physical_id, &old).await?;
     lab.reset_calls();
     let (answer, took) = lab.send(&event, &request_id).await?;
     let calls = lab.calls();
@@ -250,7 +250,7 @@ async fn delete(
     resource: &Resource,
     physical_id: &str,
 ) -> Result<(Duration, Vec<ForwardedCall>)> {
-    let (event, request_id) = lab.delete_event(resource, physical_id);
+    let (event, request_id) = lab.delete_event(resource, physical_id).await?;
     lab.reset_calls();
     let (answer, took) = lab.send(&event, &request_id).await?;
     let calls = lab.calls();

@@ -96,9 +96,11 @@ pub async fn run(binary: &Path, options: &FootprintOptions) -> Result<Footprint>
                 "Subject": format!("repo:contoso/footprint-{run}:environment:production")
             }));
         resource.properties = changed;
-        let (update, id) = lab.update_event(&resource, &physical_id, &properties);
+        let (update, id) = lab
+            .update_event(&resource, &physical_id, &properties)
+            .await?;
         success(&lab.send(&update, &id).await?.0)?;
-        let (delete, id) = lab.delete_event(&resource, &physical_id);
+        let (delete, id) = lab.delete_event(&resource, &physical_id).await?;
         success(&lab.send(&delete, &id).await?.0)?;
 
         peak.push(mib(memory(pid).ok_or("no /proc status")?.peak_kib));

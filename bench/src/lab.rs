@@ -27,11 +27,11 @@ use entra_federated_role_harness::{
         graph_call_name, graph_writes, response_call_name, response_writes,
     },
     factory::{StandIns, assume, moto_sdk, set_env, store_client_secret},
-    http,
     moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
     runtime_api::{Outcome, RuntimeApi},
+    stacks::{self, Stack},
 };
 use futures::{StreamExt, TryStreamExt};
 use graph_emulator::{GraphEmulator, Options};
@@ -117,6 +117,8 @@ pub struct Resource {
     pub logical_id: String,
     /// Its properties.
     pub properties: Value,
+    /// The real stack holding it, when the factory verifies callers.
+    pub stack: Option<Stack>,
 }
 
 /// The running lab. Processes are the caller's ([`Lab::spawn`]).
@@ -298,23 +300,20 @@ impl Lab {
         properties: Value,
     ) -> Result<Resource> {
         let account = &self.members[member];
-        let stack_id = match &account.function_arn {
-            Some(function) => {
-                let template = json!({
-                    "Resources": {
-                        logical_id: {"Type": RESOURCE_TYPE, "Properties": {"ServiceToken": function}}
-                    }
-                });
-                aws_sdk_cloudformation::Client::new(&account.sdk)
-                    .create_stack()
-                    .stack_name(stack_name)
-                    .template_body(template.to_string())
-                    .send()
-                    .await?
-                    .stack_id()
-                    .ok_or("CreateStack returned no id")?
-                    .to_owned()
-            }
+        let stack = match &account.function_arn {
+            Some(function) => Some(
+                Stack::create(
+                    &account.sdk,
+                    self.moto.endpoint(),
+                    stack_name,
+                    &Stack::template(function, &[logical_id]),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let stack_id = match &stack {
+            Some(stack) => stack.id.clone(),
             None => format!(
                 "arn:aws:cloudformation:{REGION}:{}:stack/{stack_name}/{:08x}-86e3-11ef-a6a3-0affd3b5c7a1",
                 account.id,
@@ -326,6 +325,7 @@ impl Lab {
             stack_id,
             logical_id: logical_id.to_owned(),
             properties,
+            stack,
         })
     }
 
@@ -348,19 +348,35 @@ impl Lab {
         self.event("Create", resource, None, None)
     }
 
-    /// An Update of `resource` (now `resource.properties`) from `old`.
-    pub fn update_event(
+    /// An Update of `resource` (now `resource.properties`) from `old`, with the stack's
+    /// `UPDATE_IN_PROGRESS` event recorded first, as CloudFormation does.
+    pub async fn update_event(
         &self,
         resource: &Resource,
         physical_id: &str,
         old: &Value,
-    ) -> (Value, String) {
-        self.event("Update", resource, Some(physical_id), Some(old))
+    ) -> Result<(Value, String)> {
+        if let Some(stack) = &resource.stack {
+            stack
+                .record(&resource.logical_id, "UPDATE_IN_PROGRESS", physical_id)
+                .await?;
+        }
+        Ok(self.event("Update", resource, Some(physical_id), Some(old)))
     }
 
-    /// A Delete of `resource`.
-    pub fn delete_event(&self, resource: &Resource, physical_id: &str) -> (Value, String) {
-        self.event("Delete", resource, Some(physical_id), None)
+    /// A Delete of `resource`, with the stack's `DELETE_IN_PROGRESS` event recorded
+    /// first, as CloudFormation does.
+    pub async fn delete_event(
+        &self,
+        resource: &Resource,
+        physical_id: &str,
+    ) -> Result<(Value, String)> {
+        if let Some(stack) = &resource.stack {
+            stack
+                .record(&resource.logical_id, "DELETE_IN_PROGRESS", physical_id)
+                .await?;
+        }
+        Ok(self.event("Delete", resource, Some(physical_id), None))
     }
 
     fn event(
@@ -584,7 +600,15 @@ async fn set_up_member(
         .send()
         .await?;
     let function_arn = if verify {
-        Some(create_function(&sdk, endpoint, credentials.access_key_id()).await?)
+        Some(
+            stacks::service_token_function(
+                &sdk,
+                endpoint,
+                credentials.access_key_id(),
+                STACK_FUNCTION_ROLE,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -593,58 +617,6 @@ async fn set_up_member(
         sdk,
         function_arn,
     })
-}
-
-/// A Lambda function in the account of `access_key`, created through Lambda's REST API
-/// (moto never runs it: its custom resources stay `CREATE_IN_PROGRESS`).
-async fn create_function(sdk: &SdkConfig, endpoint: &str, access_key: &str) -> Result<String> {
-    let role = create_role(
-        sdk,
-        STACK_FUNCTION_ROLE,
-        &json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
-        }),
-    )
-    .await?;
-    let body = json!({
-        "FunctionName": "stack-service-token",
-        "Runtime": "provided.al2023",
-        "Role": role,
-        "Handler": "bootstrap",
-        // An empty zip archive: its end-of-central-directory record alone.
-        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
-    });
-    let (addr, _) = http::split_http_url(endpoint).ok_or("moto's endpoint is not http")?;
-    let created = http::request(
-        addr,
-        "POST",
-        "/2015-03-31/functions",
-        &[
-            ("Content-Type", "application/json"),
-            // moto picks the account from the key and the service from the scope.
-            (
-                "Authorization",
-                &format!(
-                    "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{REGION}/lambda/aws4_request, SignedHeaders=host, Signature=0"
-                ),
-            ),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .await?;
-    if created.status != 201 {
-        return Err(format!(
-            "CreateFunction answered {}: {}",
-            created.status,
-            created.text()
-        )
-        .into());
-    }
-    Ok(created.json()?["FunctionArn"]
-        .as_str()
-        .ok_or("CreateFunction returned no ARN")?
-        .to_owned())
 }
 
 /// A random request id shaped like CloudFormation's (a UUID).

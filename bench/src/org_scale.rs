@@ -193,11 +193,12 @@ pub async fn run(binary: &Path, options: &OrgScaleOptions) -> Result<OrgScale> {
     let (duplicate_details, missing) = duplicates(&lab, &resources, options.accounts).await?;
 
     let deleted_at = Instant::now();
-    let deletes: Vec<(Value, String)> = resources
-        .iter()
-        .zip(&physical_ids)
-        .map(|(r, id)| lab.delete_event(r, id))
-        .collect();
+    let deletes: Vec<(Value, String)> = futures::stream::iter(resources.iter().zip(&physical_ids))
+        .then(|(r, id)| lab.delete_event(r, id))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
     let (delete, _) = phase(&lab, &deletes, options).await;
     let total = create_seconds + deleted_at.elapsed();
     let leftover_details = leftovers(&lab, options.accounts).await?;

@@ -13,8 +13,8 @@ pub use crate::domain::Cloud;
 use crate::{
     cfn::ResponseUrlPolicy,
     domain::{
-        PolicyArn, RoleName, RolePath,
-        guardrails::{Guardrails, check_boundary_template},
+        RoleName, RolePath,
+        guardrails::{AllowedCredentials, Guardrails, check_policy_template},
         is_guid,
     },
 };
@@ -50,8 +50,9 @@ pub struct Config {
     pub member_role_name: Option<String>,
     /// `VERIFY_CALLER_STACK`.
     pub verify_caller_stack: bool,
-    /// `REQUIRED_PERMISSIONS_BOUNDARY`, `DENIED_MANAGED_POLICY_ARNS`, `ROLE_PATH_PREFIX`
-    /// and `ALLOWED_ACCOUNT_IDS`.
+    /// `REQUIRED_PERMISSIONS_BOUNDARY`, `DENIED_MANAGED_POLICY_ARNS`, `ROLE_PATH_PREFIX`,
+    /// `ALLOWED_ACCOUNT_IDS`, `ALLOWED_FEDERATED_CREDENTIALS` and
+    /// `TRUSTED_CLIENTS_OWN_TENANT_ONLY`.
     pub guardrails: Guardrails,
 }
 
@@ -210,32 +211,44 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
         );
     }
 
-    let verify_caller_stack = match var("VERIFY_CALLER_STACK")
+    let mut flag = |variable: &'static str, default: bool| match var(variable)
         .map(|v| v.to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("true") => true,
+        None => default,
+        Some("true") => true,
         Some("false") => false,
         Some(other) => {
             error(
-                "VERIFY_CALLER_STACK",
+                variable,
                 format!("`{}` is not true or false", shorten(other)),
             );
-            true
+            default
         }
     };
+    let verify_caller_stack = flag("VERIFY_CALLER_STACK", true);
+    let trusted_clients_own_tenant_only = flag("TRUSTED_CLIENTS_OWN_TENANT_ONLY", false);
 
-    let mut guardrails = Guardrails::default();
+    let mut guardrails = Guardrails {
+        trusted_clients_own_tenant_only,
+        ..Guardrails::default()
+    };
     if let Some(template) = var("REQUIRED_PERMISSIONS_BOUNDARY") {
-        match check_boundary_template(&template) {
+        match check_policy_template(&template) {
             Ok(()) => guardrails.required_boundary = Some(template),
             Err(invalid) => error("REQUIRED_PERMISSIONS_BOUNDARY", invalid.to_string()),
         }
     }
-    for arn in list(var("DENIED_MANAGED_POLICY_ARNS")) {
-        match PolicyArn::parse(&arn) {
-            Ok(arn) => guardrails.denied_managed_policies.push(arn),
-            Err(invalid) => error("DENIED_MANAGED_POLICY_ARNS", invalid.message().to_owned()),
+    for template in list(var("DENIED_MANAGED_POLICY_ARNS")) {
+        match check_policy_template(&template) {
+            Ok(()) => guardrails.denied_managed_policies.push(template),
+            Err(invalid) => error("DENIED_MANAGED_POLICY_ARNS", invalid.to_string()),
+        }
+    }
+    for entry in list(var("ALLOWED_FEDERATED_CREDENTIALS")) {
+        match AllowedCredentials::parse(&entry) {
+            Ok(allowed) => guardrails.allowed_federated_credentials.push(allowed),
+            Err(invalid) => error("ALLOWED_FEDERATED_CREDENTIALS", invalid.to_string()),
         }
     }
     if let Some(prefix) = var("ROLE_PATH_PREFIX") {
@@ -438,7 +451,11 @@ mod tests {
     #[case(&[("VERIFY_CALLER_STACK", "yes")], "VERIFY_CALLER_STACK: `yes` is not true or false")]
     #[case(&[("EXTRA_RESPONSE_URL_HOSTS", "http://x")], "EXTRA_RESPONSE_URL_HOSTS: `http://x` is not host[:port]")]
     #[case(&[("REQUIRED_PERMISSIONS_BOUNDARY", "Boundary")], "REQUIRED_PERMISSIONS_BOUNDARY: `Boundary` is not a policy ARN")]
-    #[case(&[("DENIED_MANAGED_POLICY_ARNS", "AdministratorAccess")], "DENIED_MANAGED_POLICY_ARNS: `AdministratorAccess`")]
+    #[case(&[("DENIED_MANAGED_POLICY_ARNS", "AdministratorAccess")], "DENIED_MANAGED_POLICY_ARNS: `AdministratorAccess` is not a policy ARN")]
+    #[case(&[("ALLOWED_FEDERATED_CREDENTIALS", "https://token.actions.githubusercontent.com")], "ALLOWED_FEDERATED_CREDENTIALS: `https://token.actions.githubusercontent.com` is not <issuer>=<subject pattern>")]
+    #[case(&[("ALLOWED_FEDERATED_CREDENTIALS", "http://issuer.test=x")], "is not <issuer>=<subject pattern>")]
+    #[case(&[("ALLOWED_FEDERATED_CREDENTIALS", "https://issuer.test= ")], "is not <issuer>=<subject pattern>")]
+    #[case(&[("TRUSTED_CLIENTS_OWN_TENANT_ONLY", "1")], "TRUSTED_CLIENTS_OWN_TENANT_ONLY: `1` is not true or false")]
     #[case(&[("ROLE_PATH_PREFIX", "workloads")], "ROLE_PATH_PREFIX: `workloads`")]
     #[case(&[("ALLOWED_ACCOUNT_IDS", "111111111111,2222")], "ALLOWED_ACCOUNT_IDS: `2222` is not a 12-digit account id")]
     fn each_bad_variable_is_named_with_a_fix(
@@ -454,14 +471,35 @@ mod tests {
     fn guardrails_are_read() {
         let config = load_with(&[
             ("REQUIRED_PERMISSIONS_BOUNDARY", "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/Boundary"),
-            ("DENIED_MANAGED_POLICY_ARNS", "arn:aws:iam::aws:policy/AdministratorAccess, arn:aws:iam::aws:policy/IAMFullAccess"),
+            ("DENIED_MANAGED_POLICY_ARNS", "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess, arn:aws:iam::aws:policy/IAMFullAccess"),
             ("ROLE_PATH_PREFIX", "/workloads/"),
             ("ALLOWED_ACCOUNT_IDS", "111111111111,222222222222"),
+            ("ALLOWED_FEDERATED_CREDENTIALS", "https://token.actions.githubusercontent.com=repo:contoso/*, https://gitlab.example.test=project_path:ops/*"),
+            ("TRUSTED_CLIENTS_OWN_TENANT_ONLY", "TRUE"),
         ])
         .config
         .unwrap();
         let rails = config.guardrails;
-        assert_eq!(rails.denied_managed_policies.len(), 2);
+        assert_eq!(
+            rails.denied_managed_policies,
+            [
+                "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess",
+                "arn:aws:iam::aws:policy/IAMFullAccess"
+            ]
+        );
+        let allowed: Vec<String> = rails
+            .allowed_federated_credentials
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                "https://token.actions.githubusercontent.com=repo:contoso/*",
+                "https://gitlab.example.test=project_path:ops/*"
+            ]
+        );
+        assert!(rails.trusted_clients_own_tenant_only);
         assert_eq!(rails.role_path_prefix.unwrap().as_str(), "/workloads/");
         assert_eq!(
             rails.allowed_accounts.unwrap(),
@@ -505,7 +543,7 @@ mod tests {
         assert!(
             loaded
                 .response_urls
-                .check("http://127.0.0.1:9000/r")
+                .check("http://127.0.0.1:9000/r", None)
                 .is_ok()
         );
     }

@@ -4,7 +4,9 @@
 //! **Create** admits the request before any write — properties parsed, the factory's
 //! guardrails checked, the trust policy's size checked against IAM's quota, the target
 //! account reached (through the member role in hub mode) and the caller's stack confirmed
-//! there — while the factory signs in to Entra. It then upserts the generation's Entra
+//! there from CloudFormation's own events — while the factory signs in to Entra and
+//! resolves the trusted clients (which the guardrails may limit to the factory's own
+//! tenant). It then upserts the generation's Entra
 //! application and, at the same time, creates the role sealed (a trust that admits nobody)
 //! with its policies; registers, at the same time, the app's identifier URI, service
 //! principal and federated credentials, resolves the trusted clients and puts the app's
@@ -33,7 +35,7 @@ use tokio::sync::OnceCell;
 use crate::{
     aws::{
         Account, AccountError, Aws, AwsError,
-        caller::CallerError,
+        caller::{CallerCheck, CallerError},
         provider::{Provider, ProviderCleanup, ProviderError},
         role::{ObservedRole, RoleDeletion, RoleError, SealedRole},
     },
@@ -44,9 +46,9 @@ use crate::{
     config::Config,
     deadline::Deadline,
     domain::{
-        DisplayName, Properties, PropertyErrors, ReplacementKey,
+        DisplayName, Properties, PropertyErrors, ReplacementKey, caller,
         federation::{audience, provider_arn, token_scope},
-        guardrails::GuardrailViolations,
+        guardrails::{GuardrailViolations, TrustedClientOwner},
         ownership::{InvalidStackId, Ownership, StackArn, default_role_name, generation_key},
         role::RoleSpec,
         trust::{TrustPolicyError, sealed_trust_policy, trust_policy},
@@ -99,8 +101,9 @@ pub enum ResourceError {
     /// The target account cannot be reached.
     #[error(transparent)]
     Account(#[from] AccountError),
-    /// The caller's stack could not be confirmed.
-    #[error("the calling stack could not be confirmed, so nothing was changed: {0}")]
+    /// The caller's stack could not be confirmed. The `Reason` says no more than that:
+    /// a forger may read it (the details are logged).
+    #[error("the calling stack could not be confirmed, so nothing was changed")]
     Caller(#[from] CallerError),
     /// The factory's Entra credential could not be loaded.
     #[error(transparent)]
@@ -196,12 +199,13 @@ impl EntraFederatedRole {
     }
 
     /// Everything that can refuse a Create or Update before any write, with the Entra
-    /// sign-in done meanwhile. Returns the properties and the generation they make.
+    /// sign-in and the trusted clients' lookup done meanwhile. Returns what the request
+    /// may then write.
     async fn admit(
         &self,
         request: Admission<'_>,
         invocation: &Invocation,
-    ) -> Result<(Properties, Generation, &GraphClient), Failure> {
+    ) -> Result<Admitted<'_>, Failure> {
         let properties = Properties::parse(request.properties).map_err(ResourceError::from)?;
         let stack = StackArn::parse(request.stack_id).map_err(ResourceError::from)?;
         self.config
@@ -222,12 +226,8 @@ impl EntraFederatedRole {
                     &session,
                 )
                 .await?;
-            if self.config.verify_caller_stack {
-                generation
-                    .account
-                    .verify_caller(&stack, request.logical_id, request.resource_type, deadline)
-                    .await?;
-            }
+            self.confirm_caller(&generation, request.caller, request.properties, deadline)
+                .await?;
             Ok::<_, ResourceError>(generation)
         };
         let sign_in = async {
@@ -236,10 +236,49 @@ impl EntraFederatedRole {
                 .access_token(deadline)
                 .await
                 .map_err(GraphError::from)?;
-            Ok::<_, ResourceError>(graph)
+            let trusted = graph
+                .resolve_trusted_clients(&properties.trusted_client_app_ids, deadline)
+                .await?;
+            let owners: Vec<TrustedClientOwner<'_>> = trusted
+                .iter()
+                .map(|client| TrustedClientOwner {
+                    app_id: &client.app_id,
+                    owner_tenant_id: client.owner_tenant_id.as_deref(),
+                })
+                .collect();
+            self.config
+                .guardrails
+                .check_trusted_clients(&owners, &self.config.tenant_id)?;
+            Ok::<_, ResourceError>((graph, trusted))
         };
-        let (generation, graph) = tokio::try_join!(confirm, sign_in)?;
-        Ok((properties, generation, graph))
+        let (generation, (graph, trusted)) = tokio::try_join!(confirm, sign_in)?;
+        Ok(Admitted {
+            properties,
+            generation,
+            graph,
+            trusted,
+        })
+    }
+
+    /// Confirms, unless `VERIFY_CALLER_STACK` is off, that CloudFormation is sending
+    /// `request` to the generation's resource now (DESIGN §2).
+    async fn confirm_caller(
+        &self,
+        generation: &Generation,
+        request: caller::Request<'_>,
+        properties: &serde_json::Value,
+        deadline: Deadline,
+    ) -> Result<(), ResourceError> {
+        if !self.config.verify_caller_stack {
+            return Ok(());
+        }
+        let check = CallerCheck {
+            stack: &generation.stack,
+            logical_id: &generation.ownership.logical_id,
+            request,
+            window: caller::window(properties.get("ServiceTimeout")),
+        };
+        Ok(generation.account.confirm_caller(check, deadline).await?)
     }
 
     /// The trust policy is as long as it will be once the ids are known (GUIDs have one
@@ -270,12 +309,17 @@ impl EntraFederatedRole {
     /// existing role is read meanwhile, so its converge writes need not wait for a read.
     async fn apply(
         &self,
-        graph: &GraphClient,
-        properties: &Properties,
-        generation: &Generation,
+        admitted: Admitted<'_>,
         deadline: Deadline,
         fresh: bool,
     ) -> Result<Success, ResourceError> {
+        let Admitted {
+            properties,
+            generation,
+            graph,
+            trusted,
+        } = admitted;
+        let (properties, generation) = (&properties, &generation);
         let account = &generation.account;
         let sealed = RoleSpec::new(
             properties,
@@ -295,7 +339,7 @@ impl EntraFederatedRole {
         // Both run to their end (crate::settle): a FAILED answer waits for the role's
         // CreateRole, so the Delete that follows finds the role.
         let (registered, early_role) = tokio::join!(
-            self.register(graph, properties, generation, fresh, deadline),
+            self.register(graph, properties, generation, trusted, fresh, deadline),
             early_role
         );
         let (registered, early_role) = (registered?, early_role?);
@@ -382,13 +426,14 @@ impl EntraFederatedRole {
 
     /// The Entra side of `generation` and its audience on the OIDC provider: the
     /// application upserted (read at the same time unless the generation is `fresh`),
-    /// then at once its identifier URI, service principal and federated credentials, the
-    /// trusted clients resolved and the audience added.
+    /// then at once its identifier URI, service principal and federated credentials and
+    /// the audience added.
     async fn register(
         &self,
         graph: &GraphClient,
         properties: &Properties,
         generation: &Generation,
+        trusted: Vec<TrustedClient>,
         fresh: bool,
         deadline: Deadline,
     ) -> Result<Registered, ResourceError> {
@@ -430,7 +475,7 @@ impl EntraFederatedRole {
                 .account
                 .ensure_provider(&generation.issuer, &audience, deadline),
         );
-        let (service_principal, trusted, _) = entra?;
+        let (service_principal, _) = entra?;
         let provider = provider?;
         Ok(Registered {
             application: upserted.application,
@@ -520,8 +565,17 @@ struct Admission<'a> {
     properties: &'a serde_json::Value,
     stack_id: &'a str,
     logical_id: &'a str,
-    resource_type: &'a str,
+    caller: caller::Request<'a>,
     request_id: &'a str,
+}
+
+/// A Create or Update that may write: its properties, generation, the signed-in Graph
+/// client and the trusted clients, resolved.
+struct Admitted<'a> {
+    properties: Properties,
+    generation: Generation,
+    graph: &'a GraphClient,
+    trusted: Vec<TrustedClient>,
 }
 
 /// `<stack name>-<logical id>`, within Entra's display-name limit.
@@ -544,13 +598,13 @@ impl CustomResource for EntraFederatedRole {
         request: &CreateRequest,
         invocation: &Invocation,
     ) -> Result<Success, Failure> {
-        let (properties, generation, graph) = self
+        let admitted = self
             .admit(
                 Admission {
                     properties: &request.resource_properties,
                     stack_id: &request.stack_id,
                     logical_id: &request.logical_resource_id,
-                    resource_type: &request.resource_type,
+                    caller: caller::Request::Create,
                     request_id: &request.request_id,
                 },
                 invocation,
@@ -558,8 +612,8 @@ impl CustomResource for EntraFederatedRole {
             .await?;
         // From here on writes happen: a failure reports the generation, so the Delete that
         // follows finds the partial work even if the properties stop parsing.
-        let failed_id = failed_create_id(&generation.ownership.generation);
-        self.apply(graph, &properties, &generation, invocation.deadline, true)
+        let failed_id = failed_create_id(&admitted.generation.ownership.generation);
+        self.apply(admitted, invocation.deadline, true)
             .await
             .map_err(|error| Failure::from(error).with_physical_id(failed_id))
     }
@@ -569,13 +623,15 @@ impl CustomResource for EntraFederatedRole {
         request: &UpdateRequest,
         invocation: &Invocation,
     ) -> Result<Success, Failure> {
-        let (properties, generation, graph) = self
+        let admitted = self
             .admit(
                 Admission {
                     properties: &request.resource_properties,
                     stack_id: &request.stack_id,
                     logical_id: &request.logical_resource_id,
-                    resource_type: &request.resource_type,
+                    caller: caller::Request::Update {
+                        physical_id: &request.physical_resource_id,
+                    },
                     request_id: &request.request_id,
                 },
                 invocation,
@@ -583,16 +639,9 @@ impl CustomResource for EntraFederatedRole {
             .await?;
         let old_generation = Properties::recover_replacement_key(&request.old_resource_properties)
             .map(|key| generation_key(&request.stack_id, &request.logical_resource_id, &key));
-        let in_place = old_generation.as_deref() == Some(generation.ownership.generation.as_str());
-        let mut success = self
-            .apply(
-                graph,
-                &properties,
-                &generation,
-                invocation.deadline,
-                !in_place,
-            )
-            .await?;
+        let in_place =
+            old_generation.as_deref() == Some(admitted.generation.ownership.generation.as_str());
+        let mut success = self.apply(admitted, invocation.deadline, !in_place).await?;
         if in_place {
             // The same generation keeps its physical id, whatever it was reported as.
             success.physical_resource_id = request.physical_resource_id.clone();
@@ -632,18 +681,15 @@ impl CustomResource for EntraFederatedRole {
             )
             .await
             .map_err(Failure::from)?;
-        if self.config.verify_caller_stack {
-            generation
-                .account
-                .verify_caller(
-                    &generation.stack,
-                    &request.logical_resource_id,
-                    &request.resource_type,
-                    invocation.deadline,
-                )
-                .await
-                .map_err(ResourceError::from)?;
-        }
+        self.confirm_caller(
+            &generation,
+            caller::Request::Delete {
+                physical_id: &request.physical_resource_id,
+            },
+            &request.resource_properties,
+            invocation.deadline,
+        )
+        .await?;
         self.remove(&generation, invocation.deadline).await?;
         Ok(done())
     }

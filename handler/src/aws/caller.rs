@@ -1,150 +1,149 @@
-//! Confirming the caller's stack (DESIGN §2): Lambda does not say who invoked it, and
-//! anyone the resource policy admits can forge a whole event, so before any write we
-//! check, in the target account, that the stack exists, is in an `*_IN_PROGRESS` status,
-//! and holds the event's logical resource with the event's resource type.
+//! Confirming the caller's stack (DESIGN §2) with one CloudFormation read: the stack's
+//! events, judged by [`crate::domain::caller::confirm`]. CloudFormation may record its
+//! in-progress event a moment after it invokes us, so a request that is not confirmed is
+//! read again for a few seconds before it is refused.
+
+use std::time::{Duration, SystemTime};
 
 use super::{Account, AwsError, ErrorKind};
 use crate::{
     deadline::Deadline,
-    domain::ownership::StackArn,
+    domain::{
+        caller::{self, Refusal, Request, StackEvent},
+        ownership::StackArn,
+    },
     retry::{Backoff, retry},
 };
+
+/// Pages of events read at most: enough for a thousand events newer than the resource's.
+const MAX_PAGES: usize = 10;
+
+/// The waits before reading the events again: 250 ms doubling up to 2 s.
+const RE_READ: Backoff = Backoff {
+    base: Duration::from_millis(250),
+    cap: Duration::from_secs(2),
+};
+/// Reads after the first before a request is refused (about 4 s in all).
+const RE_READS: u32 = 4;
 
 /// Why the caller's stack could not be confirmed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
-    /// No such stack in the target account.
-    #[error(
-        "stack {stack} does not exist in account {account}; the request was not sent by CloudFormation for this account"
-    )]
-    NoStack {
-        /// The stack.
-        stack: String,
-        /// The account.
-        account: String,
-    },
-    /// The stack is not being changed.
-    #[error(
-        "stack {stack} is {status}, not in progress; CloudFormation only sends requests while a stack operation runs"
-    )]
-    NotInProgress {
-        /// The stack.
-        stack: String,
-        /// Its status.
-        status: String,
-    },
-    /// The stack has no such resource.
-    #[error("stack {stack} has no resource {logical_id}")]
-    NoResource {
-        /// The stack.
-        stack: String,
-        /// The logical id.
-        logical_id: String,
-    },
-    /// The resource is of another type.
-    #[error("resource {logical_id} of stack {stack} is a {found}, not a {expected}")]
-    WrongType {
-        /// The stack.
-        stack: String,
-        /// The logical id.
-        logical_id: String,
-        /// Its type.
-        found: String,
-        /// The event's type.
-        expected: String,
-    },
-    /// A call failed.
+    /// CloudFormation is not doing this request. Its Display says nothing a forger could
+    /// learn from; the refusal itself is logged.
+    #[error("CloudFormation is not running this request for this stack and resource")]
+    Refused(Refusal),
+    /// The events could not be read.
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
 
+/// What the caller check is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerCheck<'a> {
+    /// The request's stack.
+    pub stack: &'a StackArn,
+    /// The request's logical id.
+    pub logical_id: &'a str,
+    /// The request type and physical id.
+    pub request: Request<'a>,
+    /// How old the in-progress event may be.
+    pub window: Duration,
+}
+
 impl Account {
-    /// Confirms that `stack` is in progress and holds `logical_id` of `resource_type`.
-    pub async fn verify_caller(
+    /// Confirms, from the stack's own events, that CloudFormation is doing this request
+    /// to this resource now.
+    pub async fn confirm_caller(
         &self,
-        stack: &StackArn,
-        logical_id: &str,
-        resource_type: &str,
+        check: CallerCheck<'_>,
         deadline: Deadline,
     ) -> Result<(), CallerError> {
-        let described = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.cloudformation
-                    .describe_stacks()
-                    .stack_name(&stack.arn)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("describing stack {}", stack.arn), e))
-            },
-        );
-        let resource = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.cloudformation
-                    .describe_stack_resource()
-                    .stack_name(&stack.arn)
-                    .logical_resource_id(logical_id)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(
-                            format!("describing resource {logical_id} of {}", stack.arn),
-                            e,
-                        )
-                    })
-            },
-        );
-        let (described, resource) = futures::join!(described, resource);
+        let mut re_reads = 0;
+        loop {
+            let refusal = match self.stack_events(check, deadline).await {
+                Ok(events) => match caller::confirm(
+                    check.request,
+                    check.logical_id,
+                    &events,
+                    SystemTime::now(),
+                    check.window,
+                ) {
+                    Ok(()) => return Ok(()),
+                    Err(refusal) => refusal,
+                },
+                // CloudFormation answers a stack it does not have with ValidationError.
+                Err(error) if error.kind() == ErrorKind::Validation => Refusal::NoEvent,
+                Err(error) => return Err(error.into()),
+            };
+            re_reads += 1;
+            let pause = RE_READ.pause(re_reads).max(RE_READ.base);
+            if !refusal.may_change() || re_reads > RE_READS || !deadline.allows(pause) {
+                tracing::warn!(
+                    stack = %check.stack.arn,
+                    logical_id = check.logical_id,
+                    why = %refusal,
+                    "the calling stack could not be confirmed; nothing was changed"
+                );
+                return Err(CallerError::Refused(refusal));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
 
-        let no_stack = || CallerError::NoStack {
-            stack: stack.arn.clone(),
-            account: self.id.clone(),
-        };
-        let described = match described {
-            Ok(described) => described,
-            Err(error) if error.kind() == ErrorKind::Validation => return Err(no_stack()),
-            Err(error) => return Err(error.into()),
-        };
-        let status = described
-            .stacks()
-            .iter()
-            .find(|s| s.stack_id() == Some(stack.arn.as_str()))
-            .and_then(|s| s.stack_status())
-            .map(|status| status.as_str().to_owned())
-            .ok_or_else(no_stack)?;
-        if !status.ends_with("_IN_PROGRESS") {
-            return Err(CallerError::NotInProgress {
-                stack: stack.arn.clone(),
-                status,
-            });
+    /// The stack's events, newest first, up to the page that holds the newest event of
+    /// the logical id or reaches past the window.
+    async fn stack_events(
+        &self,
+        check: CallerCheck<'_>,
+        deadline: Deadline,
+    ) -> Result<Vec<StackEvent>, AwsError> {
+        let oldest_relevant = SystemTime::now()
+            .checked_sub(check.window)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut events = Vec::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = retry(
+                deadline,
+                Backoff::STANDARD,
+                AwsError::is_transient,
+                || async {
+                    self.cloudformation
+                        .describe_stack_events()
+                        .stack_name(&check.stack.arn)
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            AwsError::from_sdk(
+                                format!("reading the events of stack {}", check.stack.arn),
+                                e,
+                            )
+                        })
+                },
+            )
+            .await?;
+            let before = events.len();
+            events.extend(page.stack_events().iter().filter_map(|event| {
+                Some(StackEvent {
+                    logical_id: event.logical_resource_id()?.to_owned(),
+                    physical_id: event.physical_resource_id().map(str::to_owned),
+                    resource_type: event.resource_type().map(str::to_owned),
+                    status: event.resource_status().map(|s| s.as_str().to_owned()),
+                    timestamp: SystemTime::try_from(*event.timestamp()?).ok()?,
+                })
+            }));
+            // Newest first: the first page holding the logical id holds its newest event,
+            // and a page reaching past the window ends what can matter.
+            let done = events[before..]
+                .iter()
+                .any(|e| e.logical_id == check.logical_id || e.timestamp < oldest_relevant);
+            next_token = page.next_token().map(str::to_owned);
+            if done || next_token.is_none() {
+                break;
+            }
         }
-        let no_resource = || CallerError::NoResource {
-            stack: stack.arn.clone(),
-            logical_id: logical_id.to_owned(),
-        };
-        let resource = match resource {
-            Ok(resource) => resource,
-            Err(error) if error.kind() == ErrorKind::Validation => return Err(no_resource()),
-            Err(error) => return Err(error.into()),
-        };
-        let found = resource
-            .stack_resource_detail()
-            .and_then(|detail| detail.resource_type())
-            .map(str::to_owned)
-            .ok_or_else(no_resource)?;
-        if found != resource_type {
-            return Err(CallerError::WrongType {
-                stack: stack.arn.clone(),
-                logical_id: logical_id.to_owned(),
-                found,
-                expected: resource_type.to_owned(),
-            });
-        }
-        Ok(())
+        Ok(events)
     }
 }

@@ -45,6 +45,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod caller;
 mod change;
 mod entra;
 mod error;

@@ -8,13 +8,14 @@ use aws_config::SdkConfig;
 use entra_federated_role::{
     aws::{
         AccountError, Aws,
-        caller::CallerError,
+        caller::{CallerCheck, CallerError},
         provider::{ProviderCleanup, ProviderError},
         role::{RoleDeletion, RoleError},
     },
     deadline::Deadline,
     domain::{
         Cloud, Properties, RoleName, TokenVersion,
+        caller::{Refusal, Request},
         federation::provider_arn,
         ownership::{Ownership, StackArn, TAG_MANAGED_BY},
         role::RoleSpec,
@@ -674,7 +675,7 @@ async fn hub_mode_without_a_member_role_fails_with_what_to_configure() {
 }
 
 #[tokio::test]
-async fn the_caller_stack_is_confirmed_only_while_in_progress_with_that_resource() {
+async fn the_caller_is_confirmed_from_the_stacks_own_events() {
     // moto's CloudFormation invokes the custom resource's function in its default account,
     // so this test's stacks live there (under names of their own).
     let config = config(root_credentials()).await;
@@ -694,61 +695,44 @@ async fn the_caller_stack_is_confirmed_only_while_in_progress_with_that_resource
         .account(&in_progress, &function_arn(id), "s", deadline())
         .await
         .unwrap();
+    let check = |stack, logical_id, request| CallerCheck {
+        stack,
+        logical_id,
+        request,
+        window: Duration::from_secs(330),
+    };
 
     account
-        .verify_caller(
-            &in_progress,
-            "CiRole",
-            "Custom::EntraFederatedRole",
-            deadline(),
-        )
+        .confirm_caller(check(&in_progress, "CiRole", Request::Create), deadline())
         .await
         .unwrap();
 
+    let missing = stack(id);
     let refusals = [
-        account
-            .verify_caller(&complete, "Queue", "AWS::SQS::Queue", deadline())
-            .await,
-        account
-            .verify_caller(
-                &in_progress,
-                "Nope",
-                "Custom::EntraFederatedRole",
-                deadline(),
-            )
-            .await,
-        account
-            .verify_caller(
-                &in_progress,
-                "Queue",
-                "Custom::EntraFederatedRole",
-                deadline(),
-            )
-            .await,
-        account
-            .verify_caller(
-                &stack(id),
-                "CiRole",
-                "Custom::EntraFederatedRole",
-                deadline(),
-            )
-            .await,
+        // A resource of another type, in progress or not: its type is CloudFormation's.
+        check(&complete, "Queue", Request::Create),
+        check(&in_progress, "Queue", Request::Create),
+        // No such resource, no such stack.
+        check(&in_progress, "Nope", Request::Create),
+        check(&missing, "CiRole", Request::Create),
+        // Ours, but CloudFormation is creating it, not updating or deleting it.
+        check(&in_progress, "CiRole", Request::Update { physical_id: "x" }),
     ];
-    let [not_in_progress, no_resource, wrong_type, no_stack] = refusals.map(Result::unwrap_err);
+    let mut refused = Vec::new();
+    for check in refusals {
+        match account.confirm_caller(check, deadline()).await {
+            Err(CallerError::Refused(refusal)) => refused.push(refusal),
+            other => panic!("{other:?}"),
+        }
+    }
     assert!(
-        matches!(not_in_progress, CallerError::NotInProgress { ref status, .. } if status == "CREATE_COMPLETE"),
-        "{not_in_progress}"
-    );
-    assert!(
-        matches!(no_resource, CallerError::NoResource { .. }),
-        "{no_resource}"
-    );
-    assert!(
-        matches!(wrong_type, CallerError::WrongType { .. }),
-        "{wrong_type}"
-    );
-    assert!(
-        matches!(no_stack, CallerError::NoStack { .. }),
-        "{no_stack}"
+        matches!(&refused[..], [
+            Refusal::NotOurs { found: a },
+            Refusal::NotOurs { found: b },
+            Refusal::NoEvent,
+            Refusal::NoEvent,
+            Refusal::NotInProgress { status, .. },
+        ] if a == "AWS::SQS::Queue" && b == "AWS::SQS::Queue" && status == "CREATE_IN_PROGRESS"),
+        "{refused:?}"
     );
 }

@@ -226,37 +226,6 @@ async fn create_for_real_stack(lambda: &Lambda, properties: Value) -> Value {
 }
 
 #[tokio::test]
-async fn a_forged_event_for_a_stack_that_is_not_in_progress_is_refused() {
-    let lambda = Lambda::configured(&[]).await;
-
-    // No such stack in the account the StackId names.
-    let body = lambda
-        .answer(&events::create(&lambda.url(), events::valid_properties()))
-        .await;
-    assert_eq!(body["Status"], "FAILED");
-    assert!(
-        reason(&body).contains("the calling stack could not be confirmed"),
-        "{}",
-        reason(&body)
-    );
-    assert!(
-        reason(&body).contains("does not exist"),
-        "{}",
-        reason(&body)
-    );
-
-    // A real stack, but its resource is of another type than the event claims.
-    let mut event = create_for_real_stack(&lambda, events::valid_properties()).await;
-    event["LogicalResourceId"] = json!("Queue");
-    let body = lambda.answer(&event).await;
-    assert!(
-        reason(&body).contains("is a AWS::SQS::Queue, not a Custom::EntraFederatedRole"),
-        "{}",
-        reason(&body)
-    );
-}
-
-#[tokio::test]
 async fn guardrails_refuse_with_what_to_change() {
     let lambda = Lambda::configured(&[
         (

@@ -541,16 +541,14 @@ async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows(
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[]).await;
     let stack = stack_in(&hub);
+    // The role name is taken by a role not ours: that shows once the app is registered.
+    crate::caller::foreign_role(&factory.hub_sdk, "ci-taken").await;
     let mut broken = properties();
-    broken["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
+    broken["RoleName"] = json!("ci-taken");
 
     let failed = factory.send(&factory.create(&stack, broken.clone())).await;
     assert_eq!(failed["Status"], "FAILED");
-    assert!(
-        reason(&failed).contains("0f0f0f0f-0000-4000-8000-000000000000"),
-        "{}",
-        reason(&failed)
-    );
+    assert!(reason(&failed).contains("ci-taken"), "{}", reason(&failed));
     assert_eq!(
         factory.entra_objects().0.len(),
         1,
@@ -563,6 +561,29 @@ async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows(
         .await);
     let (apps, deleted) = factory.entra_objects();
     assert!(apps.is_empty() && deleted == 0);
+    assert_eq!(
+        role_names(&factory.hub_sdk).await,
+        ["ci-taken"],
+        "the role not ours is left"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_trusted_client_is_refused_before_any_write() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let mut broken = properties();
+    broken["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
+
+    let failed = factory.send(&factory.create(&stack_in(&hub), broken)).await;
+
+    assert_eq!(failed["Status"], "FAILED");
+    assert!(
+        reason(&failed).contains("0f0f0f0f-0000-4000-8000-000000000000"),
+        "{}",
+        reason(&failed)
+    );
+    assert_eq!(factory.entra_objects(), (vec![], 0));
     assert!(role_names(&factory.hub_sdk).await.is_empty());
 }
 
@@ -814,9 +835,11 @@ async fn a_delete_with_an_id_cloudformation_made_up_cleans_that_generations_part
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[]).await;
     let stack = stack_in(&hub);
-    // A Create that wrote (the app) and then failed stands for one cancelled mid-way.
+    // A Create that wrote (the app) and then failed (its role name is taken by a role not
+    // ours) stands for one cancelled mid-way.
+    crate::caller::foreign_role(&factory.hub_sdk, "ci-taken").await;
     let mut cancelled = properties();
-    cancelled["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
+    cancelled["RoleName"] = json!("ci-taken");
     assert_eq!(
         factory
             .send(&factory.create(&stack, cancelled.clone()))
@@ -840,8 +863,12 @@ async fn a_delete_with_an_id_cloudformation_made_up_cleans_that_generations_part
         1,
         "only the cancelled generation's app went"
     );
+    let mut roles = role_names(&factory.hub_sdk).await;
+    roles.sort();
+    let mut expected = vec!["ci-taken", ok(&other)["RoleName"].as_str().unwrap()];
+    expected.sort_unstable();
     assert_eq!(
-        role_names(&factory.hub_sdk).await,
-        [ok(&other)["RoleName"].as_str().unwrap()]
+        roles, expected,
+        "the other resource's role and the one not ours stay"
     );
 }

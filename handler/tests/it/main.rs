@@ -3,6 +3,7 @@
 
 mod aws;
 mod binary;
+mod caller;
 mod crash;
 mod events;
 mod exchange;

@@ -3,7 +3,10 @@
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
-use entra_federated_role_harness::{factory, http, moto};
+use entra_federated_role_harness::{
+    factory, moto,
+    stacks::{self, Stack},
+};
 use serde_json::json;
 
 /// The access key moto maps to its default account, 123456789012.
@@ -48,80 +51,53 @@ pub async fn fresh_account() -> (String, SdkConfig) {
     (account, config)
 }
 
-/// A stack in moto: `CREATE_IN_PROGRESS` while its custom resource waits for an answer
-/// (moto invokes a Lambda function it cannot run), or `CREATE_COMPLETE` without one.
+/// A stack in moto's default account: `CREATE_IN_PROGRESS` while its custom resource
+/// `CiRole` waits for an answer (moto invokes a Lambda function it cannot run), or
+/// `CREATE_COMPLETE` without one. It always holds an SQS queue, `Queue`.
 pub async fn moto_stack(
     config: &SdkConfig,
     name: &str,
     in_progress: bool,
     outputs: serde_json::Value,
 ) -> String {
-    let mut resources = json!({"Queue": {"Type": "AWS::SQS::Queue"}});
+    let mut template =
+        json!({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});
     if in_progress {
-        let configured = http::request(
-            moto::shared().trim_start_matches("http://"),
-            "POST",
-            "/moto-api/config",
-            &[("Content-Type", "application/json")],
-            br#"{"lambda": {"use_docker": false}}"#,
-        )
-        .await
-        .unwrap();
-        assert!(configured.status < 300, "{}", configured.text());
-        let function = create_function(config).await;
-        resources["CiRole"] =
-            json!({"Type": "Custom::EntraFederatedRole", "Properties": {"ServiceToken": function}});
+        let function = service_token(config, ROOT_ACCESS_KEY).await;
+        template["Resources"]["CiRole"] =
+            json!({"Type": stacks::RESOURCE_TYPE, "Properties": {"ServiceToken": function}});
     }
-    let template = json!({"Resources": resources, "Outputs": outputs}).to_string();
-    aws_sdk_cloudformation::Client::new(config)
-        .create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .send()
+    Stack::create(config, moto::shared(), name, &template)
         .await
         .unwrap()
-        .stack_id()
-        .unwrap()
-        .to_owned()
+        .id
 }
 
-/// A Lambda function in moto's default account, created through Lambda's REST API
-/// (`CreateFunction`); moto never runs it without Docker.
-async fn create_function(config: &SdkConfig) -> String {
-    let role = aws_sdk_iam::Client::new(config)
-        .create_role()
-        .role_name(format!("lambda-exec-{}", fastrand::u32(..)))
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .send()
+/// A stack in `account` (reached with `config`, acting with `credentials`) holding our
+/// resources `logical_ids` and an SQS queue, `Queue`: each of ours waits for an answer
+/// (`CREATE_IN_PROGRESS`).
+pub async fn account_stack(
+    config: &SdkConfig,
+    credentials: &Credentials,
+    name: &str,
+    logical_ids: &[&str],
+) -> Stack {
+    let function = service_token(config, credentials.access_key_id()).await;
+    let mut template = Stack::template(&function, logical_ids);
+    template["Resources"]["Queue"] = json!({"Type": "AWS::SQS::Queue"});
+    Stack::create(config, moto::shared(), name, &template)
         .await
-        .unwrap();
-    let body = json!({
-        "FunctionName": format!("efr-{}", fastrand::u32(..)),
-        "Runtime": "provided.al2023",
-        "Role": role.role().unwrap().arn(),
-        "Handler": "bootstrap",
-        // An empty zip archive: its end-of-central-directory record alone.
-        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
-    });
-    let created = http::request(
-        moto::shared().trim_start_matches("http://"),
-        "POST",
-        "/2015-03-31/functions",
-        &[
-            ("Content-Type", "application/json"),
-            // moto picks the service from the credential scope (it checks no signature).
-            (
-                "Authorization",
-                &format!("AWS4-HMAC-SHA256 Credential={ROOT_ACCESS_KEY}/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0"),
-            ),
-        ],
-        body.to_string().as_bytes(),
+        .unwrap()
+}
+
+/// A function in the account of `access_key` for stacks to name as `ServiceToken`.
+async fn service_token(config: &SdkConfig, access_key: &str) -> String {
+    stacks::service_token_function(
+        config,
+        moto::shared(),
+        access_key,
+        &format!("efr-{}", fastrand::u32(..)),
     )
     .await
-    .unwrap();
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json().unwrap()["FunctionArn"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    .unwrap()
 }
