@@ -348,3 +348,102 @@ async fn an_existing_role_is_left_to_the_converge_not_sealed() {
     assert_eq!(outcome, SealedRole::Exists);
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_boundary_being_set_goes_before_the_trust_and_policies() {
+    use aws_sdk_iam::{
+        operation::{
+            get_role::GetRoleOutput, list_attached_role_policies::ListAttachedRolePoliciesOutput,
+            list_role_policies::ListRolePoliciesOutput,
+            put_role_permissions_boundary::PutRolePermissionsBoundaryOutput,
+            put_role_policy::PutRolePolicyOutput,
+        },
+        types::{Role, Tag},
+    };
+    use std::sync::{Arc, Mutex};
+
+    const BOUNDARY: &str = "arn:aws:iam::222222222222:policy/Boundary";
+    let properties = Properties::parse(&json!({
+        "PermissionsBoundary": BOUNDARY,
+        "Policies": [{"PolicyName": "read", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}}],
+    }))
+    .unwrap();
+    let base = spec();
+    let spec = RoleSpec::new(
+        &properties,
+        base.name.clone(),
+        r#"{"Statement":[]}"#.into(),
+        base.ownership.clone(),
+    );
+    // An owned role without the boundary, with another trust and no policies.
+    let tags: Vec<Tag> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+        .collect();
+    let role = Role::builder()
+        .path("/")
+        .role_name("ci")
+        .role_id("AROAEXAMPLE")
+        .arn("arn:aws:iam::222222222222:role/ci")
+        .create_date(aws_smithy_types::DateTime::from_secs(0))
+        .assume_role_policy_document("%7B%7D")
+        .max_session_duration(3600)
+        .set_tags(Some(tags))
+        .build()
+        .unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let recorded = |name: &'static str| {
+        let order = order.clone();
+        move || {
+            order.lock().unwrap().push(name);
+        }
+    };
+    let get = mock!(Client::get_role)
+        .then_output(move || GetRoleOutput::builder().role(role.clone()).build());
+    let attached = mock!(Client::list_attached_role_policies)
+        .then_output(|| ListAttachedRolePoliciesOutput::builder().build());
+    let inline = mock!(Client::list_role_policies).then_output(|| {
+        ListRolePoliciesOutput::builder()
+            .set_policy_names(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let boundary = {
+        let record = recorded("boundary");
+        mock!(Client::put_role_permissions_boundary).then_output(move || {
+            record();
+            PutRolePermissionsBoundaryOutput::builder().build()
+        })
+    };
+    let trust = {
+        let record = recorded("trust");
+        mock!(Client::update_assume_role_policy).then_output(move || {
+            record();
+            UpdateAssumeRolePolicyOutput::builder().build()
+        })
+    };
+    let policy = {
+        let record = recorded("policy");
+        mock!(Client::put_role_policy).then_output(move || {
+            record();
+            PutRolePolicyOutput::builder().build()
+        })
+    };
+    let iam = mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&get, &attached, &inline, &boundary, &trust, &policy],
+        |config| config.retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+    );
+    let account = Account {
+        iam,
+        ..account(&[])
+    };
+
+    account.converge_role(&spec, deadline()).await.unwrap();
+
+    let order = order.lock().unwrap().clone();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert_eq!(order[0], "boundary", "{order:?}");
+}

@@ -230,6 +230,12 @@ impl Account {
                 account: self.id.clone(),
             });
         }
+        // The member role may change a role's trust or policies only while the role
+        // carries the required boundary (cloudformation/member-role.yaml): a boundary
+        // being set goes first.
+        if let Some(boundary) = self.boundary_write(spec, &observed, deadline) {
+            boundary.await?;
+        }
         settle_all(self.converge_writes(spec, &observed, deadline)).await?;
         Ok(spec.arn(&self.partition, &self.id))
     }
@@ -399,7 +405,49 @@ impl Account {
         }))
     }
 
-    /// The calls that turn `observed` into `spec`; none when they agree.
+    /// The call that sets or removes the role's permissions boundary, when it differs.
+    fn boundary_write<'a>(
+        &'a self,
+        spec: &'a RoleSpec,
+        observed: &Observed,
+        deadline: Deadline,
+    ) -> Option<Write<'a>> {
+        let name = &spec.name;
+        let boundary = spec.permissions_boundary.as_ref().map(|b| b.as_str());
+        match (observed.boundary.as_deref(), boundary) {
+            (current, Some(wanted)) if current != Some(wanted) => Some(Box::pin(async move {
+                self.write(
+                    deadline,
+                    format!("setting the permissions boundary of {name}"),
+                    |iam| {
+                        iam.put_role_permissions_boundary()
+                            .role_name(name.as_str())
+                            .permissions_boundary(wanted)
+                            .send()
+                    },
+                )
+                .await
+                .map(drop)
+            })),
+            (Some(_), None) => Some(Box::pin(async move {
+                self.write(
+                    deadline,
+                    format!("removing the permissions boundary of {name}"),
+                    |iam| {
+                        iam.delete_role_permissions_boundary()
+                            .role_name(name.as_str())
+                            .send()
+                    },
+                )
+                .await
+                .map(drop)
+            })),
+            _ => None,
+        }
+    }
+
+    /// The calls that turn `observed` into `spec`, but for its boundary
+    /// ([`Account::boundary_write`]); none when they agree.
     fn converge_writes<'a>(
         &'a self,
         spec: &'a RoleSpec,
@@ -426,39 +474,6 @@ impl Account {
                 .await
                 .map(drop)
             }));
-        }
-        let boundary = spec.permissions_boundary.as_ref().map(|b| b.as_str());
-        match (observed.boundary.as_deref(), boundary) {
-            (current, Some(wanted)) if current != Some(wanted) => {
-                writes.push(Box::pin(async move {
-                    self.write(
-                        deadline,
-                        format!("setting the permissions boundary of {name}"),
-                        |iam| {
-                            iam.put_role_permissions_boundary()
-                                .role_name(name.as_str())
-                                .permissions_boundary(wanted)
-                                .send()
-                        },
-                    )
-                    .await
-                    .map(drop)
-                }))
-            }
-            (Some(_), None) => writes.push(Box::pin(async move {
-                self.write(
-                    deadline,
-                    format!("removing the permissions boundary of {name}"),
-                    |iam| {
-                        iam.delete_role_permissions_boundary()
-                            .role_name(name.as_str())
-                            .send()
-                    },
-                )
-                .await
-                .map(drop)
-            })),
-            _ => {}
         }
         let to_tag: Vec<(String, String)> = spec
             .tags
