@@ -1,5 +1,6 @@
 """What the deployment checks share: the repository's paths, a CloudFormation YAML loader,
-IAM policy helpers, LZA replacements and schema, and the facts read from the handler's
+IAM policy helpers, a renderer that resolves a template with its parameters (for
+test_policies.py), LZA replacements and schema, and the facts read from the handler's
 source (so templates and code cannot drift apart unnoticed)."""
 
 from __future__ import annotations
@@ -254,9 +255,9 @@ def handler_source(*relative: str) -> str:
 
 
 def environment_variables_read() -> set[str]:
-    """The variables handler/src/config.rs reads (through `var`, `guid` or `endpoint`)."""
+    """The variables handler/src/config.rs reads (through `var`, `guid`, `endpoint` or `flag`)."""
     source = handler_source("config.rs").split("#[cfg(test)]", 1)[0]
-    return set(re.findall(r'\b(?:var|guid|endpoint)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    return set(re.findall(r'\b(?:var|guid|endpoint|flag)\(\s*"([A-Z][A-Z0-9_]+)"', source))
 
 
 _CALL = re.compile(
@@ -313,3 +314,195 @@ def issuer_hosts() -> dict[tuple[str, str], str]:
 def string_literals(*folders: Path) -> str:
     """All of the handler's Rust source, for checking that a message is really logged."""
     return "\n".join(p.read_text(encoding="utf-8") for f in folders for p in f.rglob("*.rs"))
+
+
+# --- rendering a template as CloudFormation would ------------------------------------------
+
+# The pseudo parameters a rendered template sees (an account and stack of our own making).
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "eu-west-1",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "entra-federated-role",
+    "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/entra-federated-role/"
+    "0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1",
+}
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+class _Dropped:
+    """What `AWS::NoValue` (or a resource whose Condition is false) leaves behind."""
+
+
+DROPPED = _Dropped()
+
+
+def parameter_values(template: dict, given: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every parameter's value: `given`, else its Default (CommaDelimitedList split)."""
+    given = given or {}
+    values: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name in given:
+            value = given[name]
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            raise KeyError(f"parameter {name} has no default: give a value")
+        if spec.get("Type") == "CommaDelimitedList":
+            value = [v.strip() for v in value.split(",")] if value else []
+        values[name] = value
+    unknown = set(given) - set(values)
+    assert not unknown, f"not parameters of the template: {unknown}"
+    return values
+
+
+class Rendered:
+    """A template with its parameters, pseudo parameters and conditions resolved: what
+    CloudFormation would hand to the services. `resolve` evaluates the intrinsic functions
+    these templates use (Ref, Fn::Sub, Fn::If, Fn::FindInMap, Fn::GetAtt, Fn::Join,
+    Fn::Select, Fn::Split; Fn::Equals/And/Or/Not/Condition in Conditions)."""
+
+    def __init__(self, template: dict, given: dict[str, str] | None = None, **pseudo: str) -> None:
+        self.template = template
+        self.values = parameter_values(template, given)
+        self.pseudo = {**PSEUDO, **{f"AWS::{k}": v for k, v in pseudo.items()}}
+        self.conditions: dict[str, bool] = {}
+        for name in template.get("Conditions", {}):
+            self.condition(name)
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self._logic(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def _logic(self, node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Fn::Equals":
+                left, right = (self.resolve(a) for a in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._logic(arg[0])
+            if key == "Fn::And":
+                return all(self._logic(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self._logic(a) for a in arg)
+            if key == "Condition":
+                return self.condition(arg)
+        return self.resolve(node)
+
+    def resource(self, logical_id: str) -> dict | None:
+        """The resource's resolved Properties; None when its Condition is false."""
+        resource = self.template["Resources"][logical_id]
+        if "Condition" in resource and not self.condition(resource["Condition"]):
+            return None
+        return self.resolve(resource.get("Properties", {}))
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            items = [self.resolve(item) for item in node]
+            return [item for item in items if item is not DROPPED]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.condition(name) else no)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::FindInMap":
+                mapping, first, second = (self.resolve(a) for a in arg)
+                return self.template["Mappings"][mapping][first][second]
+            if key == "Fn::GetAtt":
+                logical_id, attribute = arg
+                return self._getatt(logical_id, attribute)
+            if key == "Fn::Join":
+                separator, items = arg
+                return separator.join(str(i) for i in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key.startswith("Fn::"):
+                raise NotImplementedError(f"{key} is not rendered; add it to Rendered.resolve")
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not DROPPED}
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return DROPPED
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.values:
+            return self.values[name]
+        if name in self.template["Resources"]:
+            return self.physical_id(name)
+        raise KeyError(f"Ref {name}: no such parameter or resource")
+
+    def physical_id(self, logical_id: str) -> str:
+        """What Ref gives for a resource: its ARN for managed policies (as CloudFormation
+        does), else a name made from the stack and logical id."""
+        resource = self.template["Resources"][logical_id]
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            name = self.resolve(properties["ManagedPolicyName"])
+            path = self.resolve(properties.get("Path", "/"))
+            return f"arn:{self.pseudo['AWS::Partition']}:iam::{self.pseudo['AWS::AccountId']}:policy{path}{name}"
+        return f"{self.pseudo['AWS::StackName']}-{logical_id}"
+
+    def _getatt(self, logical_id: str, attribute: str) -> str:
+        resource = self.template["Resources"][logical_id]
+        partition, region, account = (
+            self.pseudo["AWS::Partition"], self.pseudo["AWS::Region"], self.pseudo["AWS::AccountId"],
+        )
+        if (resource["Type"], attribute) == ("AWS::Logs::LogGroup", "Arn"):
+            return f"arn:{partition}:logs:{region}:{account}:log-group:{self.physical_id(logical_id)}:*"
+        if (resource["Type"], attribute) == ("AWS::IAM::Role", "Arn"):
+            name = self.resolve(resource["Properties"].get("RoleName", self.physical_id(logical_id)))
+            return f"arn:{partition}:iam::{account}:role/{name}"
+        if (resource["Type"], attribute) == ("AWS::Lambda::Function", "Arn"):
+            name = self.resolve(resource["Properties"].get("FunctionName", self.physical_id(logical_id)))
+            return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
+        return f"{self.physical_id(logical_id)}.{attribute}"
+
+    def _sub(self, arg: Any) -> str:
+        if isinstance(arg, list):
+            text, variables = arg
+            variables = {k: self.resolve(v) for k, v in variables.items()}
+        else:
+            text, variables = arg, {}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"  # ${!Literal} stays ${Literal}
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self._getatt(logical_id, attribute)
+            resolved = self._ref(name)
+            return ",".join(resolved) if isinstance(resolved, list) else str(resolved)
+
+        return _SUB_VARIABLE.sub(value, text)
+
+    def policy_statements(self, logical_id: str) -> list[dict]:
+        """The statements of a role's inline policies or of a managed policy, resolved."""
+        properties = self.resource(logical_id)
+        assert properties is not None, f"{logical_id} is not created with these parameters"
+        if "PolicyDocument" in properties:
+            documents = [properties["PolicyDocument"]]
+        else:
+            documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        found = []
+        for document in documents:
+            body = document["Statement"]
+            found.extend(body if isinstance(body, list) else [body])
+        return found

@@ -4,6 +4,7 @@ and the package as scripts/bundle lays it out."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -165,9 +166,40 @@ def test_stacks_are_ordered_and_the_stackset_may_create_named_roles() -> None:
     given = {p["name"]: p["value"] for p in stackset["parameters"]}
     assert given["MemberRoleRegion"] in stackset["regions"]
     hub = {p["name"]: p["value"] for p in stacks["EntraFederatedRoleHub"]["parameters"]}
-    for name in ("EntraTenantId", "EntraCloud", "RolePathPrefix", "MemberRoleName"):
+    for name in (
+        "EntraTenantId",
+        "EntraCloud",
+        "RolePathPrefix",
+        "MemberRoleName",
+        "RequirePermissionsBoundary",
+        "PermissionsBoundaryPolicyName",
+    ):
         assert given[name] == hub[name], f"{name} differs between the hub and the member StackSet"
     assert given["HubExecutionRoleArns"].endswith(f":role/entra-federated-role-{stackset['regions'][0]}")
+
+
+def test_the_package_keeps_the_secure_defaults() -> None:
+    # DESIGN §6: the boundary shipped with the member StackSet and required, the dedicated
+    # path, the AWS administrator policies denied (in every partition).
+    document = fragment()
+    stacks = {e["name"]: {p["name"]: p["value"] for p in e["parameters"]} for e in document["customizations"]["cloudFormationStacks"]}
+    (stackset,) = document["customizations"]["cloudFormationStackSets"]
+    member = {p["name"]: p["value"] for p in stackset["parameters"]}
+    hub, example = stacks["EntraFederatedRoleHub"], stacks["EntraFederatedRoleExample"]
+    assert hub["RequirePermissionsBoundary"] == member["RequirePermissionsBoundary"] == "true"
+    assert member["CreatePermissionsBoundaryPolicy"] == "true"
+    assert hub["PermissionsBoundaryPolicyName"] == member["PermissionsBoundaryPolicyName"] == example["PermissionsBoundaryPolicyName"]
+    assert hub["RolePathPrefix"] == member["RolePathPrefix"] == example["RolePath"] == "/entra-federated/"
+    assert hub["DeniedManagedPolicyArns"].split(",") == [
+        "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess",
+        "arn:${AWS::Partition}:iam::aws:policy/IAMFullAccess",
+    ]
+    assert hub["TrustedClientsFromOwnTenantOnly"] == "true"
+    # The example's repository is one the allowed federated credentials admit.
+    issuer, subjects = hub["AllowedFederatedCredentials"].split("=", 1)
+    assert issuer == "https://token.actions.githubusercontent.com"
+    repository = replacements()["EntraExampleGitHubRepository"]
+    assert re.fullmatch(subjects.replace("*", ".*"), f"repo:{repository}:ref:refs/heads/main")
 
 
 def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> None:

@@ -46,12 +46,27 @@ ACCOUNT_SIDS = {
     "ReadRoles",
     "FindRolesTrustingAProvider",
     "CreateRoles",
+    "TagNewRoles",
     "ManageRoles",
+    "ChangeBoundedRoles",
     "SetBoundary",
     "RemoveBoundary",
+    "KeepRequiredBoundary",
+    "KeepOwnershipMarkers",
+    "NeverTouchTheFactory",
     "VerifyCallerStack",
 }
+# The one account statement whose resources differ: the factory's own role is the member
+# role in member accounts, the function's role where the function itself works.
+FACTORY_ROLE = {
+    MEMBER: {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${MemberRoleName}"},
+    SINGLE: {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${FunctionName}-*"},
+    HUB: {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${FunctionName}-*"},
+}
+BOUNDARY_ARN = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${PermissionsBoundaryPolicyName}"}
+OWNERSHIP = {"StringEquals": {"aws:ResourceTag/entra-federated-role:managed-by": "entra-federated-role"}}
 FACTORIES = [HUB, SINGLE]
+ALL = [MEMBER, SINGLE, HUB]
 
 
 def test_the_expected_templates_are_found() -> None:
@@ -85,27 +100,103 @@ def test_the_function_sets_only_variables_the_handler_reads(path) -> None:
     assert not variables & {"EXTRA_RESPONSE_URL_HOSTS", "VERIFY_CALLER_STACK", "AWS_ENDPOINT_URL"}
 
 
+GUARDRAILS = {
+    "ENTRA_CLOUD",
+    "ENTRA_CREDENTIALS_SECRET_ARN",
+    "REQUIRED_PERMISSIONS_BOUNDARY",
+    "DENIED_MANAGED_POLICY_ARNS",
+    "ROLE_PATH_PREFIX",
+    "ALLOWED_FEDERATED_CREDENTIALS",
+    "TRUSTED_CLIENTS_OWN_TENANT_ONLY",
+}
+
+
 def test_the_hub_sets_the_member_role_and_the_guardrails() -> None:
     variables = only(load_yaml(HUB), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
-    assert {
-        "MEMBER_ROLE_NAME",
-        "ENTRA_CLOUD",
-        "ENTRA_CREDENTIALS_SECRET_ARN",
-        "REQUIRED_PERMISSIONS_BOUNDARY",
-        "DENIED_MANAGED_POLICY_ARNS",
-        "ROLE_PATH_PREFIX",
-        "ALLOWED_ACCOUNT_IDS",
-    } <= set(variables)
+    assert GUARDRAILS | {"MEMBER_ROLE_NAME", "ALLOWED_ACCOUNT_IDS"} <= set(variables)
     single = only(load_yaml(SINGLE), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert GUARDRAILS <= set(single)
     assert "MEMBER_ROLE_NAME" not in single, "single-account mode has no member hop"
 
 
 def test_the_required_boundary_keeps_the_account_placeholder() -> None:
-    # The function fills ${AWS::AccountId} per target account; CloudFormation must not.
+    # The function fills ${AWS::Partition} and ${AWS::AccountId} per target account;
+    # CloudFormation must not.
     for path in FACTORIES:
         variables = only(load_yaml(path), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
         (value,) = list(branches(variables["REQUIRED_PERMISSIONS_BOUNDARY"]))
-        assert "${!AWS::AccountId}" in value["Fn::Sub"], value
+        assert value["Fn::Sub"] == "arn:${!AWS::Partition}:iam::${!AWS::AccountId}:policy/${PermissionsBoundaryPolicyName}", value
+
+
+@pytest.mark.parametrize("path", [*FACTORIES, MEMBER], ids=lambda p: p.name)
+def test_secure_defaults(path) -> None:
+    # DESIGN §6 "Secure by default": a required boundary, shipped where the roles live, a
+    # dedicated path, the AWS administrator policies denied; optional guardrails at their
+    # safe setting. The same defaults in every template.
+    parameters = load_yaml(path)["Parameters"]
+    assert parameters["RequirePermissionsBoundary"]["Default"] == "true"
+    assert parameters["RequirePermissionsBoundary"]["AllowedValues"] == ["true", "false"]
+    assert parameters["PermissionsBoundaryPolicyName"]["Default"] == "EntraFederatedRoleBoundary"
+    assert parameters["CreatePermissionsBoundaryPolicy"]["Default"] == "true"
+    assert parameters["RolePathPrefix"]["Default"] == "/entra-federated/"
+    # Opting out is explicit, and its parameter says what it costs.
+    description = " ".join(parameters["RequirePermissionsBoundary"]["Description"].split())
+    assert "opts out" in description and "administrator" in description, description
+    if path != MEMBER:
+        assert parameters["DeniedManagedPolicyArns"]["Default"] == (
+            "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess,"
+            "arn:${AWS::Partition}:iam::aws:policy/IAMFullAccess"
+        )
+        assert parameters["AllowedFederatedCredentials"]["Default"] == ""
+        assert parameters["TrustedClientsFromOwnTenantOnly"]["Default"] == "true"
+        assert parameters["ReservedConcurrency"]["Default"] == "10"
+        assert parameters["LogGroupKmsKeyArn"]["Default"] == ""
+        assert "logs." in parameters["LogGroupKmsKeyArn"]["Description"], "say what the key policy needs"
+    workload = load_yaml(WORKLOAD)["Parameters"]
+    assert workload["RolePath"]["Default"] == parameters["RolePathPrefix"]["Default"]
+    assert workload["PermissionsBoundaryPolicyName"]["Default"] == parameters["PermissionsBoundaryPolicyName"]["Default"]
+
+
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_optional_guardrails_are_set_only_when_given(path) -> None:
+    variables = only(load_yaml(path), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert variables["ALLOWED_FEDERATED_CREDENTIALS"] == {
+        "Fn::If": ["HasAllowedFederatedCredentials", {"Ref": "AllowedFederatedCredentials"}, NO_VALUE]
+    }
+    assert variables["TRUSTED_CLIENTS_OWN_TENANT_ONLY"] == {"Ref": "TrustedClientsFromOwnTenantOnly"}
+    pattern = load_yaml(path)["Parameters"]["AllowedFederatedCredentials"]["AllowedPattern"]
+    for good in (
+        "",
+        "https://token.actions.githubusercontent.com=repo:contoso/*",
+        "https://token.actions.githubusercontent.com=repo:contoso/*,https://gitlab.com=project_path:contoso/?:ref_type:branch:ref:main",
+    ):
+        assert re.fullmatch(pattern, good), good
+    assert re.fullmatch(pattern, "https://a=b, https://c=d")
+    for bad in ("repo:contoso/*", "https://a=b,", "http://issuer=x", "https://issuer=", "https://a=b c"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_partition_placeholders_stay_literal_only_where_the_function_fills_them() -> None:
+    # The templates tell cfn-lint that "${AWS::Partition}" outside Fn::Sub is on purpose
+    # (E1029's custom_excludes). Keep that true in one place only: DeniedManagedPolicyArns.
+    def outside_sub(node, path=()):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key != "Fn::Sub":
+                    yield from outside_sub(value, (*path, key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from outside_sub(value, (*path, i))
+        elif isinstance(node, str) and "${AWS::Partition}" in node:
+            yield path
+
+    for path in templates():
+        template = load_yaml(path)
+        found = {p for p in outside_sub(template) if p[:2] != ("Metadata", "cfn-lint")}
+        assert found <= {
+            ("Parameters", "DeniedManagedPolicyArns", "Default"),
+            ("Parameters", "DeniedManagedPolicyArns", "Description"),
+        }, (path.name, found)
 
 
 @pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
@@ -177,6 +268,27 @@ def test_metric_filters_match_messages_the_handler_logs(path) -> None:
         assert f'"{message}"' in source, f"the handler never logs {message!r}"
 
 
+@pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)
+def test_the_function_is_capped_and_drops_events_nobody_waits_for(path) -> None:
+    template = load_yaml(path)
+    function = only(template, "AWS::Lambda::Function")["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, NO_VALUE]
+    }
+    assert re.fullmatch(template["Parameters"]["ReservedConcurrency"]["AllowedPattern"], "none")
+    assert "Graph" in path.read_text(encoding="utf-8").split("ReservedConcurrentExecutions:", 1)[0][-900:], (
+        "say why the cap is what it is"
+    )
+    config = only(template, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert config["FunctionName"] == {"Ref": "Function"}
+    assert config["Qualifier"] == "$LATEST"
+    service_timeout = load_yaml(WORKLOAD)["Resources"]["CiRole"]["Properties"]["ServiceTimeout"]
+    assert config["MaximumEventAgeInSeconds"] == service_timeout
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600  # Lambda's allowed range
+    log_group = template["Resources"]["LogGroup"]["Properties"]
+    assert log_group["KmsKeyId"] == {"Fn::If": ["HasLogGroupKmsKey", {"Ref": "LogGroupKmsKeyArn"}, NO_VALUE]}
+
+
 def test_the_lambda_is_sized_and_the_example_waits_a_little_longer() -> None:
     timeouts = {
         only(load_yaml(p), "AWS::Lambda::Function")["Properties"]["Timeout"] for p in FACTORIES
@@ -208,15 +320,21 @@ def test_account_permissions_are_exactly_the_calls_the_handler_makes(path) -> No
     assert wanted - allowed == set(), f"called but not granted: {wanted - allowed}"
 
 
-def normalised(statement_list: list[dict]) -> dict[str, str]:
-    return {s["Sid"]: repr(s) for s in statement_list}
+def normalised(path) -> dict[str, str]:
+    found = {}
+    for statement in account_statements(path):
+        if statement["Sid"] == "NeverTouchTheFactory":
+            assert statement["Resource"] == [FACTORY_ROLE[path], BOUNDARY_ARN], statement
+            statement = {**statement, "Resource": "<the factory's own role, the boundary>"}
+        found[statement["Sid"]] = repr(statement)
+    return found
 
 
 def test_the_three_copies_of_the_account_permissions_agree() -> None:
-    member = normalised(account_statements(MEMBER))
+    member = normalised(MEMBER)
     assert set(member) == ACCOUNT_SIDS
-    assert normalised(account_statements(SINGLE)) == member
-    assert normalised(account_statements(HUB)) == member
+    assert normalised(SINGLE) == member
+    assert normalised(HUB) == member
 
 
 def test_the_hub_serves_its_own_account_only_when_asked() -> None:
@@ -262,16 +380,65 @@ def test_a_required_boundary_conditions_role_creation(path) -> None:
     # Either way, a new role must carry the ownership tag.
     for condition in (create, without):
         assert condition["StringEquals"]["aws:RequestTag/entra-federated-role:managed-by"] == "entra-federated-role"
-    put = account["SetBoundary"]["Condition"]["Fn::If"]
-    assert put[0] == "HasBoundary" and put[1]["StringEquals"]["iam:PermissionsBoundary"] == boundary_arn
-    # Removing a boundary is granted only when none is required.
+    # Setting a boundary and giving policies: owned roles only, and only with
+    # the required boundary when there is one.
+    for sid in ("SetBoundary", "ChangeBoundedRoles"):
+        condition, required, optional = account[sid]["Condition"]["Fn::If"]
+        assert condition == "HasBoundary"
+        assert required["StringEquals"] == {**OWNERSHIP["StringEquals"], "iam:PermissionsBoundary": boundary_arn}
+        assert optional == OWNERSHIP
+    assert set(account["ChangeBoundedRoles"]["Action"]) == {"iam:AttachRolePolicy", "iam:PutRolePolicy"}
+    # Removing a boundary is granted only when none is required, and denied when one is.
     role = "MemberRole" if path == MEMBER else "ExecutionRole"
     document = load_yaml(path)["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
-    (entry,) = [
-        e for e in document["Statement"]
-        if any(s.get("Sid") == "RemoveBoundary" for s in branches(e))
-    ]
-    assert entry["Fn::If"][0] in ("NoBoundary", "ServesFactoryAccountWithoutBoundary")
+
+    def guard(sid: str) -> str:
+        (entry,) = [e for e in document["Statement"] if any(s.get("Sid") == sid for s in branches(e))]
+        return entry["Fn::If"][0]
+
+    assert guard("RemoveBoundary") in ("NoBoundary", "ServesFactoryAccountWithoutBoundary")
+    assert guard("KeepRequiredBoundary") in ("HasBoundary", "ServesFactoryAccountWithBoundary")
+    assert account["KeepRequiredBoundary"]["Effect"] == "Deny"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_change_to_an_existing_role_needs_the_ownership_marker(path) -> None:
+    account = by_sid(account_statements(path))
+    changes = {
+        "iam:updaterole", "iam:updateassumerolepolicy", "iam:deleterole", "iam:tagrole",
+        "iam:untagrole", "iam:attachrolepolicy", "iam:detachrolepolicy", "iam:putrolepolicy",
+        "iam:deleterolepolicy", "iam:putrolepermissionsboundary", "iam:deleterolepermissionsboundary",
+    }
+    for sid, statement in account.items():
+        if statement["Effect"] != "Allow" or sid == "TagNewRoles":
+            continue
+        actions = {a.lower() for a in as_list(statement["Action"])} & changes
+        if not actions:
+            continue
+        conditions = [c for c in branches(statement["Condition"])]
+        assert conditions, (sid, "no condition")
+        for condition in conditions:
+            assert condition["StringEquals"]["aws:ResourceTag/entra-federated-role:managed-by"] == "entra-federated-role", sid
+    # Tag-on-create: TagRole without the marker on the role only when the request adds it.
+    assert account["TagNewRoles"]["Action"] == "iam:TagRole"
+    assert account["TagNewRoles"]["Condition"] == {
+        "StringEquals": {"aws:RequestTag/entra-federated-role:managed-by": "entra-federated-role"}
+    }
+    assert "Residual risk" in MEMBER.read_text(encoding="utf-8"), "say what tag-on-create leaves open"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_the_ownership_markers_are_never_removed(path) -> None:
+    source = handler_source("domain/ownership.rs").split("#[cfg(test)]", 1)[0]
+    constants = dict(re.findall(r'pub const (TAG_[A-Z_]+): &str = "([^"]+)";', source))
+    tags_body = source.split("pub fn tags(&self)", 1)[1].split("\n    }\n", 1)[0]
+    on_roles = {constants[name] for name in re.findall(r"\((TAG_[A-Z_]+)\.to_owned\(\)", tags_body)}
+    assert len(on_roles) == 4, on_roles
+    keep = by_sid(account_statements(path))["KeepOwnershipMarkers"]
+    assert keep["Effect"] == "Deny" and keep["Action"] == "iam:UntagRole"
+    assert set(keep["Condition"]["ForAnyValue:StringEqualsIgnoreCase"]["aws:TagKeys"]) == on_roles
+    never = by_sid(account_statements(path))["NeverTouchTheFactory"]
+    assert never["Effect"] == "Deny" and never["Action"] == "iam:*"
 
 
 def test_the_member_role_trusts_only_the_hub_execution_roles() -> None:
@@ -287,6 +454,14 @@ def test_the_member_role_trusts_only_the_hub_execution_roles() -> None:
     }
     # No other permission than the account set.
     assert {s["Sid"] for s in statements(load_yaml(MEMBER), "MemberRole")} == ACCOUNT_SIDS
+    # The boundary is created with the role, in the one region IAM needs it.
+    template = load_yaml(MEMBER)
+    boundary = template["Resources"]["BoundaryPolicy"]
+    assert boundary["Type"] == "AWS::IAM::ManagedPolicy"
+    assert boundary["Condition"] == "CreatesBoundaryPolicy"
+    assert {"Condition": "CreatesMemberRole"} in template["Conditions"]["CreatesBoundaryPolicy"]["Fn::And"]
+    assert boundary["Properties"]["ManagedPolicyName"] == {"Ref": "PermissionsBoundaryPolicyName"}
+    assert boundary["Properties"]["Path"] == "/"
 
 
 def test_the_hub_execution_role_is_least_privilege() -> None:
@@ -340,7 +515,8 @@ def test_no_wildcard_action_and_star_resources_only_where_iam_requires(path) -> 
     role = "MemberRole" if path == MEMBER else "ExecutionRole"
     for statement in statements(load_yaml(path), role):
         actions = as_list(statement["Action"])
-        assert not any("*" in a for a in actions), statement
+        if statement["Effect"] == "Allow":
+            assert not any("*" in a for a in actions), statement
         if statement["Resource"] == "*" and statement["Effect"] == "Allow":
             assert actions in (["iam:ListRoles"], ["sts:GetWebIdentityToken"]), statement
 
