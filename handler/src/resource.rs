@@ -6,13 +6,12 @@
 //! account reached (through the member role in hub mode) and the caller's stack confirmed
 //! there from CloudFormation's own events — while the factory signs in to Entra and
 //! resolves the trusted clients (which the guardrails may limit to the factory's own
-//! tenant). It then upserts the generation's Entra
-//! application and, at the same time, creates the role sealed (a trust that admits nobody)
-//! with its policies; registers, at the same time, the app's identifier URI, service
-//! principal and federated credentials, resolves the trusted clients and puts the app's
-//! audience on the tenant's OIDC provider; then sets the role's trust to that audience
-//! and exactly those service principals, and makes the app-role assignments. It answers
-//! with the role ARN as physical id and every attribute in `Data`.
+//! tenant). It then upserts the generation's Entra application and, at the same time,
+//! creates the role sealed (a trust that admits nobody) with its policies; registers, at
+//! the same time, the app's identifier URI, service principal and federated credentials
+//! and puts the app's audience on the tenant's OIDC provider; then sets the role's trust
+//! to that audience and exactly those service principals, and makes the app-role
+//! assignments. It answers with the role ARN as physical id and every attribute in `Data`.
 //!
 //! **Update** in place runs the same steps as a converge; a change of `RoleName`,
 //! `RolePath` or `TokenVersion` builds a new generation and a new physical id instead,

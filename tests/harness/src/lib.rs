@@ -18,8 +18,8 @@
 //! every wait takes an explicit bound, so a hung binary fails a test instead of hanging
 //! it. [`factory`] sets the factory itself up (its secret, its environment) the same way
 //! for the tests, the demo and the benchmarks; [`stacks`] plays CloudFormation on moto's
-//! stacks, so the factory's caller check reads real ones. [`http`] is the minimal client the crate
-//! uses to reach its own servers and moto's control API. Nothing here knows the handler's
+//! stacks, so the factory's caller check reads real ones. [`http`] is the minimal client
+//! the crate uses to reach its own servers and moto's control API. Nothing here knows the handler's
 //! code or CloudFormation's JSON beyond what a test passes in; the handler must never
 //! depend on this crate outside its tests.
 
