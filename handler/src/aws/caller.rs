@@ -64,6 +64,7 @@ impl Account {
             let refusal = match self.stack_events(check, deadline).await {
                 Ok(events) => match caller::confirm(
                     check.request,
+                    &check.stack.arn,
                     check.logical_id,
                     &events,
                     SystemTime::now(),

@@ -170,19 +170,25 @@ pub fn window(service_timeout: Option<&serde_json::Value>) -> Duration {
         .map_or(MAX_WINDOW, |s| Duration::from_secs(s).min(MAX_WINDOW))
 }
 
-/// Decides whether `events` (a stack's events, newest first, as `DescribeStackEvents`
-/// lists them) show CloudFormation doing `request` to `logical_id` at `now`.
+/// Decides whether `events` (the events of the stack `stack_id`, newest first, as
+/// `DescribeStackEvents` lists them) show CloudFormation doing `request` to `logical_id`
+/// at `now`.
 pub fn confirm(
     request: Request<'_>,
+    stack_id: &str,
     logical_id: &str,
     events: &[StackEvent],
     now: SystemTime,
     window: Duration,
 ) -> Result<(), Refusal> {
     // The newest by timestamp; among equal timestamps, the first listed (newest first).
+    // The stack's own events name the stack as their physical resource and its name as
+    // their logical id, which may be a resource's logical id too.
     let newest = events
         .iter()
-        .filter(|event| event.logical_id == logical_id)
+        .filter(|event| {
+            event.logical_id == logical_id && event.physical_id.as_deref() != Some(stack_id)
+        })
         .reduce(|newest, event| {
             if event.timestamp > newest.timestamp {
                 event
@@ -264,8 +270,17 @@ mod tests {
         )
     }
 
+    const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/CiRole/1";
+
     fn decide(request: Request<'_>, events: &[StackEvent]) -> Result<(), Refusal> {
-        confirm(request, "CiRole", events, now(), Duration::from_secs(330))
+        confirm(
+            request,
+            STACK,
+            "CiRole",
+            events,
+            now(),
+            Duration::from_secs(330),
+        )
     }
 
     /// The events each phase leaves when CloudFormation sends its request (newest first).
@@ -300,6 +315,10 @@ mod tests {
         vec![event("Queue", "AWS::SQS::Queue", "DELETE_COMPLETE", "q", 0), ours("DELETE_IN_PROGRESS", OLD, 1), ours("UPDATE_COMPLETE", OLD, 3000)]
     )]
     #[case::slight_clock_skew(Request::Create, vec![ours("CREATE_IN_PROGRESS", "", -20)])]
+    #[case::a_stack_named_like_the_resource(
+        Request::Update { physical_id: OLD },
+        vec![event("CiRole", "AWS::CloudFormation::Stack", "UPDATE_IN_PROGRESS", STACK, 0), ours("UPDATE_IN_PROGRESS", OLD, 1)]
+    )]
     fn every_phase_cloudformation_runs_is_confirmed(
         #[case] request: Request<'_>,
         #[case] events: Vec<StackEvent>,
@@ -329,6 +348,7 @@ mod tests {
     ) {
         let decided = confirm(
             request,
+            STACK,
             logical_id,
             &events,
             now(),
