@@ -104,6 +104,7 @@ pub enum ResourceError {
     /// a forger may read it (the details are logged).
     #[error("the calling stack could not be confirmed, so nothing was changed")]
     Caller(#[from] CallerError),
+
     /// The factory's Entra credential could not be loaded.
     #[error(transparent)]
     Credential(#[from] CredentialError),
@@ -125,15 +126,59 @@ pub enum ResourceError {
 const OBJECT_ID_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
 
 /// One resource generation: where it lives and what it is called everywhere.
+///
+/// Its physical id is its role's ARN ([`Generation::role_arn`]), or, after a failed
+/// Create, an id that names no role.
 struct Generation {
     stack: StackArn,
     account: Account,
     ownership: Ownership,
     role_name: crate::domain::RoleName,
+    role_path: crate::domain::RolePath,
     unique_name: UniqueName,
     owner: AppOwner,
     issuer: String,
     token_version: crate::domain::TokenVersion,
+}
+
+impl Generation {
+    fn role_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role{}{}",
+            self.stack.partition, self.stack.account, self.role_path, self.role_name
+        )
+    }
+
+    /// Refuses a `physical_id` that is the ARN of another role than this generation's: a
+    /// Delete must never remove one generation under another's id (the cleanup phase's
+    /// Delete of an old generation names the old role and sends the old properties).
+    fn check_named_by(&self, physical_id: &str) -> Result<(), OtherResource> {
+        let expected = self.role_arn();
+        if is_role_arn(physical_id) && physical_id != expected {
+            return Err(OtherResource {
+                physical_id: physical_id.to_owned(),
+                expected,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A Delete whose physical id is a role other than the one its properties name.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the PhysicalResourceId {physical_id} is not the role these properties name \
+     ({expected}), so nothing was deleted"
+)]
+struct OtherResource {
+    physical_id: String,
+    expected: String,
+}
+
+/// Whether `id` is an IAM role ARN (`arn:<partition>:iam::<account>:role/…`).
+fn is_role_arn(id: &str) -> bool {
+    let fields: Vec<&str> = id.splitn(6, ':').collect();
+    matches!(fields.as_slice(), ["arn", _, "iam", "", _, resource] if resource.starts_with("role/"))
 }
 
 impl EntraFederatedRole {
@@ -192,6 +237,7 @@ impl EntraFederatedRole {
             stack,
             account,
             role_name,
+            role_path: key.role_path.clone(),
             unique_name,
             owner,
         })
@@ -250,7 +296,24 @@ impl EntraFederatedRole {
                 .check_trusted_clients(&owners, &self.config.tenant_id)?;
             Ok::<_, ResourceError>((graph, trusted))
         };
-        let (generation, (graph, trusted)) = tokio::try_join!(confirm, sign_in)?;
+        // A caller that is not confirmed hears nothing else, not even whether the trusted
+        // clients it named exist: the caller check decides first, and its failure drops the
+        // sign-in (reads only) wherever it is.
+        let (generation, (graph, trusted)) = {
+            tokio::pin!(confirm, sign_in);
+            let mut signed_in = None;
+            let generation = loop {
+                tokio::select! {
+                    generation = &mut confirm => break generation?,
+                    done = &mut sign_in, if signed_in.is_none() => signed_in = Some(done),
+                }
+            };
+            let signed_in = match signed_in {
+                Some(done) => done?,
+                None => sign_in.await?,
+            };
+            (generation, signed_in)
+        };
         Ok(Admitted {
             properties,
             generation,
@@ -680,6 +743,7 @@ impl CustomResource for EntraFederatedRole {
             )
             .await
             .map_err(Failure::from)?;
+        generation.check_named_by(&request.physical_resource_id)?;
         self.confirm_caller(
             &generation,
             caller::Request::Delete {

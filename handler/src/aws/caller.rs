@@ -1,7 +1,8 @@
 //! Confirming the caller's stack (DESIGN §2) with one CloudFormation read: the stack's
 //! events, judged by [`crate::domain::caller::confirm`]. CloudFormation may record its
 //! in-progress event a moment after it invokes us, so a request that is not confirmed is
-//! read again for a few seconds before it is refused.
+//! read again for a second or two before it is refused. Every refusal is read again the
+//! same way, so how long a refusal takes tells a forger nothing about the stack.
 
 use std::time::{Duration, SystemTime};
 
@@ -18,13 +19,12 @@ use crate::{
 /// Pages of events read at most: enough for a thousand events newer than the resource's.
 const MAX_PAGES: usize = 10;
 
-/// The waits before reading the events again: 250 ms doubling up to 2 s.
-const RE_READ: Backoff = Backoff {
-    base: Duration::from_millis(250),
-    cap: Duration::from_secs(2),
-};
-/// Reads after the first before a request is refused (about 4 s in all).
-const RE_READS: u32 = 4;
+/// The waits before reading the events again: 250, 500 and 1000 ms.
+const RE_READ_WAITS: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+];
 
 /// Why the caller's stack could not be confirmed.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ impl Account {
         check: CallerCheck<'_>,
         deadline: Deadline,
     ) -> Result<(), CallerError> {
-        let mut re_reads = 0;
+        let mut waits = RE_READ_WAITS.iter();
         loop {
             let refusal = match self.stack_events(check, deadline).await {
                 Ok(events) => match caller::confirm(
@@ -77,9 +77,11 @@ impl Account {
                 Err(error) if error.kind() == ErrorKind::Validation => Refusal::NoEvent,
                 Err(error) => return Err(error.into()),
             };
-            re_reads += 1;
-            let pause = RE_READ.pause(re_reads).max(RE_READ.base);
-            if !refusal.may_change() || re_reads > RE_READS || !deadline.allows(pause) {
+            let pause = waits
+                .next()
+                .copied()
+                .filter(|&pause| deadline.allows(pause));
+            let Some(pause) = pause else {
                 tracing::warn!(
                     stack = %check.stack.arn,
                     logical_id = check.logical_id,
@@ -87,7 +89,7 @@ impl Account {
                     "the calling stack could not be confirmed; nothing was changed"
                 );
                 return Err(CallerError::Refused(refusal));
-            }
+            };
             tokio::time::sleep(pause).await;
         }
     }
@@ -137,9 +139,11 @@ impl Account {
             }));
             // Newest first: the first page holding the logical id holds its newest event,
             // and a page reaching past the window ends what can matter.
-            let done = events[before..]
-                .iter()
-                .any(|e| e.logical_id == check.logical_id || e.timestamp < oldest_relevant);
+            let done = events[before..].iter().any(|e| {
+                let resource = e.logical_id == check.logical_id
+                    && e.physical_id.as_deref() != Some(check.stack.arn.as_str());
+                resource || e.timestamp < oldest_relevant
+            });
             next_token = page.next_token().map(str::to_owned);
             if done || next_token.is_none() {
                 break;

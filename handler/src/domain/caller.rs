@@ -11,7 +11,10 @@
 //!   `*_FAILED` event once the provider has answered (the resource status codes of the
 //!   CloudFormation User Guide, "View stack events": `view-stack-events.html`, and the
 //!   `StackEvent` API reference). A custom resource gets its request between the two;
-//! - its resource type must be ours: [`OUR_TYPES`] — never "the type the event claims";
+//! - its resource type must be ours, [`OUR_TYPE`] — never "the type the event claims".
+//!   CloudFormation's generic `AWS::CloudFormation::CustomResource` is not accepted: other
+//!   providers' resources use it (it is the default of many frameworks), and a forger
+//!   could name one of those while it is being created;
 //! - its status must be the in-progress status of the request type, in every phase that
 //!   sends requests: a Create (`CREATE_IN_PROGRESS`) during the stack's creation or
 //!   update; an Update (`UPDATE_IN_PROGRESS`) during an update and during an update's
@@ -37,12 +40,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-/// The resource types that are ours: the documented custom type and CloudFormation's
-/// generic custom resource.
-pub const OUR_TYPES: [&str; 2] = [
-    "Custom::EntraFederatedRole",
-    "AWS::CloudFormation::CustomResource",
-];
+/// The resource type that is ours.
+pub const OUR_TYPE: &str = "Custom::EntraFederatedRole";
 
 /// CloudFormation's longest wait for a custom resource (`ServiceTimeout` ≤ 3600 s).
 pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
@@ -124,14 +123,6 @@ pub enum Refusal {
     FromTheFuture,
 }
 
-impl Refusal {
-    /// Whether reading the events again may confirm the request: CloudFormation may
-    /// record its event a moment after it invokes us. A resource's type never changes.
-    pub fn may_change(&self) -> bool {
-        !matches!(self, Self::NotOurs { .. })
-    }
-}
-
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -198,7 +189,7 @@ pub fn confirm(
         })
         .ok_or(Refusal::NoEvent)?;
     let found = newest.resource_type.as_deref().unwrap_or_default();
-    if !OUR_TYPES.contains(&found) {
+    if found != OUR_TYPE {
         return Err(Refusal::NotOurs {
             found: found.to_owned(),
         });
@@ -286,10 +277,6 @@ mod tests {
     /// The events each phase leaves when CloudFormation sends its request (newest first).
     #[rstest]
     #[case::create(Request::Create, vec![ours("CREATE_IN_PROGRESS", "", 2)])]
-    #[case::generic_custom_resource(
-        Request::Create,
-        vec![event("CiRole", "AWS::CloudFormation::CustomResource", "CREATE_IN_PROGRESS", "", 2)]
-    )]
     #[case::in_place_update(
         Request::Update { physical_id: OLD },
         vec![ours("UPDATE_IN_PROGRESS", OLD, 1), ours("CREATE_COMPLETE", OLD, 900)]
@@ -339,6 +326,12 @@ mod tests {
         vec![event("Other", "Custom::Other", "CREATE_IN_PROGRESS", "", 1)],
         "Other",
         Refusal::NotOurs { found: "Custom::Other".into() }
+    )]
+    #[case::another_providers_generic_custom_resource(
+        Request::Create,
+        vec![event("Other", "AWS::CloudFormation::CustomResource", "CREATE_IN_PROGRESS", "", 1)],
+        "Other",
+        Refusal::NotOurs { found: "AWS::CloudFormation::CustomResource".into() }
     )]
     fn events_of_other_resources_confirm_nothing(
         #[case] request: Request<'_>,
@@ -438,19 +431,6 @@ mod tests {
         assert_eq!(
             window(service_timeout.as_ref()),
             Duration::from_secs(seconds)
-        );
-    }
-
-    #[test]
-    fn only_a_wrong_type_is_final() {
-        assert!(!Refusal::NotOurs { found: "x".into() }.may_change());
-        assert!(Refusal::NoEvent.may_change());
-        assert!(
-            Refusal::NotInProgress {
-                status: "CREATE_COMPLETE".into(),
-                expected: "UPDATE_IN_PROGRESS"
-            }
-            .may_change()
         );
     }
 }

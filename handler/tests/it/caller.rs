@@ -112,6 +112,10 @@ async fn refused(factory: &Factory, event: &Value) {
     assert_eq!(body["Reason"], REFUSED, "{body:#}");
 }
 
+fn reason_of(body: &Value) -> &str {
+    body["Reason"].as_str().unwrap_or_default()
+}
+
 fn with(mut event: Value, field: &str, value: &str) -> Value {
     event[field] = json!(value);
     event
@@ -144,6 +148,17 @@ async fn every_phase_cloudformation_runs_is_served() -> Result<(), SetupError> {
     stack.record("CiRole", "UPDATE_COMPLETE", &second).await?;
     stack.status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS").await?;
     stack.record("CiRole", "DELETE_IN_PROGRESS", &first).await?;
+    // A forger naming the old id, as CloudFormation does now, but the live generation's
+    // properties: refused, the live role stays.
+    let forged = factory
+        .send(&factory.delete(id, &first, named("ci-second")))
+        .await;
+    assert_eq!(forged["Status"], "FAILED", "{forged:#}");
+    assert!(
+        reason_of(&forged).contains("is not the role these properties name"),
+        "{forged:#}"
+    );
+    assert!(role_exists(&sdk, role_name(&second)).await);
     ok(&factory.send(&factory.delete(id, &first, described)).await);
     stack.record("CiRole", "DELETE_COMPLETE", &first).await?;
     stack.status("UPDATE_COMPLETE").await?;
@@ -254,6 +269,8 @@ async fn forged_events_change_nothing_in_either_cloud() -> Result<(), SetupError
     let before = both_clouds(&factory, &sdk).await;
 
     let forged = named("ci-forged");
+    let mut unknown_client = named("ci-forged");
+    unknown_client["TrustedClientAppIds"] = json!(["0f0f0f0f-0000-4000-8000-000000000000"]);
     let mut attacker = named("ci-real");
     attacker["FederatedCredentials"] = json!([{
         "Name": "attacker",
@@ -279,6 +296,12 @@ async fn forged_events_change_nothing_in_either_cloud() -> Result<(), SetupError
         // A logical id the stack does not have.
         with(
             factory.create(id, forged.clone()),
+            "LogicalResourceId",
+            "Nope",
+        ),
+        // ...naming a trusted client that does not exist: the forger does not learn that.
+        with(
+            factory.create(id, unknown_client),
             "LogicalResourceId",
             "Nope",
         ),
