@@ -153,9 +153,9 @@ impl ExtraHost {
 }
 
 /// `cloudformation-custom-resource-response-<region without dashes>.<an S3 endpoint of
-/// region>.amazonaws.com[.cn]`. (S3's path-style, virtual-hosted, legacy dash and
-/// dual-stack endpoints: the Amazon S3 User Guide, "Virtual hosting of buckets" and
-/// "Regions and endpoints".)
+/// region>.amazonaws.com[.cn]`. (S3's path-style, virtual-hosted, legacy dash, dual-stack
+/// and FIPS endpoints: the Amazon S3 User Guide, "Virtual hosting of buckets", and the
+/// AWS General Reference, "Amazon S3 endpoints".)
 fn is_response_bucket(host: &str, region: &str) -> bool {
     let compact: String = region.chars().filter(|c| *c != '-').collect();
     let suffix = if region.starts_with("cn-") {
@@ -171,21 +171,26 @@ fn is_response_bucket(host: &str, region: &str) -> bool {
     else {
         return false;
     };
+    let of_region = |prefix: &str| endpoint.strip_prefix(prefix) == Some(region);
     !region.is_empty()
         && (endpoint == "s3"
-            || endpoint.strip_prefix("s3.") == Some(region)
-            || endpoint.strip_prefix("s3-") == Some(region)
-            || endpoint.strip_prefix("s3.dualstack.") == Some(region))
+            || [
+                "s3.",
+                "s3-",
+                "s3.dualstack.",
+                "s3-fips.",
+                "s3-fips.dualstack.",
+            ]
+            .into_iter()
+            .any(of_region))
 }
 
 /// The region of a stack that the function invoked as `function_arn` may serve: the
-/// `StackId`'s region, when it is the function's own (or the function's is unknown).
+/// `StackId`'s region, when it is the function's own. (Lambda always says which function
+/// it invoked; a StackId alone is the event's word, so without that there is none.)
 pub fn served_region<'a>(stack_id: Option<&'a str>, function_arn: &str) -> Option<&'a str> {
     let region = arn_region(stack_id?, "cloudformation")?;
-    match arn_region(function_arn, "lambda") {
-        Some(own) if own != region => None,
-        _ => Some(region),
-    }
+    (arn_region(function_arn, "lambda")? == region).then_some(region)
 }
 
 /// The region field of `arn` when it is an ARN of `service`.
@@ -266,6 +271,14 @@ mod tests {
     #[case(
         "us-east-1",
         "https://CLOUDFORMATION-custom-resource-response-useast1.s3.amazonaws.com/a"
+    )]
+    #[case(
+        "us-gov-east-1",
+        "https://cloudformation-custom-resource-response-usgoveast1.s3-fips.us-gov-east-1.amazonaws.com/a"
+    )]
+    #[case(
+        "us-gov-east-1",
+        "https://cloudformation-custom-resource-response-usgoveast1.s3-fips.dualstack.us-gov-east-1.amazonaws.com/a"
     )]
     fn the_bucket_of_the_stacks_region_is_accepted(#[case] region: &str, #[case] url: &str) {
         assert!(
@@ -359,6 +372,8 @@ mod tests {
         assert_eq!(served_region(Some(&us), FUNCTION), Some("us-east-1"));
         assert_eq!(served_region(Some(&eu), FUNCTION), None);
         assert_eq!(served_region(None, FUNCTION), None);
+        // Without the function's own region, a StackId's region is only the event's word.
+        assert_eq!(served_region(Some(&us), "not a function arn"), None);
         assert_eq!(served_region(Some("not an arn"), FUNCTION), None);
         assert_eq!(
             served_region(Some("arn:aws:sqs:us-east-1:222222222222:q"), FUNCTION),

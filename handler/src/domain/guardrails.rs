@@ -179,10 +179,10 @@ impl Guardrails {
             }
         }
         for arn in &properties.managed_policy_arns {
-            let denied = self
-                .denied_managed_policies
-                .iter()
-                .any(|template| fill(template, &stack.partition, &stack.account) == arn.as_str());
+            // IAM policy names are unique whatever their case.
+            let denied = self.denied_managed_policies.iter().any(|template| {
+                fill(template, &stack.partition, &stack.account).eq_ignore_ascii_case(arn.as_str())
+            });
             if denied {
                 violations.push(format!(
                     "`ManagedPolicyArns` contains {arn}, which this factory does not allow; remove it"
@@ -242,11 +242,15 @@ impl Guardrails {
                     .owner_tenant_id
                     .is_some_and(|owner| owner.eq_ignore_ascii_case(tenant_id))
             })
-            .map(|client| {
-                format!(
+            .map(|client| match client.owner_tenant_id {
+                Some(_) => format!(
                     "`TrustedClientAppIds` names {}, an application registered in another tenant; this factory only trusts applications of its own tenant ({tenant_id}): remove it",
                     client.app_id
-                )
+                ),
+                None => format!(
+                    "`TrustedClientAppIds` names {}, whose owner tenant Entra does not tell; this factory only trusts applications of its own tenant ({tenant_id}): remove it",
+                    client.app_id
+                ),
             })
             .collect();
         if violations.is_empty() {
@@ -369,6 +373,12 @@ mod tests {
         };
         assert!(rails.check(&admin("aws-us-gov"), &gov).is_err());
         assert!(rails.check(&admin("aws"), &stack()).is_err());
+        let shouted =
+            props(json!({"ManagedPolicyArns": ["arn:aws:iam::aws:policy/ADMINISTRATORACCESS"]}));
+        assert!(
+            rails.check(&shouted, &stack()).is_err(),
+            "names ignore case"
+        );
         // Another partition's ARN is not this account's policy: IAM refuses it anyway.
         assert!(rails.check(&admin("aws"), &gov).is_ok());
     }
@@ -482,7 +492,11 @@ mod tests {
             app_id: &ours,
             owner_tenant_id: None,
         }];
-        assert!(rails.check_trusted_clients(&unknown, TENANT).is_err());
+        let unknown = rails.check_trusted_clients(&unknown, TENANT).unwrap_err();
+        assert!(
+            unknown.0[0].contains("whose owner tenant Entra does not tell"),
+            "{unknown}"
+        );
         assert_eq!(
             Guardrails::default().check_trusted_clients(&clients, TENANT),
             Ok(())
