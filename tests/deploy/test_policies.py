@@ -365,7 +365,11 @@ def factory_calls() -> list[Case]:
         Case("add an audience (v2 issuer)", "iam:AddClientIDToOpenIDConnectProvider", PROVIDER_V2),
         Case("remove an audience", "iam:RemoveClientIDFromOpenIDConnectProvider", PROVIDER_V1),
         Case("read the provider", "iam:GetOpenIDConnectProvider", PROVIDER_V1),
-        Case("delete the provider", "iam:DeleteOpenIDConnectProvider", PROVIDER_V2),
+        Case("delete the provider it created", "iam:DeleteOpenIDConnectProvider", PROVIDER_V2,
+             {f"aws:ResourceTag/{MARKER}": "entra-federated-role"}),
+        # Reading a role that does not exist (IAM knows no path for it: role/<name>), to
+        # learn that it is gone.
+        Case("read a role that does not exist", "iam:GetRole", arn("role/ci-roles-CiRole-0123456789ab")),
         # The caller check (handler/src/aws/caller.rs).
         Case("read the caller stack's events", "cloudformation:DescribeStackEvents", STACK),
     ]
@@ -417,7 +421,7 @@ def refused_calls(factory_role: str) -> list[Case]:
         Case("create a role outside the path", "iam:CreateRole", arn("role/admin"), tagging(CREATE_TAGS, BOUNDARY), DENY),
         Case("create a role under another path", "iam:CreateRole", arn("role/ci/deploy"), tagging(CREATE_TAGS, BOUNDARY), DENY),
         Case("change a role outside the path", "iam:PutRolePolicy", arn("role/ci/deploy"), owned(), DENY),
-        Case("read a role outside the path", "iam:GetRole", arn("role/ci/deploy"), foreign(), DENY),
+        Case("delete a provider it adopted", "iam:DeleteOpenIDConnectProvider", PROVIDER_V1, {}, DENY),
         # Anything else of IAM, of other providers, of other accounts.
         Case("pass a role", "iam:PassRole", OWNED, owned(), DENY),
         Case("create a user", "iam:CreateUser", arn("user/x"), {}, DENY),
