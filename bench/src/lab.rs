@@ -231,7 +231,7 @@ impl Lab {
             entra_url: graph_proxy.url(),
             aws_endpoint: aws_proxy.url(),
             response_host: response_proxy.host(),
-            secret_arn: &secret_arn,
+            secret_arn: Some(&secret_arn),
             credentials: &factory,
         }
         .environment();

@@ -160,7 +160,7 @@ impl Factory {
                     entra_url: graph.url(),
                     aws_endpoint: moto::shared(),
                     response_host,
-                    secret_arn: &secret_arn,
+                    secret_arn: Some(&secret_arn),
                     credentials: &credentials,
                 }
                 .environment();

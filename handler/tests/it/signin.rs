@@ -8,6 +8,7 @@ use entra_federated_role::{
     graph::{Credential, GraphClient},
     signin::{CredentialError, TOKEN_EXCHANGE_AUDIENCE, credential},
 };
+use entra_federated_role_harness::factory;
 use graph_emulator::{GraphEmulator, TestKey};
 use serde_json::json;
 
@@ -121,31 +122,24 @@ async fn a_missing_secret_names_the_secret() {
     assert!(error.to_string().contains(&arn), "{error}");
 }
 
-async fn get_json(url: &str) -> serde_json::Value {
-    let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
-    serde_json::from_slice(&body).unwrap()
-}
-
 #[tokio::test]
 async fn secretless_sign_in_uses_a_web_identity_token_from_sts() {
     let lambda_account = crate::moto_support::random_account();
     let sdk = account_config(&lambda_account).await;
     let emulator = emulator().await;
     // The factory app trusts the account's outbound issuer with the Lambda role as subject
-    // (moto's tokens carry the role ARN behind the assumed-role session).
-    let moto = entra_federated_role_harness::moto::shared();
-    let jwks = get_json(&format!("{moto}/_efr/outbound-identity/jwks.json")).await;
-    emulator.add_jwks(&jwks).unwrap();
-    let issuer = get_json(&format!(
-        "{moto}/_efr/outbound-identity/issuer?account={lambda_account}"
-    ))
-    .await;
-    emulator.add_factory_federated_credential(
+    // (moto's tokens carry the role ARN behind the assumed-role session), for the audience
+    // the factory asks STS for.
+    assert_eq!(factory::TOKEN_EXCHANGE_AUDIENCE, TOKEN_EXCHANGE_AUDIENCE);
+    factory::trust_outbound_identity(
+        &emulator,
+        entra_federated_role_harness::moto::shared(),
         "aws-outbound",
-        issuer["issuer"].as_str().unwrap(),
+        &lambda_account,
         &format!("arn:aws:iam::{lambda_account}:role/test-admin"),
-        TOKEN_EXCHANGE_AUDIENCE,
-    );
+    )
+    .await
+    .unwrap();
     // Entra has not seen the federated credential yet on the first sign-in (AADSTS70021).
     emulator.configure(|s| s.federated_sign_in_lag = 1);
 

@@ -1,14 +1,16 @@
 //! The factory as the end-to-end tests, the demo and the benchmarks run it: SDK
-//! configurations for moto, credentials in one of its accounts, the client secret in
-//! Secrets Manager, and the environment that points the real `bootstrap` at the local
-//! stand-ins.
+//! configurations for moto, credentials in one of its accounts, its sign-in to Entra (a
+//! client secret in Secrets Manager, or secretless through `sts:GetWebIdentityToken`),
+//! and the environment that points the real `bootstrap` at the local stand-ins.
 
 use std::error::Error;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_credential_types::Credentials;
 use graph_emulator::GraphEmulator;
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::moto;
 
 /// What can go wrong setting the factory up.
 pub type SetupError = Box<dyn Error + Send + Sync>;
@@ -76,6 +78,53 @@ pub async fn store_client_secret(
         .to_owned())
 }
 
+/// The audience of the assertions Entra accepts from federated identity credentials.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// Lets the factory sign in without any secret, as the recommended deployment does: the
+/// emulator trusts the keys of moto's outbound identity federation, and the factory app
+/// gets a federated identity credential (`name`) for the outbound issuer of `account`,
+/// with subject `role_arn` (the Lambda's execution role: moto's tokens carry the role's
+/// ARN behind an assumed-role session) and audience [`TOKEN_EXCHANGE_AUDIENCE`]. The
+/// factory then signs in with the JWT of `sts:GetWebIdentityToken` as its client
+/// assertion. Returns the issuer.
+pub async fn trust_outbound_identity(
+    graph: &GraphEmulator,
+    moto_endpoint: &str,
+    name: &str,
+    account: &str,
+    role_arn: &str,
+) -> Result<String, SetupError> {
+    let jwks = moto_json(moto_endpoint, "/_efr/outbound-identity/jwks.json").await?;
+    graph
+        .add_jwks(&jwks)
+        .map_err(|e| format!("trusting moto's outbound identity keys: {e}"))?;
+    let issuer = moto_json(
+        moto_endpoint,
+        &format!("/_efr/outbound-identity/issuer?account={account}"),
+    )
+    .await?;
+    let issuer = issuer["issuer"]
+        .as_str()
+        .ok_or("moto named no outbound issuer")?;
+    graph.add_factory_federated_credential(name, issuer, role_arn, TOKEN_EXCHANGE_AUDIENCE);
+    Ok(issuer.to_owned())
+}
+
+/// The JSON the moto server at `endpoint` serves at `path`.
+async fn moto_json(endpoint: &str, path: &str) -> Result<Value, SetupError> {
+    let answer = moto::get(endpoint, path).await?;
+    if answer.status != 200 {
+        return Err(format!(
+            "moto answered {path} with {}: {}",
+            answer.status,
+            answer.text()
+        )
+        .into());
+    }
+    Ok(answer.json()?)
+}
+
 /// Where the factory's calls go, and as whom it makes them.
 #[derive(Debug, Clone, Copy)]
 pub struct StandIns<'a> {
@@ -87,8 +136,9 @@ pub struct StandIns<'a> {
     pub aws_endpoint: &'a str,
     /// The host the response URLs name (`EXTRA_RESPONSE_URL_HOSTS`).
     pub response_host: &'a str,
-    /// The factory's client secret in Secrets Manager.
-    pub secret_arn: &'a str,
+    /// The factory's client secret in Secrets Manager; `None` for secretless sign-in (no
+    /// `ENTRA_CREDENTIALS_SECRET_ARN`: see [`trust_outbound_identity`]).
+    pub secret_arn: Option<&'a str>,
     /// The factory's own AWS credentials (its execution role's).
     pub credentials: &'a Credentials,
 }
@@ -97,10 +147,9 @@ impl StandIns<'_> {
     /// The factory's environment (beyond what Lambda sets): single-account mode with the
     /// caller check off until [`set_env`] says otherwise.
     pub fn environment(&self) -> Vec<(String, String)> {
-        [
+        let mut env: Vec<(String, String)> = [
             ("ENTRA_TENANT_ID", self.graph.tenant_id()),
             ("ENTRA_CLIENT_ID", self.graph.factory_client_id()),
-            ("ENTRA_CREDENTIALS_SECRET_ARN", self.secret_arn.to_owned()),
             ("AZURE_AUTHORITY_HOST", self.entra_url.to_owned()),
             ("GRAPH_ENDPOINT", self.entra_url.to_owned()),
             ("VERIFY_CALLER_STACK", "false".to_owned()),
@@ -124,7 +173,11 @@ impl StandIns<'_> {
             ),
         ]
         .map(|(name, value)| (name.to_owned(), value))
-        .into()
+        .into();
+        if let Some(arn) = self.secret_arn {
+            env.push(("ENTRA_CREDENTIALS_SECRET_ARN".to_owned(), arn.to_owned()));
+        }
+        env
     }
 }
 

@@ -16,7 +16,7 @@
 //!
 //! Every server binds 127.0.0.1 on a port the OS picks, so tests run in parallel, and
 //! every wait takes an explicit bound, so a hung binary fails a test instead of hanging
-//! it. [`factory`] sets the factory itself up (its secret, its environment) the same way
+//! it. [`factory`] sets the factory itself up (its sign-in, its environment) the same way
 //! for the tests, the demo and the benchmarks; [`stacks`] plays CloudFormation on moto's
 //! stacks, so the factory's caller check reads real ones. [`http`] is the minimal client
 //! the crate uses to reach its own servers and moto's control API. Nothing here knows the handler's

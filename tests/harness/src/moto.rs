@@ -121,6 +121,14 @@ impl Moto {
     }
 }
 
+/// Gets `path` (with its query) from the moto server at `endpoint`, e.g. the project's
+/// `/_efr/outbound-identity/jwks.json`.
+pub async fn get(endpoint: &str, path: &str) -> io::Result<http::Response> {
+    let (addr, _) = http::split_http_url(endpoint)
+        .ok_or_else(|| io::Error::other(format!("moto endpoint {endpoint} is not http")))?;
+    http::request(addr, "GET", path, &[], &[]).await
+}
+
 /// Posts `body` as JSON to `path` on the moto server at `endpoint` (e.g. [`shared`]'s).
 pub async fn post_json(
     endpoint: &str,

@@ -1,14 +1,21 @@
 //! The local end-to-end demo: the real `bootstrap` binary as a hub ("federation factory")
 //! account's Lambda, serving two member accounts, on embedded stand-ins for everything it
-//! talks to — moto (IAM, STS, Secrets Manager, with the project's extension), the Graph
-//! emulator (Entra ID's token endpoint and Microsoft Graph), a Lambda Runtime API and
-//! CloudFormation's response bucket.
+//! talks to — moto (IAM, STS, CloudFormation, Secrets Manager, with the project's
+//! extension), the Graph emulator (Entra ID's token endpoint and Microsoft Graph), a Lambda
+//! Runtime API and CloudFormation's response bucket.
+//!
+//! The factory runs as the hub template ships it: secretless (it signs in to Entra with a
+//! web identity token from `sts:GetWebIdentityToken`), with the guardrails on and the
+//! caller check on, so every request it serves is one CloudFormation is running for a real
+//! stack in moto. The demo plays CloudFormation on those stacks (the harness's `stacks`):
+//! it records what CloudFormation records before it sends each request and once it has
+//! read the answer.
 //!
 //! Usage: `demo <path to bootstrap>` (see `scripts/demo`). It plays a scripted story of
-//! CloudFormation events ([`story`]), prints each answer and the state of both clouds after
-//! it, checks both against what CloudFormation believes exists, ends with a "nothing left
-//! behind" check, and exits non-zero when anything is not as expected. Every server it
-//! starts stops when the demo ends.
+//! CloudFormation events ([`story`]), one of them forged, prints each answer and the state
+//! of both clouds after it, checks both against what CloudFormation believes exists, ends
+//! with a "nothing left behind" check, and exits non-zero when anything is not as
+//! expected. Every server it starts stops when the demo ends.
 
 use std::{
     error::Error,
@@ -22,12 +29,16 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use entra_federated_role_harness::{
-    factory::{REGION, StandIns, assume, moto_sdk, set_env, store_client_secret},
+    factory::{
+        REGION, StandIns, TOKEN_EXCHANGE_AUDIENCE, assume, moto_sdk, set_env,
+        trust_outbound_identity,
+    },
     http::{self, split_http_url},
     moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
     runtime_api::{Outcome, RuntimeApi},
+    stacks::{self, Stack},
 };
 use graph_emulator::{
     Application, DeletedObject, GraphEmulator, SeededApplication, ServicePrincipal, Snapshot,
@@ -38,7 +49,7 @@ use serde_json::{Value, json};
 
 type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
 
-/// The hub ("federation factory") account: it runs the Lambda and holds its secret.
+/// The hub ("federation factory") account: it runs the Lambda.
 const HUB: &str = "111111111111";
 /// The member accounts whose stacks declare the resources.
 const MEMBER_A: &str = "222222222222";
@@ -47,10 +58,29 @@ const MEMBER_B: &str = "333333333333";
 const FACTORY_ROLE: &str = "entra-federated-role-factory";
 /// The role the member StackSet deploys in every member account for the factory.
 const MEMBER_ROLE: &str = "EntraFederatedRoleMember";
+/// The permissions boundary the member StackSet creates in every member account.
+const BOUNDARY_POLICY: &str = "EntraFederatedRoleBoundary";
+/// The path every role of the factory's lives under (the hub template's default).
+const ROLE_PATH_PREFIX: &str = "/entra-federated/";
+/// The factory's guardrails, as the hub template ships them.
+const GUARDRAILS: [(&str, &str); 4] = [
+    (
+        "REQUIRED_PERMISSIONS_BOUNDARY",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/EntraFederatedRoleBoundary",
+    ),
+    ("ROLE_PATH_PREFIX", ROLE_PATH_PREFIX),
+    (
+        "DENIED_MANAGED_POLICY_ARNS",
+        "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess,arn:${AWS::Partition}:iam::aws:policy/IAMFullAccess",
+    ),
+    ("TRUSTED_CLIENTS_OWN_TENANT_ONLY", "true"),
+];
+/// The name of the factory app's federated credential for the hub's outbound identity.
+const OUTBOUND_CREDENTIAL: &str = "aws-hub-outbound-identity";
 /// moto's default account, whose credentials assume roles in every other account.
 const MOTO_ROOT_KEY: &str = "AKIAEXAMPLEROOT00001";
-/// The factory's Entra client secret (the emulator's, not a real one).
-const CLIENT_SECRET: &str = "demo-factory-secret~not-a-real-one";
+/// The `Reason` of every request the caller check refuses.
+const REFUSED: &str = "the calling stack could not be confirmed, so nothing was changed: CloudFormation is not running this request for this stack and resource";
 /// An audience someone added by hand to member B's provider before the factory came.
 const LEGACY_AUDIENCE: &str = "api://legacy-reporting";
 /// Tags with this prefix mark what the factory made (DESIGN §5, ownership).
@@ -58,6 +88,19 @@ const OWNERSHIP_TAG_PREFIX: &str = "entra-federated-role:";
 /// The Lambda deadline given to each invocation, and how long to wait for its answer.
 const INVOKE_BUDGET: Duration = Duration::from_secs(60);
 const ANSWER_WAIT: Duration = Duration::from_secs(45);
+
+/// The workload stacks, one per member account, and their resources.
+const WEB_STACK: &str = "web-ci";
+const WEB_ROLE_ID: &str = "GitHubDeployRole";
+/// The SQS queue of member A's stack, which the forged event names.
+const WEB_QUEUE_ID: &str = "ArtifactQueue";
+const PAYMENTS_STACK: &str = "payments-ci";
+const PAYMENTS_ROLE_ID: &str = "DeployRole";
+/// The function (and its role) each member stack's template names as `ServiceToken`, for
+/// moto: CloudFormation itself would invoke the hub's function, as the events here say.
+const SERVICE_TOKEN_STAND_IN: &str = "service-token-stand-in";
+/// The issuer whose tokens the forged event would have a role admit.
+const FORGER_ISSUER: &str = "https://idp.forger.example";
 
 const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
@@ -130,7 +173,7 @@ async fn run(binary: &Path) -> Result<String> {
 /// The two resources of the story, one per member account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    /// `GitHubDeployRole` in stack `web-ci` of member A.
+    /// `GitHubDeployRole` in stack `web-ci` of member A (beside an SQS queue).
     Web,
     /// `DeployRole` in stack `payments-ci` of member B.
     Payments,
@@ -144,7 +187,7 @@ enum Generation {
     Replaced,
 }
 
-/// What CloudFormation sends.
+/// What CloudFormation sends, or what someone forges.
 enum Request {
     Create(Value),
     Update {
@@ -156,6 +199,69 @@ enum Request {
         properties: Value,
         generation: Generation,
     },
+    /// A Create that no stack is running, sent by someone who may invoke the factory: it
+    /// names `logical_id`, a resource of the slot's stack that is not ours.
+    Forged {
+        logical_id: &'static str,
+        properties: Value,
+    },
+}
+
+impl Request {
+    /// The event's `RequestType`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Create(_) | Self::Forged { .. } => "Create",
+            Self::Update { .. } => "Update",
+            Self::Delete { .. } => "Delete",
+        }
+    }
+
+    /// The event's `ResourceProperties`.
+    fn properties(&self) -> &Value {
+        match self {
+            Self::Create(properties)
+            | Self::Update {
+                new: properties, ..
+            }
+            | Self::Delete { properties, .. }
+            | Self::Forged { properties, .. } => properties,
+        }
+    }
+
+    /// The resource status CloudFormation records for this request at `stage`
+    /// (`IN_PROGRESS` before it sends it, `COMPLETE` once it has read the answer).
+    fn resource_status(&self, stage: &str) -> String {
+        format!("{}_{stage}", self.kind().to_ascii_uppercase())
+    }
+
+    /// The stack status CloudFormation sets before it sends this request, and the one it
+    /// sets once it has read the answer (`None`: unchanged).
+    fn stack_statuses(&self) -> (Option<&'static str>, Option<&'static str>) {
+        match self {
+            // The stack was created in CREATE_IN_PROGRESS; nobody runs a forged request.
+            Self::Create(_) => (None, Some("CREATE_COMPLETE")),
+            Self::Forged { .. } => (None, None),
+            Self::Update {
+                replacement: false, ..
+            } => (Some("UPDATE_IN_PROGRESS"), Some("UPDATE_COMPLETE")),
+            // The update goes on with the cleanup: the Delete of the old generation.
+            Self::Update {
+                replacement: true, ..
+            } => (Some("UPDATE_IN_PROGRESS"), None),
+            Self::Delete {
+                generation: Generation::Replaced,
+                ..
+            } => (
+                Some("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"),
+                Some("UPDATE_COMPLETE"),
+            ),
+            Self::Delete {
+                generation: Generation::Current,
+                ..
+            } => (Some("DELETE_IN_PROGRESS"), Some("DELETE_COMPLETE")),
+        }
+    }
 }
 
 /// Extra checks of one step, on the state after it and what CloudFormation believes.
@@ -201,6 +307,17 @@ fn story(facts: &Facts) -> Vec<Step> {
             slot: Slot::Payments,
             request: Request::Create(payments.clone()),
             checks: payments_created,
+            then_sign_in: false,
+        },
+        Step {
+            title: "A forged Create: someone in member B names A's SQS queue to plant a role in A",
+            slot: Slot::Web,
+            request: Request::Forged {
+                logical_id: WEB_QUEUE_ID,
+                properties: forged_properties(),
+            },
+            // Checked against the state before it ([`Lab::play_forged`]).
+            checks: |_, _, _| Vec::new(),
             then_sign_in: false,
         },
         Step {
@@ -262,10 +379,17 @@ fn service_token() -> String {
     format!("arn:aws:lambda:{REGION}:{HUB}:function:entra-federated-role")
 }
 
+/// The boundary every role of the factory's in `account` must carry.
+fn boundary_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:policy/{BOUNDARY_POLICY}")
+}
+
 fn web_properties() -> Value {
     json!({
         "ServiceToken": service_token(),
         "ServiceTimeout": "330",
+        "RolePath": ROLE_PATH_PREFIX,
+        "PermissionsBoundary": boundary_arn(MEMBER_A),
         "Description": "GitHub Actions deploys of contoso/web",
         "ManagedPolicyArns": [READ_ONLY],
         "MaxSessionDuration": "3600",
@@ -284,6 +408,8 @@ fn payments_properties(trusted_app_id: &str) -> Value {
         "ServiceToken": service_token(),
         "ServiceTimeout": "330",
         "RoleName": PAYMENTS_ROLE,
+        "RolePath": format!("{ROLE_PATH_PREFIX}payments/"),
+        "PermissionsBoundary": boundary_arn(MEMBER_B),
         "Description": "Deploys payments from the existing CI app",
         "ManagedPolicyArns": [CFN_READ_ONLY],
         "Policies": [{
@@ -300,6 +426,23 @@ fn payments_properties(trusted_app_id: &str) -> Value {
         "MaxSessionDuration": "7200",
         "Tags": [{"Key": "team", "Value": "payments"}],
         "TrustedClientAppIds": [trusted_app_id]
+    })
+}
+
+/// What the forger asks for: a role in member A that their own issuer's tokens reach,
+/// within every guardrail, so that only the caller check stands in the way.
+fn forged_properties() -> Value {
+    json!({
+        "ServiceToken": service_token(),
+        "ServiceTimeout": "330",
+        "RolePath": ROLE_PATH_PREFIX,
+        "PermissionsBoundary": boundary_arn(MEMBER_A),
+        "ManagedPolicyArns": [READ_ONLY],
+        "FederatedCredentials": [{
+            "Name": "forged",
+            "Issuer": FORGER_ISSUER,
+            "Subject": "forger"
+        }]
     })
 }
 
@@ -456,7 +599,7 @@ struct Made {
 struct Resource {
     label: &'static str,
     account: &'static str,
-    stack_id: String,
+    stack: Stack,
     logical_id: &'static str,
     current: Option<Made>,
     replaced: Option<Made>,
@@ -466,16 +609,13 @@ impl Resource {
     fn new(
         label: &'static str,
         account: &'static str,
-        stack: &str,
+        stack: &Stack,
         logical_id: &'static str,
     ) -> Self {
         Self {
             label,
             account,
-            stack_id: format!(
-                "arn:aws:cloudformation:{REGION}:{account}:stack/{stack}/{}",
-                uuid_like()
-            ),
+            stack: stack.clone(),
             logical_id,
             current: None,
             replaced: None,
@@ -488,6 +628,70 @@ impl Resource {
             Generation::Replaced => self.replaced.as_ref(),
         }
     }
+
+    /// The physical id `request` names (none for a Create).
+    fn physical_id(&self, request: &Request) -> Option<&str> {
+        match request {
+            Request::Create(_) | Request::Forged { .. } => None,
+            Request::Update { .. } => self.current.as_ref(),
+            Request::Delete { generation, .. } => self.generation(*generation),
+        }
+        .map(|made| made.physical_id.as_str())
+    }
+
+    /// The logical id `request` names.
+    fn logical_id(&self, request: &Request) -> &'static str {
+        match request {
+            Request::Forged { logical_id, .. } => logical_id,
+            _ => self.logical_id,
+        }
+    }
+
+    /// Records what CloudFormation records before it sends `request`: the stack's status
+    /// and the resource's in-progress event (moto recorded a Create's when it created the
+    /// stack).
+    async fn cloudformation_sends(&self, request: &Request) -> Result<()> {
+        if let (Some(status), _) = request.stack_statuses() {
+            self.stack.status(status).await?;
+        }
+        if let Request::Update { .. } | Request::Delete { .. } = request {
+            let physical_id = self
+                .physical_id(request)
+                .ok_or("no physical id to send: an earlier step failed")?;
+            self.stack
+                .record(
+                    self.logical_id,
+                    &request.resource_status("IN_PROGRESS"),
+                    physical_id,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records what CloudFormation records once it has read the answer to `request`,
+    /// which named `physical_id`.
+    async fn cloudformation_read(&self, request: &Request, physical_id: &str) -> Result<()> {
+        self.stack
+            .record(
+                self.logical_id,
+                &request.resource_status("COMPLETE"),
+                physical_id,
+            )
+            .await?;
+        if let (_, Some(status)) = request.stack_statuses() {
+            self.stack.status(status).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The member stacks of the story, as CloudFormation created them in moto.
+struct WorkloadStacks {
+    /// `web-ci` in member A: `GitHubDeployRole` and an SQS queue.
+    web: Stack,
+    /// `payments-ci` in member B: `DeployRole`.
+    payments: Stack,
 }
 
 /// Everything the story made, live or deleted.
@@ -499,10 +703,10 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn new() -> Self {
+    fn new(stacks: &WorkloadStacks) -> Self {
         Self {
-            web: Resource::new("A", MEMBER_A, "web-ci", "GitHubDeployRole"),
-            payments: Resource::new("B", MEMBER_B, "payments-ci", "DeployRole"),
+            web: Resource::new("A", MEMBER_A, &stacks.web, WEB_ROLE_ID),
+            payments: Resource::new("B", MEMBER_B, &stacks.payments, PAYMENTS_ROLE_ID),
             gone: Vec::new(),
         }
     }
@@ -600,6 +804,7 @@ impl Ledger {
                 self.gone.push((account, slot_made));
                 checks
             }
+            Request::Forged { .. } => return Err("a forged request made nothing".into()),
         };
         Ok(checks)
     }
@@ -658,9 +863,11 @@ struct AccountView {
     label: &'static str,
     id: &'static str,
     config: SdkConfig,
+    /// The access key of `config`'s credentials (moto picks the account from it).
+    access_key: String,
     iam: aws_sdk_iam::Client,
     /// Roles that belong there before the story starts (the hub's and StackSet's plumbing).
-    plumbing: &'static str,
+    plumbing: &'static [&'static str],
 }
 
 struct Lab {
@@ -671,15 +878,21 @@ struct Lab {
     graph: GraphEmulator,
     _moto: Moto,
     accounts: Vec<AccountView>,
+    stacks: WorkloadStacks,
     facts: Facts,
-    secret_arn: String,
+    /// The factory's environment beyond what Lambda sets.
+    factory_env: Vec<(String, String)>,
+    /// AWS as the factory's execution role.
+    factory_aws: SdkConfig,
+    /// The hub's outbound identity issuer, which the factory app's federated credential trusts.
+    outbound_issuer: String,
     /// The key GitHub Actions signs its jobs' OIDC tokens with (Entra trusts its JWKS).
     github: TestKey,
 }
 
 impl Lab {
-    /// Starts every stand-in, sets the organisation and the tenant up, and starts the
-    /// factory.
+    /// Starts every stand-in, sets the organisation, its stacks and the tenant up, and
+    /// starts the factory.
     async fn start(binary: &Path) -> Result<Self> {
         section("Starting the local stand-ins");
         let moto = Moto::try_start_with_env(&[(
@@ -688,7 +901,7 @@ impl Lab {
         )])
         .await
         .context("starting moto")?;
-        item("moto (IAM, STS, Secrets Manager)", moto.endpoint());
+        item("moto (IAM, STS, CloudFormation, ...)", moto.endpoint());
         let graph = GraphEmulator::start()
             .await
             .context("starting the Graph emulator")?;
@@ -705,12 +918,7 @@ impl Lab {
 
         let root = moto_sdk(moto.endpoint(), moto_root_credentials()).await;
         let accounts = set_up_organisation(&root, moto.endpoint(), &graph.tenant_id()).await?;
-        let secret_arn = store_client_secret(
-            &accounts[0].config,
-            "entra-federated-role/factory-credentials",
-            CLIENT_SECRET,
-        )
-        .await?;
+        let stacks = create_workload_stacks(moto.endpoint(), &accounts).await?;
         let facts = set_up_tenant(&graph)?;
         let github = TestKey::generate("GitHub Actions");
         graph
@@ -727,22 +935,38 @@ impl Lab {
         if registered.status >= 300 {
             return Err(format!("moto refused the tenant's keys: {}", registered.text()).into());
         }
+        let outbound_issuer = trust_outbound_identity(
+            &graph,
+            moto.endpoint(),
+            OUTBOUND_CREDENTIAL,
+            HUB,
+            &factory_role_arn(),
+        )
+        .await?;
         let lambda_credentials = assume(&root, HUB, FACTORY_ROLE, "entra-federated-role").await?;
-        let mut env = StandIns {
+        let mut factory_env = StandIns {
             graph: &graph,
             entra_url: graph.url(),
             aws_endpoint: moto.endpoint(),
             response_host: &endpoint.host(),
-            secret_arn: &secret_arn,
+            // Secretless: the factory signs in with a web identity token from STS.
+            secret_arn: None,
             credentials: &lambda_credentials,
         }
         .environment();
-        // Hub mode; moto answers what it lacks with 500: the factory's own retries are enough.
+        // Hub mode with the caller check, as the hub template deploys it; moto answers
+        // what it lacks with 500: the factory's own retries are enough.
         set_env(
-            &mut env,
-            &[("MEMBER_ROLE_NAME", MEMBER_ROLE), ("AWS_MAX_ATTEMPTS", "1")],
+            &mut factory_env,
+            &[
+                ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+                ("VERIFY_CALLER_STACK", "true"),
+                ("AWS_MAX_ATTEMPTS", "1"),
+            ],
         );
-        let process = Bootstrap::try_spawn(binary, &runtime.addr(), &env)
+        set_env(&mut factory_env, &GUARDRAILS);
+        let factory_aws = moto_sdk(moto.endpoint(), lambda_credentials).await;
+        let process = Bootstrap::try_spawn(binary, &runtime.addr(), &factory_env)
             .context(format!("starting {}", binary.display()))?;
         item(
             "the factory (real bootstrap binary)",
@@ -755,8 +979,11 @@ impl Lab {
             graph,
             _moto: moto,
             accounts,
+            stacks,
             facts,
-            secret_arn,
+            factory_env,
+            factory_aws,
+            outbound_issuer,
             github,
         })
     }
@@ -765,25 +992,36 @@ impl Lab {
         section("The setting");
         println!("  AWS organisation (region {REGION})");
         println!(
-            "    hub       {HUB}  runs the factory Lambda as role {FACTORY_ROLE} with MEMBER_ROLE_NAME={MEMBER_ROLE}"
+            "    hub       {HUB}  runs the factory Lambda as role {FACTORY_ROLE}, configured as the"
+        );
+        println!("              hub template ships it:");
+        let shown = ["MEMBER_ROLE_NAME", "VERIFY_CALLER_STACK"];
+        for name in shown.into_iter().chain(GUARDRAILS.map(|(name, _)| name)) {
+            println!(
+                "                {name}={}",
+                self.env(name).unwrap_or("(unset)")
+            );
+        }
+        println!(
+            "    member A  {MEMBER_A}  stack {WEB_STACK}: {WEB_ROLE_ID} (ours) and {WEB_QUEUE_ID} (an SQS queue)"
         );
         println!(
-            "              its Entra client secret is in Secrets Manager: {}",
-            self.secret_arn
-        );
-        println!("    member A  {MEMBER_A}  stack web-ci declares GitHubDeployRole");
-        println!(
-            "    member B  {MEMBER_B}  stack payments-ci declares DeployRole; already has the tenant's"
+            "    member B  {MEMBER_B}  stack {PAYMENTS_STACK}: {PAYMENTS_ROLE_ID} (ours); already has the tenant's"
         );
         println!("              OIDC provider, made by hand with audience {LEGACY_AUDIENCE}");
         println!(
-            "    both members hold {MEMBER_ROLE}, the role the member StackSet deploys for the hub"
+            "    each member holds what the member StackSet deploys: {MEMBER_ROLE}, the role the hub"
+        );
+        println!(
+            "    assumes, and {BOUNDARY_POLICY}, the boundary each of the factory's roles must carry"
+        );
+        println!(
+            "    CloudFormation is creating both stacks: each of our resources waits in CREATE_IN_PROGRESS"
+        );
+        println!(
+            "    (in moto, the templates' ServiceToken is {SERVICE_TOKEN_STAND_IN}, a member function never run)"
         );
         println!("  Entra ID tenant {}", self.facts.tenant);
-        println!(
-            "    the factory app {} signs in with its client secret",
-            self.facts.factory_client_id
-        );
         println!(
             "    an existing CI app \"{}\" (appId {}, service principal {}) that the factory does not own",
             self.facts.foreign_app.display_name,
@@ -791,17 +1029,42 @@ impl Lab {
             self.facts.foreign_sp_id()
         );
         println!(
-            "  Caller-stack verification is OFF (VERIFY_CALLER_STACK=false): the events below come"
+            "  No long-lived secret anywhere: no ENTRA_CREDENTIALS_SECRET_ARN, nothing in Secrets Manager,"
         );
         println!(
-            "  from this demo, not from real CloudFormation stacks the factory could look up."
+            "  no client secret on the factory app {}. The factory asks",
+            self.facts.factory_client_id
         );
+        println!(
+            "  sts:GetWebIdentityToken for a JWT and signs in to Entra with it as client assertion:"
+        );
+        println!("  Entra trusts the issuer's keys, and the app's federated credential names");
+        println!(
+            "    issuer    {} (the hub account's outbound identity)",
+            self.outbound_issuer
+        );
+        println!("    subject   {} (the Lambda's role)", factory_role_arn());
+        println!("    audience  {TOKEN_EXCHANGE_AUDIENCE}");
+        println!(
+            "  The caller check is on: before any write, the factory reads the stack's events in the"
+        );
+        println!(
+            "  member account and requires CloudFormation to be doing this very request to this resource."
+        );
+    }
+
+    /// The factory's environment variable `name`, if set.
+    fn env(&self, name: &str) -> Option<&str> {
+        self.factory_env
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     async fn play_story(&mut self) -> Result<String> {
         let steps = story(&self.facts);
         let total = steps.len();
-        let mut ledger = Ledger::new();
+        let mut ledger = Ledger::new(&self.stacks);
         section("The story");
         for (index, step) in steps.iter().enumerate() {
             println!("  {}. {}", index + 1, step.title);
@@ -827,20 +1090,29 @@ impl Lab {
         let state = self.state().await?;
         println!("  (the state is as shown after the last step)");
         let mut checks = nothing_left_behind(&self.facts, &state, &ledger);
-        checks.push(self.logs_hold_no_secret());
+        checks.push(self.logs_hold_no_token());
         report(&checks).map_err(|error| format!("after the story: {error}"))?;
+        section("No long-lived secret anywhere");
+        report(&self.secretless_checks().await?)
+            .map_err(|error| format!("after the story: {error}"))?;
+        let served = steps
+            .iter()
+            .filter(|s| !matches!(s.request, Request::Forged { .. }))
+            .count();
         Ok(format!(
-            "{total} CloudFormation events answered SUCCESS, both clouds matched after each, only the callers a role trusts got in at STS, and nothing was left behind"
+            "{served} CloudFormation requests, each confirmed from its stack's events, answered SUCCESS and both clouds matched after each; the forged one was refused with nothing written; only the callers a role trusts got in at STS; no secret anywhere, and nothing was left behind"
         ))
     }
 
-    /// Sends the step's event, prints the answer and the state, and checks both.
+    /// Plays CloudFormation around the step's request, prints the answer and the state,
+    /// and checks both.
     async fn play(&self, step: &Step, ledger: &mut Ledger) -> Result<()> {
         let resource = ledger.resource(step.slot);
-        let event = self.event(resource, &step.request)?;
-        print_request(resource, &step.request, &event);
-        let answer = self.send(&event).await?;
-        print_answer(&answer);
+        if let Request::Forged { .. } = step.request {
+            return self.play_forged(resource, &step.request).await;
+        }
+        resource.cloudformation_sends(&step.request).await?;
+        let answer = self.deliver(resource, &step.request).await?;
         if answer["Status"] != "SUCCESS" {
             return Err(format!(
                 "CloudFormation read {} ({}), expected SUCCESS",
@@ -849,6 +1121,12 @@ impl Lab {
             )
             .into());
         }
+        let physical_id = answer["PhysicalResourceId"]
+            .as_str()
+            .ok_or("the answer has no PhysicalResourceId")?;
+        resource
+            .cloudformation_read(&step.request, physical_id)
+            .await?;
         let mut checks = ledger.record(step.slot, &step.request, &answer)?;
         let state = self.state().await?;
         print_state(&state, &self.facts);
@@ -857,44 +1135,120 @@ impl Lab {
         report(&checks)
     }
 
-    /// The event CloudFormation would send for `request` on `resource`.
+    /// Sends the forged `request` and checks that it was refused with nothing written in
+    /// either cloud.
+    async fn play_forged(&self, resource: &Resource, request: &Request) -> Result<()> {
+        let before = self.state().await?;
+        let answer = self.deliver(resource, request).await?;
+        let after = self.state().await?;
+        println!(
+            "  State afterwards: compared with the state before the forged event (not printed again)"
+        );
+        report(&[
+            Check::new(
+                "the factory refused it: FAILED, with the caller check's Reason",
+                answer["Status"] == "FAILED" && answer["Reason"] == REFUSED,
+            ),
+            Check::new(
+                "IAM is as it was in every account: roles, trusts, boundaries, policies, tags, OIDC providers",
+                after.accounts == before.accounts,
+            ),
+            Check::new(
+                "the Entra directory is as it was: no application, no federated credential for the forger",
+                after.entra == before.entra,
+            ),
+            Check::new(
+                "the factory logged why, for its operator: the resource is an AWS::SQS::Queue",
+                self.process
+                    .logs()
+                    .contains("the resource is a AWS::SQS::Queue"),
+            ),
+        ])
+    }
+
+    /// Prints what CloudFormation recorded for the stack and the resource, then the
+    /// request; sends it and prints the answer, which it returns.
+    async fn deliver(&self, resource: &Resource, request: &Request) -> Result<Value> {
+        println!("  {}", self.recorded(resource, request).await?);
+        let event = self.event(resource, request)?;
+        print_request(resource, request, &event);
+        let answer = self.send(&event).await?;
+        print_answer(&answer);
+        Ok(answer)
+    }
+
+    /// One line: the newest events of the stack and of the logical id `request` names, as
+    /// `DescribeStackEvents` shows them to the factory.
+    async fn recorded(&self, resource: &Resource, request: &Request) -> Result<String> {
+        let stack = &resource.stack;
+        let logical_id = resource.logical_id(request);
+        let listed = aws_sdk_cloudformation::Client::new(&self.view(resource.account).config)
+            .describe_stack_events()
+            .stack_name(&stack.id)
+            .send()
+            .await
+            .context(format!("reading the events of {}", stack.id))?;
+        // Newest first; the stack's own events name the stack as their physical id.
+        let events = listed.stack_events();
+        let stack_status = events
+            .iter()
+            .find(|e| e.physical_resource_id() == Some(stack.id.as_str()))
+            .and_then(|e| e.resource_status())
+            .map_or("?", |s| s.as_str());
+        let newest = events
+            .iter()
+            .find(|e| {
+                e.logical_resource_id() == Some(logical_id)
+                    && e.physical_resource_id() != Some(stack.id.as_str())
+            })
+            .map_or_else(
+                || "none".to_owned(),
+                |e| {
+                    format!(
+                        "{}, {}, {}",
+                        e.resource_status().map_or("?", |s| s.as_str()),
+                        e.resource_type().unwrap_or("?"),
+                        e.physical_resource_id()
+                            .filter(|id| !id.is_empty())
+                            .unwrap_or("no physical id yet"),
+                    )
+                },
+            );
+        Ok(format!(
+            "CloudFormation recorded: stack {} {stack_status}; newest event of {logical_id}: {newest}",
+            stack_name(&stack.id),
+        ))
+    }
+
+    fn view(&self, account: &str) -> &AccountView {
+        self.accounts
+            .iter()
+            .find(|a| a.id == account)
+            .expect("the demo only asks for its own accounts")
+    }
+
+    /// The event for `request` on `resource`.
     fn event(&self, resource: &Resource, request: &Request) -> Result<Value> {
-        let (kind, properties, physical_id, old) = match request {
-            Request::Create(properties) => ("Create", properties, None, None),
-            Request::Update { old, new, .. } => (
-                "Update",
-                new,
-                resource.current.as_ref().map(|m| m.physical_id.as_str()),
-                Some(old),
-            ),
-            Request::Delete {
-                properties,
-                generation,
-            } => (
-                "Delete",
-                properties,
-                resource
-                    .generation(*generation)
-                    .map(|m| m.physical_id.as_str()),
-                None,
-            ),
-        };
+        let stack_id = &resource.stack.id;
         let request_id = uuid_like();
         let mut event = json!({
-            "RequestType": kind,
+            "RequestType": request.kind(),
             "ServiceToken": service_token(),
-            "ResponseURL": self.endpoint.url(&format!("{}/{}", resource.stack_id, request_id)),
-            "StackId": resource.stack_id,
+            "ResponseURL": self.endpoint.url(&format!("{stack_id}/{request_id}")),
+            "StackId": stack_id,
             "RequestId": request_id,
-            "ResourceType": "Custom::EntraFederatedRole",
-            "LogicalResourceId": resource.logical_id,
-            "ResourceProperties": properties,
+            "ResourceType": stacks::RESOURCE_TYPE,
+            "LogicalResourceId": resource.logical_id(request),
+            "ResourceProperties": request.properties(),
         });
-        if kind != "Create" {
-            event["PhysicalResourceId"] =
-                json!(physical_id.ok_or("no physical id to send: an earlier step failed")?);
+        if request.kind() != "Create" {
+            event["PhysicalResourceId"] = json!(
+                resource
+                    .physical_id(request)
+                    .ok_or("no physical id to send: an earlier step failed")?
+            );
         }
-        if let Some(old) = old {
+        if let Request::Update { old, .. } = request {
             event["OldResourceProperties"] = old.clone();
         }
         Ok(event)
@@ -903,8 +1257,8 @@ impl Lab {
     /// GitHub Actions jobs of contoso/web sign in to Entra as A's app with their OIDC
     /// token (the federated credentials A declares) and exchange the Entra token at STS.
     /// A job of another branch gets no Entra token. Another app of the tenant (here the
-    /// factory's own) can get a token for A's audience, but STS refuses it: the trust is
-    /// pinned on `sub` as well as `aud`.
+    /// factory's own, signing in as the factory does) can get a token for A's audience,
+    /// but STS refuses it: the trust is pinned on `sub` as well as `aud`.
     async fn sign_in_to_web_role(&self, ledger: &Ledger) -> Result<()> {
         let data = ledger.data(Slot::Web);
         let (app_id, scope, role_arn, sp_id) = (
@@ -959,15 +1313,20 @@ impl Lab {
             });
         }
         let factory_id = self.facts.factory_client_id.as_str();
+        let assertion = self.factory_assertion().await?;
         let attempt = self
             .attempt(
                 role_arn,
                 scope,
-                &[("client_id", factory_id), ("client_secret", CLIENT_SECRET)],
+                &[
+                    ("client_id", factory_id),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", &assertion),
+                ],
             )
             .await?;
         println!(
-            "  {:<28} (appId {factory_id})\n    {attempt}",
+            "  {:<28} (the factory's appId {factory_id}, with its STS web identity token)\n    {attempt}",
             "another app of the tenant"
         );
         checks.push(Check::new(
@@ -975,6 +1334,22 @@ impl Lab {
             matches!(&attempt, Attempt::StsRefused(why) if why.starts_with("AccessDenied")),
         ));
         report(&checks)
+    }
+
+    /// What the factory signs in to Entra with: a web identity token from STS, asked for
+    /// as its execution role.
+    async fn factory_assertion(&self) -> Result<String> {
+        let answer = aws_sdk_sts::Client::new(&self.factory_aws)
+            .get_web_identity_token()
+            .audience(TOKEN_EXCHANGE_AUDIENCE)
+            .signing_algorithm("RS256")
+            .send()
+            .await
+            .context("asking STS for a web identity token as the factory")?;
+        Ok(answer
+            .web_identity_token()
+            .ok_or("GetWebIdentityToken returned no token")?
+            .to_owned())
     }
 
     /// A GitHub Actions OIDC token for a job of `subject`, as GitHub signs it.
@@ -1091,15 +1466,58 @@ impl Lab {
         })
     }
 
-    /// The factory's logs hold neither its client secret nor a response URL's signature.
-    fn logs_hold_no_secret(&self) -> Check {
+    /// The factory's logs hold no token (a JWT's header starts with `eyJ`, base64 of
+    /// `{"`) and no response URL's signature.
+    fn logs_hold_no_token(&self) -> Check {
         let logs = self.process.logs();
         Check::new(
-            "the factory's logs hold neither its client secret nor the response URLs' signature",
-            !logs.is_empty()
-                && !logs.contains(CLIENT_SECRET)
-                && !logs.contains(self.endpoint.signature()),
+            "the factory's logs hold no token (no JWT of STS or Entra) and not the response URLs' signature",
+            !logs.is_empty() && !logs.contains("eyJ") && !logs.contains(self.endpoint.signature()),
         )
+    }
+
+    /// The factory ran without any secret: none configured, none stored, none used.
+    async fn secretless_checks(&self) -> Result<Vec<Check>> {
+        let mut stored = Vec::new();
+        for view in &self.accounts {
+            let listed = aws_sdk_secretsmanager::Client::new(&view.config)
+                .list_secrets()
+                .send()
+                .await
+                .context(format!("listing the secrets of {}", view.id))?;
+            stored.extend(
+                listed
+                    .secret_list()
+                    .iter()
+                    .filter_map(|s| s.arn())
+                    .map(str::to_owned),
+            );
+        }
+        let logs = self.process.logs();
+        let sign_ins: Vec<&str> = logs
+            .lines()
+            .filter(|line| line.contains("signed in to Entra ID"))
+            .collect();
+        Ok(vec![
+            Check::new(
+                "the factory's environment names no ENTRA_CREDENTIALS_SECRET_ARN",
+                self.env("ENTRA_CREDENTIALS_SECRET_ARN").is_none(),
+            ),
+            Check::none(
+                "Secrets Manager holds no secret in the hub or a member account",
+                &stored,
+            ),
+            Check::new(
+                format!(
+                    "the factory signed in to Entra {} time(s), each with a web identity token from STS (credential \"federated\"), never with a secret",
+                    sign_ins.len()
+                ),
+                !sign_ins.is_empty()
+                    && sign_ins
+                        .iter()
+                        .all(|line| line.contains(r#""credential":"federated""#)),
+            ),
+        ])
     }
 
     fn log_tail(&self, lines: usize) -> String {
@@ -1122,6 +1540,11 @@ fn moto_root_credentials() -> Credentials {
     Credentials::new(MOTO_ROOT_KEY, "secret", None, None, "demo")
 }
 
+/// The hub Lambda's execution role: the subject of its web identity tokens.
+fn factory_role_arn() -> String {
+    format!("arn:aws:iam::{HUB}:role/{FACTORY_ROLE}")
+}
+
 /// The hub and the two members (hub first), with what the hub stack and the member
 /// StackSet deploy, and member B's hand-made provider for the tenant's issuer.
 async fn set_up_organisation(
@@ -1130,18 +1553,21 @@ async fn set_up_organisation(
     tenant: &str,
 ) -> Result<Vec<AccountView>> {
     let mut accounts = Vec::new();
+    let member_plumbing: &[&str] = &[MEMBER_ROLE, SERVICE_TOKEN_STAND_IN];
     for (label, id, plumbing) in [
-        ("hub (federation factory)", HUB, FACTORY_ROLE),
-        ("member A", MEMBER_A, MEMBER_ROLE),
-        ("member B", MEMBER_B, MEMBER_ROLE),
+        ("hub (federation factory)", HUB, &[FACTORY_ROLE][..]),
+        ("member A", MEMBER_A, member_plumbing),
+        ("member B", MEMBER_B, member_plumbing),
     ] {
         let credentials = assume(root, id, "OrganizationAccountAccessRole", "demo").await?;
+        let access_key = credentials.access_key_id().to_owned();
         let config = moto_sdk(endpoint, credentials).await;
         accounts.push(AccountView {
             label,
             id,
             iam: aws_sdk_iam::Client::new(&config),
             config,
+            access_key,
             plumbing,
         });
     }
@@ -1153,9 +1579,8 @@ async fn set_up_organisation(
     Ok(accounts)
 }
 
-/// The factory's client secret and the existing CI app the story trusts.
+/// The existing CI app the story trusts (the factory app has no client secret).
 fn set_up_tenant(graph: &GraphEmulator) -> Result<Facts> {
-    graph.set_client_secret(CLIENT_SECRET);
     let foreign = graph.seed_foreign_application("existing CI app", true);
     let snapshot = graph.snapshot();
     Ok(Facts {
@@ -1172,8 +1597,44 @@ fn set_up_tenant(graph: &GraphEmulator) -> Result<Facts> {
     })
 }
 
+/// The member stacks, as CloudFormation creates them: each custom resource waits in
+/// `CREATE_IN_PROGRESS` for its Create.
+async fn create_workload_stacks(
+    endpoint: &str,
+    accounts: &[AccountView],
+) -> Result<WorkloadStacks> {
+    let [_, member_a, member_b] = accounts else {
+        unreachable!("three accounts")
+    };
+    let mut web = workload_template(endpoint, member_a, WEB_ROLE_ID).await?;
+    web["Resources"][WEB_QUEUE_ID] = json!({"Type": "AWS::SQS::Queue"});
+    let payments = workload_template(endpoint, member_b, PAYMENTS_ROLE_ID).await?;
+    Ok(WorkloadStacks {
+        web: Stack::create(&member_a.config, endpoint, WEB_STACK, &web).await?,
+        payments: Stack::create(&member_b.config, endpoint, PAYMENTS_STACK, &payments).await?,
+    })
+}
+
+/// A template with our resource `logical_id`. Its `ServiceToken` is a function of
+/// `account`'s own: moto invokes none, and looks for it in the stack's account.
+async fn workload_template(
+    endpoint: &str,
+    account: &AccountView,
+    logical_id: &str,
+) -> Result<Value> {
+    let function = stacks::service_token_function(
+        &account.config,
+        endpoint,
+        &account.access_key,
+        SERVICE_TOKEN_STAND_IN,
+    )
+    .await?;
+    Ok(Stack::template(&function, &[logical_id]))
+}
+
 /// What the hub stack and the member StackSet deploy: the Lambda's execution role in the
-/// hub and, in each member, the role the factory assumes.
+/// hub and, in each member, the role the factory assumes and the permissions boundary
+/// every role it makes must carry.
 async fn deploy_plumbing(hub: &AccountView, members: &[&AccountView]) -> Result<()> {
     let lambda_trust = json!({
         "Version": "2012-10-17",
@@ -1190,7 +1651,7 @@ async fn deploy_plumbing(hub: &AccountView, members: &[&AccountView]) -> Result<
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{HUB}:role/{FACTORY_ROLE}")},
+            "Principal": {"AWS": factory_role_arn()},
             "Action": "sts:AssumeRole"
         }]
     });
@@ -1202,7 +1663,33 @@ async fn deploy_plumbing(hub: &AccountView, members: &[&AccountView]) -> Result<
             "Lets the federation factory manage Entra-federated roles",
         )
         .await?;
+        create_boundary(member).await?;
     }
+    Ok(())
+}
+
+/// The shipped boundary (`member-role.yaml`, `BoundaryPolicy`), its main statements: no
+/// identity, role chaining, Organizations or account administration.
+async fn create_boundary(account: &AccountView) -> Result<()> {
+    let document = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AllowAllButIdentityAndAccountAdministration", "Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"], "Resource": "*"},
+            {"Sid": "AllowIamReadOnly", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
+            {"Sid": "DenyPassRole", "Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"},
+            {"Sid": "DenyRoleChaining", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"},
+            {"Sid": "DenyOrganizationsAndAccount", "Effect": "Deny", "Action": ["organizations:*", "account:*"], "Resource": "*"}
+        ]
+    });
+    account
+        .iam
+        .create_policy()
+        .policy_name(BOUNDARY_POLICY)
+        .policy_document(document.to_string())
+        .description("Permissions boundary of the roles entra-federated-role makes")
+        .send()
+        .await
+        .context(format!("creating {BOUNDARY_POLICY} in {}", account.id))?;
     Ok(())
 }
 
@@ -1276,10 +1763,11 @@ impl State {
     }
 }
 
+#[derive(PartialEq)]
 struct AccountState {
     label: &'static str,
     id: &'static str,
-    plumbing: &'static str,
+    plumbing: &'static [&'static str],
     providers: Vec<ProviderState>,
     roles: Vec<RoleState>,
 }
@@ -1299,6 +1787,7 @@ impl AccountState {
     }
 }
 
+#[derive(PartialEq)]
 struct ProviderState {
     arn: String,
     url: String,
@@ -1306,9 +1795,12 @@ struct ProviderState {
     ours: bool,
 }
 
+#[derive(PartialEq)]
 struct RoleState {
     name: String,
+    path: String,
     arn: String,
+    boundary: Option<String>,
     description: Option<String>,
     max_session: Option<i32>,
     trust: Trust,
@@ -1340,7 +1832,7 @@ impl RoleState {
 }
 
 /// What a role's trust policy says, statement by statement merged.
-#[derive(Default)]
+#[derive(Default, PartialEq)]
 struct Trust {
     federated: Vec<String>,
     actions: Vec<String>,
@@ -1481,7 +1973,12 @@ async fn role_state(iam: &aws_sdk_iam::Client, name: &str) -> Result<RoleState> 
         .context(what("listing the inline policies"))?;
     Ok(RoleState {
         name: name.to_owned(),
+        path: role.path().to_owned(),
         arn: role.arn().to_owned(),
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_owned),
         description: role.description().map(str::to_owned),
         max_session: role.max_session_duration(),
         trust: Trust::parse(role.assume_role_policy_document().unwrap_or_default()),
@@ -1557,7 +2054,7 @@ fn ledger_checks(state: &State, ledger: &Ledger) -> Vec<Check> {
         .map(|(account, made)| {
             Check::none(
                 format!(
-                    "{} is in place: role, trust (aud and sub), provider audience, Entra app and service principal",
+                    "{} is in place: role (under {ROLE_PATH_PREFIX}, with the boundary), trust (aud and sub), provider audience, Entra app and service principal",
                     attr(&made.data, "RoleName")
                 ),
                 &live_problems(state, account, &made.data),
@@ -1599,6 +2096,12 @@ fn live_problems(state: &State, account: &str, data: &Value) -> Vec<String> {
             }
             if !role.ours() {
                 problems.push("the role carries no ownership tags".to_owned());
+            }
+            if !role.path.starts_with(ROLE_PATH_PREFIX) {
+                problems.push(format!("the role's path is {}", role.path));
+            }
+            if role.boundary != Some(boundary_arn(account.id)) {
+                problems.push(format!("the role's boundary is {:?}", role.boundary));
             }
         }
     }
@@ -1667,12 +2170,16 @@ fn nothing_left_behind(facts: &Facts, state: &State, ledger: &Ledger) -> Vec<Che
     )];
     for account in &state.accounts {
         let names: Vec<&str> = account.roles.iter().map(|r| r.name.as_str()).collect();
+        let mut plumbing = account.plumbing.to_vec();
+        plumbing.sort_unstable();
         checks.push(Check::new(
             format!(
-                "{} {}: only {} is left of the roles (no role of ours)",
-                account.label, account.id, account.plumbing
+                "{} {}: only {} left of the roles (no role of ours)",
+                account.label,
+                account.id,
+                list(&plumbing)
             ),
-            names == [account.plumbing],
+            names == plumbing,
         ));
         let providers_ok = match account.id {
             MEMBER_B => {
@@ -1756,24 +2263,30 @@ fn item(what: &str, value: &str) {
 }
 
 fn print_request(resource: &Resource, request: &Request, event: &Value) {
-    let kind = event["RequestType"].as_str().unwrap_or_default();
+    let sender = match request {
+        Request::Forged { .. } => format!("Forged in member B {MEMBER_B}, sent to the factory"),
+        _ => "CloudFormation sends".to_owned(),
+    };
     println!(
-        "  CloudFormation sends: {kind} of {} in stack {} (member {} {})",
-        resource.logical_id,
-        stack_name(&resource.stack_id),
+        "  {sender}: {} of {} in stack {} (member {} {})",
+        request.kind(),
+        resource.logical_id(request),
+        stack_name(&resource.stack.id),
         resource.label,
         resource.account
     );
     if let Some(id) = event["PhysicalResourceId"].as_str() {
         println!("    PhysicalResourceId {id}");
     }
-    let properties = properties_shown(match request {
-        Request::Create(properties) => properties,
-        Request::Update { new, .. } => new,
-        Request::Delete { properties, .. } => properties,
-    });
+    if let Request::Forged { .. } = request {
+        println!(
+            "    ResourceType {} (what the event claims)",
+            event["ResourceType"].as_str().unwrap_or_default()
+        );
+    }
+    let properties = properties_shown(request.properties());
     match request {
-        Request::Create(_) => {
+        Request::Create(_) | Request::Forged { .. } => {
             println!("    properties (ServiceToken and ServiceTimeout aside)");
             for (key, value) in &properties {
                 print_property(key, value);
@@ -1906,6 +2419,10 @@ fn print_role(role: &RoleState, state: &State) {
         role.generation().unwrap_or("?")
     );
     println!("        arn          {}", role.arn);
+    println!(
+        "        boundary     {}",
+        role.boundary.as_deref().unwrap_or("none")
+    );
     println!(
         "        description  {}",
         role.description.as_deref().unwrap_or("-")
@@ -2080,7 +2597,7 @@ fn stack_name(stack_id: &str) -> &str {
     stack_id.split('/').nth(1).unwrap_or(stack_id)
 }
 
-/// A random GUID-shaped id (request ids, stack ids).
+/// A random GUID-shaped id (request ids).
 fn uuid_like() -> String {
     let hex = |n: usize| -> String {
         (0..n)
