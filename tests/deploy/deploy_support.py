@@ -26,8 +26,8 @@ MEMBER = CLOUDFORMATION / "member-role.yaml"
 SINGLE = CLOUDFORMATION / "single-account.yaml"
 WORKLOAD = CLOUDFORMATION / "examples" / "workload-role.yaml"
 
-# LZA's schema lives in the shared folder beside the repository (developer machines and CI).
-LZA_SCHEMA = REPO.parent / "shared" / "lza" / "customizations-config.schema.json"
+# LZA's own schema (v1.15.5), kept in the repository so the tests run from a plain clone.
+LZA_SCHEMA = REPO / "tests" / "deploy" / "lza" / "customizations-config.schema.json"
 LZA_FRAGMENT = LZA / "customizations-config.yaml"
 LZA_REPLACEMENTS = LZA / "replacements-config.yaml"
 # Where the LZA package puts this repository's cloudformation/ in a config repository
@@ -185,9 +185,8 @@ def fragment(text: str | None = None) -> dict:
 def lza_schema() -> dict:
     if not LZA_SCHEMA.exists():
         raise AssertionError(
-            f"LZA's schema is missing: expected {LZA_SCHEMA} (the shared folder beside the "
-            "repository, shared/lza/customizations-config.schema.json); check out or copy "
-            "shared/ next to this repository"
+            f"LZA's schema is missing: expected {LZA_SCHEMA} (tests/deploy/lza/README.md "
+            "says where it comes from)"
         )
     return json.loads(LZA_SCHEMA.read_text(encoding="utf-8"))
 

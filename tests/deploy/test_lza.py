@@ -41,14 +41,14 @@ def strict_errors(document: dict) -> list[str]:
     ]
 
 
-def test_lzas_schema_is_found_beside_the_repository() -> None:
+def test_lzas_schema_is_found_in_the_repository() -> None:
     schema = lza_schema()
     assert schema["$ref"] == "#/definitions/ICustomizationsConfig"
     jsonschema.Draft7Validator.check_schema(schema)
 
 
 def test_a_missing_schema_fails_with_a_clear_message(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(deploy_support, "LZA_SCHEMA", tmp_path / "shared" / "lza" / "missing.json")
+    monkeypatch.setattr(deploy_support, "LZA_SCHEMA", tmp_path / "lza" / "missing.json")
     with pytest.raises(AssertionError, match="LZA's schema is missing: expected .*missing.json"):
         deploy_support.lza_schema()
 
