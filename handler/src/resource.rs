@@ -48,7 +48,8 @@ use crate::{
         DisplayName, Properties, PropertyErrors, ReplacementKey, caller,
         federation::{audience, provider_arn, token_scope},
         guardrails::{GuardrailViolations, TrustedClientOwner},
-        ownership::{InvalidStackId, Ownership, StackArn, default_role_name, generation_key},
+        ownership::{InvalidStackId, Ownership, StackArn, generation_key},
+        plan::{GenerationName, ImpossibleReplacement, UpdatePlan, plan_update, shared_role},
         role::RoleSpec,
         trust::{TrustPolicyError, sealed_trust_policy, trust_policy},
     },
@@ -94,6 +95,9 @@ pub enum ResourceError {
     /// A guardrail refused the request.
     #[error(transparent)]
     Guardrails(#[from] GuardrailViolations),
+    /// The Update needs a new role under the name the old one holds.
+    #[error(transparent)]
+    ImpossibleReplacement(#[from] ImpossibleReplacement),
     /// The trust policy cannot be built.
     #[error(transparent)]
     Trust(#[from] TrustPolicyError),
@@ -120,6 +124,17 @@ pub enum ResourceError {
     /// Another AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// A rollback converged the resource, but the failed replacement's objects remain.
+    #[error(
+        "the generation the failed update made ({generation}) could not be removed, so the \
+         rollback is not finished; continue the rollback to retry: {source}"
+    )]
+    Abandoned {
+        /// The failed replacement's generation key.
+        generation: String,
+        /// Why.
+        source: Box<ResourceError>,
+    },
 }
 
 /// The service-principal object id length: every `sub` the trust policy lists is one.
@@ -134,7 +149,7 @@ struct Generation {
     account: Account,
     ownership: Ownership,
     role_name: crate::domain::RoleName,
-    role_path: crate::domain::RolePath,
+    name: GenerationName,
     unique_name: UniqueName,
     owner: AppOwner,
     issuer: String,
@@ -142,11 +157,54 @@ struct Generation {
 }
 
 impl Generation {
-    fn role_arn(&self) -> String {
-        format!(
-            "arn:{}:iam::{}:role{}{}",
-            self.stack.partition, self.stack.account, self.role_path, self.role_name
+    /// The generation `name` of the resource `logical_id` in `stack`, whose objects live
+    /// in `account`.
+    fn new(
+        config: &Config,
+        stack: StackArn,
+        logical_id: &str,
+        name: GenerationName,
+        account: Account,
+    ) -> Self {
+        let unique_name =
+            UniqueName::parse(&name.unique_name()).expect("hex digits make a valid uniqueName");
+        let owner = AppOwner {
+            stack_id: stack.arn.clone(),
+            logical_id: logical_id.to_owned(),
+            account: stack.account.clone(),
+            generation: name.key.clone(),
+        };
+        Self {
+            issuer: config.cloud.issuer(&config.tenant_id, name.token_version),
+            token_version: name.token_version,
+            ownership: Ownership {
+                stack_id: stack.arn.clone(),
+                logical_id: logical_id.to_owned(),
+                generation: name.key.clone(),
+            },
+            role_name: name.role_name.clone(),
+            stack,
+            account,
+            unique_name,
+            owner,
+            name,
+        }
+    }
+
+    /// Another generation of the same resource, in the same account.
+    fn sibling(&self, config: &Config, name: GenerationName) -> Self {
+        let logical_id = self.ownership.logical_id.clone();
+        Self::new(
+            config,
+            self.stack.clone(),
+            &logical_id,
+            name,
+            self.account.clone(),
         )
+    }
+
+    fn role_arn(&self) -> String {
+        self.name.role_arn(&self.stack)
     }
 
     /// Refuses a `physical_id` that is the ARN of another role than this generation's: a
@@ -201,7 +259,6 @@ impl EntraFederatedRole {
         session: &str,
     ) -> Result<Generation, ResourceError> {
         let stack = StackArn::parse(stack_id)?;
-        let generation = generation_key(stack_id, logical_id, key);
         let account = self
             .aws
             .account(
@@ -211,36 +268,14 @@ impl EntraFederatedRole {
                 invocation.deadline,
             )
             .await?;
-        let role_name = key
-            .role_name
-            .clone()
-            .unwrap_or_else(|| default_role_name(&stack, logical_id, &generation));
-        let unique_name = UniqueName::parse(&format!("efr-{generation}"))
-            .expect("hex digits make a valid uniqueName");
-        let owner = AppOwner {
-            stack_id: stack_id.to_owned(),
-            logical_id: logical_id.to_owned(),
-            account: stack.account.clone(),
-            generation: generation.clone(),
-        };
-        Ok(Generation {
-            issuer: self
-                .config
-                .cloud
-                .issuer(&self.config.tenant_id, key.token_version),
-            token_version: key.token_version,
-            ownership: Ownership {
-                stack_id: stack_id.to_owned(),
-                logical_id: logical_id.to_owned(),
-                generation,
-            },
+        let name = GenerationName::new(&stack, logical_id, key);
+        Ok(Generation::new(
+            &self.config,
             stack,
+            logical_id,
+            name,
             account,
-            role_name,
-            role_path: key.role_path.clone(),
-            unique_name,
-            owner,
-        })
+        ))
     }
 
     /// Everything that can refuse a Create or Update before any write, with the Entra
@@ -699,17 +734,54 @@ impl CustomResource for EntraFederatedRole {
                 invocation,
             )
             .await?;
-        let old_generation = Properties::recover_replacement_key(&request.old_resource_properties)
-            .map(|key| generation_key(&request.stack_id, &request.logical_resource_id, &key));
-        let in_place =
-            old_generation.as_deref() == Some(admitted.generation.ownership.generation.as_str());
-        let mut success = self.apply(admitted, invocation.deadline, !in_place).await?;
-        if in_place {
-            // The same generation keeps its physical id, whatever it was reported as.
-            success.physical_resource_id = request.physical_resource_id.clone();
-        } else {
-            tracing::info!(new = %success.physical_resource_id, "replaced: the old generation is left to CloudFormation's Delete");
-        }
+        let old_key = Properties::recover_replacement_key(&request.old_resource_properties);
+        let new_key = admitted.properties.replacement_key();
+        let generation = &admitted.generation;
+        let (stack, logical_id) = (&generation.stack, generation.ownership.logical_id.as_str());
+        let deadline = invocation.deadline;
+        let holder = match shared_role(stack, logical_id, old_key.as_ref(), &new_key) {
+            Some(role) => generation
+                .account
+                .role_generation(&role, deadline)
+                .await
+                .map_err(ResourceError::from)?,
+            None => None,
+        };
+        let plan = plan_update(
+            stack,
+            logical_id,
+            old_key.as_ref(),
+            &new_key,
+            &request.physical_resource_id,
+            holder.as_deref(),
+        )
+        .map_err(ResourceError::from)?;
+        tracing::info!(%plan, "planned the update");
+        let mut success = match plan {
+            UpdatePlan::InPlace => self.apply(admitted, deadline, false).await?,
+            UpdatePlan::Replace => {
+                let success = self.apply(admitted, deadline, true).await?;
+                tracing::info!(new = %success.physical_resource_id, "replaced: the old generation is left to CloudFormation's Delete");
+                return Ok(success);
+            }
+            UpdatePlan::RollBack { abandoned } => {
+                // CloudFormation never deletes a generation it got no physical id for.
+                let abandoned = generation.sibling(&self.config, abandoned);
+                let (converged, removed) = tokio::join!(
+                    self.apply(admitted, deadline, false),
+                    self.remove(&abandoned, deadline)
+                );
+                let converged = converged?;
+                removed.map_err(|source| ResourceError::Abandoned {
+                    generation: abandoned.ownership.generation.clone(),
+                    source: Box::new(source),
+                })?;
+                tracing::info!(generation = %abandoned.ownership.generation, "removed the failed replacement");
+                converged
+            }
+        };
+        // The same generation keeps its physical id, whatever it was reported as.
+        success.physical_resource_id = request.physical_resource_id.clone();
         Ok(success)
     }
 

@@ -2,7 +2,7 @@
 //! desired against observed, and deleted only when its ownership tags say it is this
 //! generation's.
 
-use std::{future::Future, pin::Pin};
+use std::future::Future;
 
 use aws_sdk_iam::types::Tag;
 
@@ -11,7 +11,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::{Account, AwsError, ErrorKind, provider::ProviderError};
 use crate::{
     deadline::Deadline,
-    domain::{RoleName, ownership::Ownership, role::RoleSpec, trust::same_policy},
+    domain::{
+        RoleName,
+        ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
+        role::{RoleSpec, RoleState, RoleWrite, RoleWrites, role_removal, role_writes},
+    },
     retry::{Backoff, retry},
     settle::settle_all,
 };
@@ -60,23 +64,8 @@ pub enum SealedRole {
     Refused,
 }
 
-type Write<'a> = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>>;
-
-/// The role as [`Account::observe_role`] read it (`None`: there was none).
-#[derive(Debug)]
-pub struct ObservedRole(Option<Observed>);
-
-/// The role as IAM has it.
-#[derive(Debug)]
-struct Observed {
-    trust: String,
-    description: Option<String>,
-    max_session: Option<i32>,
-    boundary: Option<String>,
-    tags: Vec<(String, String)>,
-    managed: Vec<String>,
-    inline: Vec<String>,
-}
+/// The role as [`Account::observe_role`] read it: `None` when there was none.
+pub type ObservedRole = Option<RoleState>;
 
 /// IAM returns policy documents URL-encoded (RFC 3986).
 pub(crate) fn decode_policy(document: &str) -> String {
@@ -145,8 +134,8 @@ impl Account {
 
     /// Replaces the sealed trust of a role [`Account::create_sealed`] made with `spec`'s.
     pub async fn unseal(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
-        self.set_trust(&spec.name, &spec.trust_policy, deadline)
-            .await?;
+        let trust = RoleWrite::SetTrust(spec.trust_policy.clone());
+        self.write_role(&spec.name, &trust, deadline).await?;
         tracing::info!(role = %spec.name, "set the role's trust");
         Ok(())
     }
@@ -205,7 +194,7 @@ impl Account {
         name: &RoleName,
         deadline: Deadline,
     ) -> Result<ObservedRole, AwsError> {
-        Ok(ObservedRole(self.observe(name, deadline).await?))
+        self.observe(name, deadline).await
     }
 
     /// [`Account::converge_role`] from `observed`, read earlier in the same event.
@@ -215,7 +204,7 @@ impl Account {
         observed: ObservedRole,
         deadline: Deadline,
     ) -> Result<String, RoleError> {
-        let Some(observed) = observed.0 else {
+        let Some(observed) = observed else {
             return match self.create_new(spec, deadline).await {
                 Ok(arn) => Ok(arn),
                 Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
@@ -230,14 +219,37 @@ impl Account {
                 account: self.id.clone(),
             });
         }
-        // The member role may change a role's trust or policies only while the role
-        // carries the required boundary (cloudformation/member-role.yaml): a boundary
-        // being set goes first.
-        if let Some(boundary) = self.boundary_write(spec, &observed, deadline) {
-            boundary.await?;
+        let writes = role_writes(spec, &observed);
+        if !writes.is_empty() {
+            tracing::info!(role = %spec.name, plan = %writes, "converging the role");
         }
-        settle_all(self.converge_writes(spec, &observed, deadline)).await?;
+        self.apply_role_writes(&spec.name, &writes, deadline)
+            .await?;
         Ok(spec.arn(&self.partition, &self.id))
+    }
+
+    /// The generation key the role `name` carries, when it is one of ours: `None` when
+    /// there is no such role, or it carries no marker of ours.
+    pub async fn role_generation(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<String>, AwsError> {
+        let read = self
+            .read(deadline, format!("reading role {name}"), |iam| {
+                iam.get_role().role_name(name.as_str()).send()
+            })
+            .await;
+        let role = match read {
+            Ok(output) => output.role,
+            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let tags = role.as_ref().map(|role| role.tags()).unwrap_or_default();
+        let tag = |key: &str| tags.iter().find(|t| t.key() == key).map(|t| t.value());
+        Ok((tag(TAG_MANAGED_BY) == Some(MANAGED_BY_VALUE))
+            .then(|| tag(TAG_GENERATION).map(str::to_owned))
+            .flatten())
     }
 
     /// Deletes the role if it is `ownership`'s: policies detached and deleted, then the
@@ -255,14 +267,12 @@ impl Account {
             tracing::warn!(role = %name, "left a role that is not this generation's");
             return Ok(RoleDeletion::NotOurs);
         }
-        let mut writes: Vec<Write<'_>> = Vec::new();
-        for arn in &observed.managed {
-            writes.push(Box::pin(self.detach(name, arn, deadline)));
-        }
-        for policy in &observed.inline {
-            writes.push(Box::pin(self.delete_inline(name, policy, deadline)));
-        }
-        settle_all(writes).await?;
+        settle_all(
+            role_removal(&observed)
+                .iter()
+                .map(|write| self.write_role(name, write, deadline)),
+        )
+        .await?;
         let deleted = self
             .write(deadline, format!("deleting role {name}"), |iam| {
                 iam.delete_role().role_name(name.as_str()).send()
@@ -302,7 +312,7 @@ impl Account {
                     .path(spec.path.as_str())
                     .assume_role_policy_document(&spec.trust_policy)
                     .set_description(spec.description.as_ref().map(|d| d.as_str().to_owned()))
-                    .max_session_duration(session_seconds(spec))
+                    .max_session_duration(session_seconds(spec.max_session_duration.seconds()))
                     .set_permissions_boundary(
                         spec.permissions_boundary
                             .as_ref()
@@ -320,14 +330,29 @@ impl Account {
 
     /// The managed and inline policies of a just-created role, all at once.
     async fn put_policies(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
-        let mut writes: Vec<Write<'_>> = Vec::new();
-        for arn in &spec.managed_policy_arns {
-            writes.push(Box::pin(self.attach(&spec.name, arn.as_str(), deadline)));
+        let writes = role_writes(spec, &RoleState::created(spec));
+        self.apply_role_writes(&spec.name, &writes, deadline).await
+    }
+
+    /// Makes `writes` on the role `name`: the boundary's first, then the rest at once,
+    /// each run to its end ([`crate::settle`]).
+    async fn apply_role_writes(
+        &self,
+        name: &RoleName,
+        writes: &RoleWrites,
+        deadline: Deadline,
+    ) -> Result<(), AwsError> {
+        if let Some(boundary) = &writes.boundary {
+            self.write_role(name, boundary, deadline).await?;
         }
-        for policy in &spec.inline_policies {
-            writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
-        }
-        settle_all(writes).await.map(drop)
+        settle_all(
+            writes
+                .rest
+                .iter()
+                .map(|write| self.write_role(name, write, deadline)),
+        )
+        .await
+        .map(drop)
     }
 
     /// The role, its managed and its inline policy names; `None` when it does not exist.
@@ -335,7 +360,7 @@ impl Account {
         &self,
         name: &RoleName,
         deadline: Deadline,
-    ) -> Result<Option<Observed>, AwsError> {
+    ) -> Result<Option<RoleState>, AwsError> {
         let role = self.read(deadline, format!("reading role {name}"), |iam| {
             iam.get_role().role_name(name.as_str()).send()
         });
@@ -377,7 +402,7 @@ impl Account {
             (Err(error), _) | (_, Err(error)) => return Err(error),
         };
         let Some(role) = role else { return Ok(None) };
-        Ok(Some(Observed {
+        Ok(Some(RoleState {
             trust: role
                 .assume_role_policy_document()
                 .map(decode_policy)
@@ -386,7 +411,9 @@ impl Account {
                 .description()
                 .filter(|d| !d.is_empty())
                 .map(str::to_owned),
-            max_session: role.max_session_duration(),
+            max_session: role
+                .max_session_duration()
+                .and_then(|s| u32::try_from(s).ok()),
             boundary: role
                 .permissions_boundary()
                 .and_then(|b| b.permissions_boundary_arn())
@@ -405,242 +432,123 @@ impl Account {
         }))
     }
 
-    /// The call that sets or removes the role's permissions boundary, when it differs.
-    fn boundary_write<'a>(
-        &'a self,
-        spec: &'a RoleSpec,
-        observed: &Observed,
+    /// One planned write on the role `name`. A policy already detached or deleted is
+    /// done.
+    async fn write_role(
+        &self,
+        name: &RoleName,
+        write: &RoleWrite,
         deadline: Deadline,
-    ) -> Option<Write<'a>> {
-        let name = &spec.name;
-        let boundary = spec.permissions_boundary.as_ref().map(|b| b.as_str());
-        match (observed.boundary.as_deref(), boundary) {
-            (current, Some(wanted)) if current != Some(wanted) => Some(Box::pin(async move {
-                self.write(
-                    deadline,
-                    format!("setting the permissions boundary of {name}"),
-                    |iam| {
-                        iam.put_role_permissions_boundary()
-                            .role_name(name.as_str())
-                            .permissions_boundary(wanted)
-                            .send()
-                    },
-                )
+    ) -> Result<(), AwsError> {
+        let role = name.as_str();
+        let action = format!("role {name}: {write}");
+        let written = match write {
+            RoleWrite::SetBoundary(arn) => self
+                .write(deadline, action, |iam| {
+                    iam.put_role_permissions_boundary()
+                        .role_name(role)
+                        .permissions_boundary(arn)
+                        .send()
+                })
                 .await
-                .map(drop)
-            })),
-            (Some(_), None) => Some(Box::pin(async move {
-                self.write(
-                    deadline,
-                    format!("removing the permissions boundary of {name}"),
-                    |iam| {
-                        iam.delete_role_permissions_boundary()
-                            .role_name(name.as_str())
-                            .send()
-                    },
-                )
+                .map(drop),
+            RoleWrite::RemoveBoundary => self
+                .write(deadline, action, |iam| {
+                    iam.delete_role_permissions_boundary()
+                        .role_name(role)
+                        .send()
+                })
                 .await
-                .map(drop)
-            })),
-            _ => None,
-        }
-    }
-
-    /// The calls that turn `observed` into `spec`, but for its boundary
-    /// ([`Account::boundary_write`]); none when they agree.
-    fn converge_writes<'a>(
-        &'a self,
-        spec: &'a RoleSpec,
-        observed: &Observed,
-        deadline: Deadline,
-    ) -> Vec<Write<'a>> {
-        let name = &spec.name;
-        let mut writes: Vec<Write<'a>> = Vec::new();
-        if !same_policy(&observed.trust, &spec.trust_policy) {
-            writes.push(Box::pin(self.set_trust(name, &spec.trust_policy, deadline)));
-        }
-        let description = spec.description.as_ref().map(|d| d.as_str().to_owned());
-        if observed.description != description
-            || observed.max_session != Some(session_seconds(spec))
-        {
-            writes.push(Box::pin(async move {
-                self.write(deadline, format!("updating role {name}"), |iam| {
+                .map(drop),
+            RoleWrite::SetTrust(document) => self
+                .write(deadline, action, |iam| {
+                    iam.update_assume_role_policy()
+                        .role_name(role)
+                        .policy_document(document)
+                        .send()
+                })
+                .await
+                .map(drop),
+            RoleWrite::Update {
+                description,
+                max_session,
+            } => self
+                .write(deadline, action, |iam| {
                     iam.update_role()
-                        .role_name(name.as_str())
+                        .role_name(role)
                         .description(description.clone().unwrap_or_default())
-                        .max_session_duration(session_seconds(spec))
+                        .max_session_duration(session_seconds(*max_session))
                         .send()
                 })
                 .await
-                .map(drop)
-            }));
-        }
-        let to_tag: Vec<(String, String)> = spec
-            .tags
-            .iter()
-            .filter(|wanted| !observed.tags.contains(wanted))
-            .cloned()
-            .collect();
-        if !to_tag.is_empty() {
-            writes.push(Box::pin(async move {
-                self.write(deadline, format!("tagging role {name}"), |iam| {
+                .map(drop),
+            RoleWrite::Tag(pairs) => self
+                .write(deadline, action, |iam| {
                     iam.tag_role()
-                        .role_name(name.as_str())
-                        .set_tags(Some(tags(&to_tag)))
+                        .role_name(role)
+                        .set_tags(Some(tags(pairs)))
                         .send()
                 })
                 .await
-                .map(drop)
-            }));
-        }
-        let to_untag: Vec<String> = observed
-            .tags
-            .iter()
-            .filter(|(key, _)| !spec.tags.iter().any(|(wanted, _)| wanted == key))
-            .map(|(key, _)| key.clone())
-            .collect();
-        if !to_untag.is_empty() {
-            writes.push(Box::pin(async move {
-                self.write(deadline, format!("untagging role {name}"), |iam| {
+                .map(drop),
+            RoleWrite::Untag(keys) => self
+                .write(deadline, action, |iam| {
                     iam.untag_role()
-                        .role_name(name.as_str())
-                        .set_tag_keys(Some(to_untag.clone()))
+                        .role_name(role)
+                        .set_tag_keys(Some(keys.clone()))
                         .send()
                 })
                 .await
-                .map(drop)
-            }));
-        }
-        for arn in &spec.managed_policy_arns {
-            if !observed
-                .managed
-                .iter()
-                .any(|attached| attached == arn.as_str())
-            {
-                writes.push(Box::pin(self.attach(name, arn.as_str(), deadline)));
-            }
-        }
-        for attached in &observed.managed {
-            if !spec
-                .managed_policy_arns
-                .iter()
-                .any(|arn| arn.as_str() == attached)
-            {
-                let attached = attached.clone();
-                writes.push(Box::pin(async move {
-                    self.detach(name, &attached, deadline).await
-                }));
-            }
-        }
-        // PutRolePolicy is idempotent and as cheap as reading the document to compare.
-        for policy in &spec.inline_policies {
-            writes.push(Box::pin(self.put_inline(spec, policy, deadline)));
-        }
-        for present in &observed.inline {
-            if !spec
-                .inline_policies
-                .iter()
-                .any(|p| p.policy_name.as_str() == present)
-            {
-                let present = present.clone();
-                writes.push(Box::pin(async move {
-                    self.delete_inline(name, &present, deadline).await
-                }));
-            }
-        }
-        writes
-    }
-
-    async fn set_trust(
-        &self,
-        name: &RoleName,
-        trust_policy: &str,
-        deadline: Deadline,
-    ) -> Result<(), AwsError> {
-        self.write(
-            deadline,
-            format!("updating the trust policy of {name}"),
-            |iam| {
-                iam.update_assume_role_policy()
-                    .role_name(name.as_str())
-                    .policy_document(trust_policy)
-                    .send()
-            },
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn attach(&self, name: &RoleName, arn: &str, deadline: Deadline) -> Result<(), AwsError> {
-        self.write(deadline, format!("attaching {arn} to {name}"), |iam| {
-            iam.attach_role_policy()
-                .role_name(name.as_str())
-                .policy_arn(arn)
-                .send()
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn detach(&self, name: &RoleName, arn: &str, deadline: Deadline) -> Result<(), AwsError> {
-        let detached = self
-            .write(deadline, format!("detaching {arn} from {name}"), |iam| {
-                iam.detach_role_policy()
-                    .role_name(name.as_str())
-                    .policy_arn(arn)
-                    .send()
-            })
-            .await;
-        match detached {
-            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
-            _ => Ok(()),
-        }
-    }
-
-    async fn put_inline(
-        &self,
-        spec: &RoleSpec,
-        policy: &crate::domain::InlinePolicy,
-        deadline: Deadline,
-    ) -> Result<(), AwsError> {
-        let (name, policy_name) = (&spec.name, policy.policy_name.as_str());
-        let document = policy.policy_document.to_json();
-        self.write(
-            deadline,
-            format!("putting inline policy {policy_name} on {name}"),
-            |iam| {
-                iam.put_role_policy()
-                    .role_name(name.as_str())
-                    .policy_name(policy_name)
-                    .policy_document(&document)
-                    .send()
-            },
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn delete_inline(
-        &self,
-        name: &RoleName,
-        policy_name: &str,
-        deadline: Deadline,
-    ) -> Result<(), AwsError> {
-        let deleted = self
-            .write(
-                deadline,
-                format!("deleting inline policy {policy_name} of {name}"),
-                |iam| {
-                    iam.delete_role_policy()
-                        .role_name(name.as_str())
-                        .policy_name(policy_name)
+                .map(drop),
+            RoleWrite::Attach(arn) => self
+                .write(deadline, action, |iam| {
+                    iam.attach_role_policy()
+                        .role_name(role)
+                        .policy_arn(arn)
                         .send()
-                },
-            )
-            .await;
-        match deleted {
-            Err(error) if error.kind() != ErrorKind::NoSuchEntity => Err(error),
-            _ => Ok(()),
+                })
+                .await
+                .map(drop),
+            RoleWrite::Detach(arn) => self
+                .write(deadline, action, |iam| {
+                    iam.detach_role_policy()
+                        .role_name(role)
+                        .policy_arn(arn)
+                        .send()
+                })
+                .await
+                .map(drop),
+            RoleWrite::PutInline {
+                name: policy,
+                document,
+            } => self
+                .write(deadline, action, |iam| {
+                    iam.put_role_policy()
+                        .role_name(role)
+                        .policy_name(policy)
+                        .policy_document(document)
+                        .send()
+                })
+                .await
+                .map(drop),
+            RoleWrite::DeleteInline(policy) => self
+                .write(deadline, action, |iam| {
+                    iam.delete_role_policy()
+                        .role_name(role)
+                        .policy_name(policy)
+                        .send()
+                })
+                .await
+                .map(drop),
+        };
+        match written {
+            Err(error)
+                if error.kind() == ErrorKind::NoSuchEntity
+                    && matches!(write, RoleWrite::Detach(_) | RoleWrite::DeleteInline(_)) =>
+            {
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -677,8 +585,8 @@ impl Account {
     }
 }
 
-fn session_seconds(spec: &RoleSpec) -> i32 {
-    i32::try_from(spec.max_session_duration.seconds()).expect("at most 43200 seconds")
+fn session_seconds(seconds: u32) -> i32 {
+    i32::try_from(seconds).expect("at most 43200 seconds")
 }
 
 fn tags(pairs: &[(String, String)]) -> Vec<Tag> {

@@ -1,5 +1,6 @@
 //! Pure domain types: the `Custom::EntraFederatedRole` property contract (DESIGN §3)
-//! parsed into validated values, and how an Update between two such values is carried out.
+//! parsed into validated values, and what an event does with them, planned before any
+//! call is made.
 //!
 //! [`Properties::parse`] turns CloudFormation's `ResourceProperties` JSON into
 //! [`Properties`] ("parse, don't validate"): its fields are newtypes such as [`RoleName`],
@@ -8,8 +9,9 @@
 //! once in [`PropertyErrors`], each [`PropertyError`] naming the property path (e.g.
 //! `FederatedCredentials[2].Name`) and saying how to fix the value.
 //! [`Properties::replacement_key`] is the part of the properties that decides the resource
-//! generation (DESIGN §5), and [`classify_change`] tells a replacement from an in-place
-//! update (the last column of the §3 table).
+//! generation (DESIGN §5); [`plan::plan_update`] tells an in-place update from a
+//! replacement, an impossible replacement and the rollback of a failed one, and
+//! [`role::role_writes`] plans the writes that bring a role in line.
 //!
 //! This module owns pure, validated types only: no SDK types, no I/O, no clock, no
 //! randomness. It must not import `crate::cfn` or any adapter (`aws`, `graph`); those depend
@@ -46,18 +48,17 @@ macro_rules! string_newtype {
 }
 
 pub mod caller;
-mod change;
 mod entra;
 mod error;
 pub mod federation;
 pub mod guardrails;
 mod iam;
 pub mod ownership;
+pub mod plan;
 mod properties;
 pub mod role;
 pub mod trust;
 
-pub use change::{Change, classify_change};
 pub use entra::{
     AppId, Audience, CredentialDescription, CredentialName, DEFAULT_AUDIENCE, DisplayName,
     FederatedCredential, Issuer, MAX_CREDENTIAL_FIELD_CHARS, MAX_CREDENTIAL_NAME_CHARS,

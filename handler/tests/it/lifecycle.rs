@@ -536,6 +536,158 @@ async fn a_replacement_builds_a_new_generation_and_the_old_one_is_deleted_alone(
     assert!(factory.entra_objects().0.is_empty());
 }
 
+/// Every property that makes an object: inline policy, boundary, trusted client, app-role
+/// assignment and two federated credentials beside `properties()`'s.
+async fn full_properties(factory: &Factory) -> Value {
+    let boundary = aws_sdk_iam::Client::new(&factory.hub_sdk)
+        .create_policy()
+        .policy_name(format!("boundary-{}", fastrand::u32(..)))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap();
+    let client = factory.graph.seed_foreign_application("deploy-bot", true);
+    let mut full = properties();
+    full["PermissionsBoundary"] = json!(boundary);
+    full["Policies"] = json!([{
+        "PolicyName": "artifacts",
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    }]);
+    full["TrustedClientAppIds"] = json!([client.app_id]);
+    full["RequireAppRoleAssignment"] = json!("true");
+    full["FederatedCredentials"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "Name": "github-release",
+            "Issuer": "https://token.actions.githubusercontent.com",
+            "Subject": "repo:contoso/app:environment:release"
+        }));
+    full
+}
+
+/// What a generation leaves in both clouds: role names, our applications, deleted items,
+/// and the provider's audiences.
+async fn both_clouds(
+    factory: &Factory,
+    provider: &str,
+) -> (Vec<String>, Vec<String>, usize, Vec<String>) {
+    let mut roles = role_names(&factory.hub_sdk).await;
+    roles.sort();
+    let (mut apps, deleted) = factory.entra_objects();
+    apps.sort();
+    let audiences = audiences(&factory.hub_sdk, provider)
+        .await
+        .unwrap_or_default();
+    (roles, apps, deleted, audiences)
+}
+
+#[tokio::test]
+async fn a_failed_replacement_is_removed_by_cloudformations_rollback() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory
+        .graph
+        .configure(|s| s.app_role_assignment_permission = true);
+    let stack = stack_in(&hub);
+    let mut blue = full_properties(&factory).await;
+    blue["RoleName"] = json!("ci-blue");
+    let created = factory.send(&factory.create(&stack, blue.clone())).await;
+    let blue_id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let provider = ok(&created)["OidcProviderArn"].as_str().unwrap().to_owned();
+    let before = both_clouds(&factory, &provider).await;
+
+    // The replacement fails after writing: Graph refuses the new service principal (the
+    // factory's object quota is reached once the new application is made).
+    let used = factory.graph.snapshot().objects_created_by_factory();
+    factory.graph.configure(|s| s.directory_quota = used + 1);
+    let mut green = blue.clone();
+    green["RoleName"] = json!("ci-green");
+    let failed = factory
+        .send(&factory.update(&stack, &blue_id, blue.clone(), green.clone()))
+        .await;
+    assert_eq!(failed["Status"], "FAILED", "{failed:#}");
+    assert_eq!(failed["PhysicalResourceId"], blue_id.as_str());
+    assert_eq!(
+        factory.entra_objects().0.len(),
+        2,
+        "the new generation's application was made before the failure"
+    );
+
+    // CloudFormation rolls back: an Update to the old properties for the old physical id.
+    // It never deletes the new generation, which got no physical id: the rollback does.
+    factory.graph.configure(|s| s.directory_quota = 250);
+    let rolled_back = factory
+        .send(&factory.update(&stack, &blue_id, green, blue.clone()))
+        .await;
+    assert_eq!(ok(&rolled_back)["RoleArn"], blue_id.as_str());
+    assert_eq!(rolled_back["PhysicalResourceId"], blue_id.as_str());
+    assert_eq!(both_clouds(&factory, &provider).await, before);
+
+    ok(&factory.send(&factory.delete(&stack, &blue_id, blue)).await);
+    assert_eq!(
+        both_clouds(&factory, &provider).await,
+        (vec![], vec![], 0, vec![])
+    );
+}
+
+#[tokio::test]
+async fn a_replacement_that_keeps_the_role_name_is_refused_before_any_write() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    let mut fixed = properties();
+    fixed["RoleName"] = json!("ci-fixed");
+    let created = factory.send(&factory.create(&stack, fixed.clone())).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let provider = ok(&created)["OidcProviderArn"].as_str().unwrap().to_owned();
+    let before = both_clouds(&factory, &provider).await;
+
+    for (property, value) in [
+        ("RolePath", "/ci/"),
+        ("TokenVersion", "2"),
+        ("RoleName", "CI-FIXED"),
+    ] {
+        let mut moved = fixed.clone();
+        moved[property] = json!(value);
+        let graph_calls = factory.graph.calls();
+        let refused = factory
+            .send(&factory.update(&stack, &id, fixed.clone(), moved.clone()))
+            .await;
+        assert_eq!(refused["Status"], "FAILED");
+        let reason = reason(&refused);
+        assert!(
+            reason.contains("change RoleName") && reason.contains(property),
+            "{reason}"
+        );
+        assert!(
+            !reason.contains("was not made by this resource"),
+            "{reason}"
+        );
+        let after = factory.graph.calls();
+        let written: Vec<&String> = after
+            .iter()
+            .filter(|(call, count)| {
+                call.starts_with(['P', 'D']) && graph_calls.get(*call) != Some(*count)
+            })
+            .map(|(call, _)| call)
+            .collect();
+        assert!(written.is_empty(), "no Graph write: {written:?}");
+        assert_eq!(both_clouds(&factory, &provider).await, before, "{property}");
+
+        // CloudFormation's rollback of the refusal converges what is there.
+        ok(&factory
+            .send(&factory.update(&stack, &id, moved, fixed.clone()))
+            .await);
+        assert_eq!(both_clouds(&factory, &provider).await, before, "{property}");
+    }
+}
+
 #[tokio::test]
 async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows() {
     let (hub, _) = fresh_account().await;
