@@ -10,5 +10,6 @@ mod exchange;
 mod graph;
 mod lifecycle;
 mod moto_support;
+mod persisted;
 mod protocol;
 mod signin;
