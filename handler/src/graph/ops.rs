@@ -341,7 +341,32 @@ impl GraphClient {
     /// (every credential on our own app is ours). Removals go first, so the 20-credential
     /// limit and the issuer + subject uniqueness hold throughout. An application
     /// `just_created` by this very request has none yet, so they are not listed.
+    ///
+    /// A conflict means a credential is there that the list did not show: an earlier
+    /// attempt of this very call landed though its answer was lost, or a redelivery of
+    /// the event made it meanwhile. The credentials are then read again and converged
+    /// from what is there, once.
     pub async fn converge_federated_credentials(
+        &self,
+        application: &Application,
+        desired: &[FederatedCredential],
+        just_created: bool,
+        deadline: Deadline,
+    ) -> Result<Changes, GraphError> {
+        match self
+            .converge_federated_credentials_once(application, desired, just_created, deadline)
+            .await
+        {
+            Err(GraphError::Conflict { .. }) => {
+                tracing::info!(app_id = %application.app_id, "a federated credential exists already; reading them again");
+                self.converge_federated_credentials_once(application, desired, false, deadline)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn converge_federated_credentials_once(
         &self,
         application: &Application,
         desired: &[FederatedCredential],

@@ -915,6 +915,78 @@ async fn throttling_and_replication_lag_are_ridden_out() {
     assert_eq!(factory.entra_objects().0.len(), 1);
 }
 
+/// Every kind of Graph write, applied and its answer lost (a 504 after the write landed):
+/// the retry meets the write it made itself, and the event still converges.
+#[tokio::test]
+async fn graph_writes_whose_answers_are_lost_converge_all_the_same() {
+    use graph_emulator::FaultRule;
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory
+        .graph
+        .configure(|s| s.app_role_assignment_permission = true);
+    let full = full_properties(&factory).await;
+    let cases = [
+        // Create: the upsert, identifier URI and app roles; the service principal; the
+        // federated credentials; the app-role assignments.
+        ("PATCH", "/v1.0/applications"),
+        ("POST", "/v1.0/servicePrincipals"),
+        ("POST", "/v1.0/applications/"),
+        ("POST", "/v1.0/servicePrincipals/"),
+        // Delete: the soft delete and the purges.
+        ("DELETE", "/v1.0/applications/"),
+        ("DELETE", "/v1.0/directory/deletedItems/"),
+    ];
+    for (method, path) in cases {
+        let stack = stack_in(&hub);
+        let lost = || FaultRule::answer_lost(1).only(Some(method), Some(path));
+        if method != "DELETE" {
+            factory.graph.inject(lost());
+        }
+        let created = factory.send(&factory.create(&stack, full.clone())).await;
+        let data = ok(&created).clone();
+        let snapshot = factory.graph.snapshot();
+        let app = snapshot
+            .applications
+            .iter()
+            .find(|a| a.app_id == data["ApplicationId"])
+            .unwrap();
+        assert_eq!(
+            app.federated_identity_credentials.len(),
+            2,
+            "{method} {path}"
+        );
+        assert_eq!(app.identifier_uris, [data["Audience"].as_str().unwrap()]);
+        assert!(snapshot.service_principal(&app.app_id).is_some());
+        assert_eq!(
+            snapshot
+                .service_principals
+                .iter()
+                .filter(|s| s.app_id == app.app_id)
+                .count(),
+            1
+        );
+
+        if method == "DELETE" {
+            factory.graph.inject(lost());
+        }
+        let id = created["PhysicalResourceId"].as_str().unwrap();
+        ok(&factory
+            .send(&factory.delete(&stack, id, full.clone()))
+            .await);
+        let (apps, deleted) = factory.entra_objects();
+        assert!(
+            apps.is_empty() && deleted == 0,
+            "{method} {path}: {apps:?}, {deleted} deleted"
+        );
+        assert!(
+            role_names(&factory.hub_sdk).await.is_empty(),
+            "{method} {path}"
+        );
+        factory.graph.clear_faults();
+    }
+}
+
 #[tokio::test]
 async fn a_slow_cloud_is_answered_before_the_deadline_and_a_redelivery_converges() {
     let (hub, _) = fresh_account().await;

@@ -85,14 +85,17 @@ pub(crate) async fn dispatch(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if let Some(fault) = fault {
-        return fault.into_response(&ids);
-    }
+    let answer_lost = match fault {
+        Some(Taken::Before(failure)) => return failure.into_response(&ids),
+        Some(Taken::AnswerLost) => true,
+        None => false,
+    };
     if is_token {
         if method != Method::POST {
             return StatusCode::METHOD_NOT_ALLOWED.into_response();
         }
-        return token::handle(&shared, &segments[0], &headers, &body);
+        let answer = token::handle(&shared, &segments[0], &headers, &body);
+        return if answer_lost { lost(&ids) } else { answer };
     }
     if segments.first().map(String::as_str) != Some("v1.0") {
         return GraphFailure::new(
@@ -122,10 +125,31 @@ pub(crate) async fn dispatch(
             route(&mut state, &request, &segments[1..])
         });
     drop(state);
+    if answer_lost {
+        return lost(&ids);
+    }
     match result {
         Ok((status, body)) => ok(status, body, &ids),
         Err(failure) => failure.into_response(&ids),
     }
+}
+
+/// The answer to a call whose real answer was lost ([`Fault::AnswerLost`]).
+fn lost(ids: &RequestIds) -> Response {
+    GraphFailure::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "GatewayTimeout",
+        "The request timed out before a response was received.",
+    )
+    .into_response(ids)
+}
+
+/// What an injected fault does to a call.
+enum Taken {
+    /// The call fails before it is applied.
+    Before(GraphFailure),
+    /// The call is applied and its answer lost.
+    AnswerLost,
 }
 
 struct Request<'a> {
@@ -156,7 +180,7 @@ fn classify(method: &Method, segments: &[String]) -> String {
 }
 
 /// The first injected fault that matches, consumed.
-fn take_fault(state: &mut Directory, method: &Method, path: &str) -> Option<GraphFailure> {
+fn take_fault(state: &mut Directory, method: &Method, path: &str) -> Option<Taken> {
     let index = state.faults.iter().position(|rule| {
         rule.times > 0
             && rule
@@ -171,7 +195,8 @@ fn take_fault(state: &mut Directory, method: &Method, path: &str) -> Option<Grap
     if rule.times == 0 {
         state.faults.remove(index);
     }
-    Some(match fault {
+    Some(Taken::Before(match fault {
+        Fault::AnswerLost => return Some(Taken::AnswerLost),
         Fault::Throttle { retry_after } => throttled(retry_after),
         Fault::ServerError { status } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -189,7 +214,7 @@ fn take_fault(state: &mut Directory, method: &Method, path: &str) -> Option<Grap
                 )
             }
         }
-    })
+    }))
 }
 
 /// 429 as in "Microsoft Graph throttling guidance" (learn.microsoft.com/graph/throttling):

@@ -146,6 +146,12 @@ pub enum Fault {
         /// The status, 500–599.
         status: u16,
     },
+    /// The call is applied, then its answer is lost: the client gets 504
+    /// `GatewayTimeout` ("Microsoft Graph error responses and resource types": "the
+    /// server, while acting as a proxy, did not receive a timely response from the
+    /// upstream server"), as it would a timeout on a request that had landed. A retry
+    /// then meets the write it made itself.
+    AnswerLost,
 }
 
 /// Answer the next `times` matching calls with `fault`.
@@ -179,6 +185,16 @@ impl FaultRule {
     pub fn server_error(times: u32, status: u16) -> Self {
         Self {
             fault: Fault::ServerError { status },
+            times,
+            method: None,
+            path_prefix: None,
+        }
+    }
+
+    /// The next `times` Graph calls are applied, and their answers lost.
+    pub fn answer_lost(times: u32) -> Self {
+        Self {
+            fault: Fault::AnswerLost,
             times,
             method: None,
             path_prefix: None,
@@ -246,7 +262,8 @@ impl Shared {
 /// The HTTP inspection API (all JSON) mirrors the methods below:
 /// `GET /_emulator/snapshot`, `GET /_emulator/calls`, `POST /_emulator/reset`,
 /// `POST /_emulator/seed` (`{"displayName", "servicePrincipal": bool}`),
-/// `POST /_emulator/faults` (a [`FaultRule`]: `{"fault":{"kind":"throttle","retryAfter":2},"times":3}`),
+/// `POST /_emulator/faults` (a [`FaultRule`]: `{"fault":{"kind":"throttle","retryAfter":2},"times":3}`,
+/// `{"fault":{"kind":"answerLost"},"times":1,"method":"POST"}`),
 /// `POST /_emulator/settings` (`{"tokenLifetimeSecs","directoryQuota","spLagAttempts",
 /// "spLagMillis","federatedSignInLag","latencyMillis","writeRateLimit",
 /// "appRoleAssignmentPermission"}`, each optional),

@@ -1063,6 +1063,21 @@ async fn app_roles_must_be_disabled_before_removal_and_assignments_need_the_perm
 // --- faults, counters, HTTP control API ------------------------------------------------
 
 #[tokio::test]
+async fn a_lost_answer_is_a_gateway_timeout_after_the_write_landed() {
+    let c = start().await;
+    c.emulator
+        .inject(FaultRule::answer_lost(1).only(Some("PATCH"), None));
+    let (status, body) = c.upsert("efr-lost").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout")
+    );
+    // It landed: the retry finds what the lost call created.
+    assert!(c.emulator.snapshot().application("efr-lost").is_some());
+    assert_eq!(c.upsert("efr-lost").await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn injected_faults_throttling_latency_and_counters() {
     let c = start().await;
     c.emulator.inject(FaultRule::throttle(1, Some(7)));
