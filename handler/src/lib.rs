@@ -5,11 +5,13 @@
 //!
 //! The layers, outside in: [`cfn`] speaks CloudFormation's custom-resource protocol and
 //! always answers, whatever happens; it hands each request to a [`cfn::CustomResource`],
-//! here [`resource::EntraFederatedRole`], the lifecycle. The lifecycle validates with
-//! [`domain`] (pure types: the property contract, the trust policy, ownership markers,
-//! guardrails) and acts through two adapters that know nothing of each other: [`aws`]
-//! (IAM, STS, CloudFormation over the AWS SDK) and [`graph`] (Microsoft Graph and the
-//! Entra token endpoint over reqwest). [`signin`] joins them for the factory's own Entra
+//! here [`resource::EntraFederatedRole`], the front door that admits the request and
+//! plans it with [`domain`] (pure types: the property contract, the trust policy,
+//! ownership markers, guardrails, the plan of an event). The lifecycle [`core`] then
+//! converges or removes a generation through two small traits ([`core::ports`]) that
+//! the adapters implement, and that know nothing of each other: [`aws`] (IAM, STS,
+//! CloudFormation over the AWS SDK) and [`graph`] (Microsoft Graph and the Entra token
+//! endpoint over reqwest). [`signin`] joins them for the factory's own Entra
 //! credential. [`config`] reads the environment once at cold start; [`deadline`] and
 //! [`retry`] budget every wait against the Lambda deadline; [`settle`] lets concurrent
 //! writes land before an event is answered; [`secret`] holds credentials so they never
@@ -19,6 +21,7 @@
 pub mod aws;
 pub mod cfn;
 pub mod config;
+pub mod core;
 pub mod deadline;
 pub mod domain;
 pub mod graph;

@@ -1,30 +1,22 @@
-//! `Custom::EntraFederatedRole`: the lifecycle (DESIGN §3, §5) over the AWS side
-//! ([`crate::aws`]) and the Entra side ([`crate::graph`]).
+//! `Custom::EntraFederatedRole` (DESIGN §3, §5): CloudFormation's events translated into
+//! the lifecycle core's terms ([`crate::core`]).
 //!
-//! **Create** admits the request before any write — properties parsed, the factory's
-//! guardrails checked, the trust policy's size checked against IAM's quota, the target
-//! account reached (through the member role in hub mode) and the caller's stack confirmed
-//! there from CloudFormation's own events — while the factory signs in to Entra and
-//! resolves the trusted clients (which the guardrails may limit to the factory's own
-//! tenant). It then upserts the generation's Entra application and, at the same time,
-//! creates the role sealed (a trust that admits nobody) with its policies; registers, at
-//! the same time, the app's identifier URI, service principal and federated credentials
-//! and puts the app's audience on the tenant's OIDC provider; then sets the role's trust
-//! to that audience and exactly those service principals, and makes the app-role
-//! assignments. It answers with the role ARN as physical id and every attribute in `Data`.
+//! **Create** and **Update** admit the request before any write — properties parsed, the
+//! factory's guardrails checked, the trust policy's size checked against IAM's quota,
+//! the target account reached (through the member role in hub mode) and the caller's
+//! stack confirmed there from CloudFormation's own events — while the factory signs in
+//! to Entra and resolves the trusted clients (which the guardrails may limit to the
+//! factory's own tenant). An Update is then planned from the generations it names
+//! ([`crate::domain::plan`]): converged in place, replaced by a new generation (whose
+//! old one CloudFormation deletes later), refused when the replacement would need the
+//! role name the old generation holds, or — CloudFormation rolling back a replacement
+//! that failed — converged with the failed generation removed, since no Delete ever
+//! names it. The answer carries the role ARN as physical id and every attribute in
+//! `Data`.
 //!
-//! **Update** in place runs the same steps as a converge; a change of `RoleName`,
-//! `RolePath` or `TokenVersion` builds a new generation and a new physical id instead,
-//! leaving the old one to CloudFormation's Delete. **Delete** removes the role first (so
-//! nobody can assume it), then soft-deletes the Entra application; then, at once, removes
-//! our audience (and the provider only when ours, empty and untrusted) and purges the
-//! service principal; the application is purged last, since its deleted item is where a
-//! redelivered Delete reads the appId that names the audience. It finds its generation
-//! from the properties even when they no longer validate, and touches nothing that lacks
-//! this generation's markers.
-//!
-//! Every step is idempotent, so a redelivered or retried event — also after a crash
-//! between any two writes — converges on the same end state.
+//! **Delete** finds its generation from the properties even when they no longer
+//! validate, refuses a physical id that names another generation's role, confirms the
+//! caller, and removes the generation.
 
 use std::collections::BTreeMap;
 
@@ -35,28 +27,23 @@ use crate::{
     aws::{
         Account, AccountError, Aws, AwsError,
         caller::{CallerCheck, CallerError},
-        provider::{Provider, ProviderCleanup, ProviderError},
-        role::{ObservedRole, RoleDeletion, RoleError, SealedRole},
     },
     cfn::{
         CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
         failed_create_id, is_failed_create_id,
     },
     config::Config,
+    core::{Converged, CoreError, Generation, Lifecycle, Removed, Wanted},
     deadline::Deadline,
     domain::{
         DisplayName, Properties, PropertyErrors, ReplacementKey, caller,
-        federation::{audience, provider_arn, token_scope},
+        federation::{provider_arn, token_scope},
         guardrails::{GuardrailViolations, TrustedClientOwner},
-        ownership::{InvalidStackId, Ownership, StackArn, generation_key},
+        ownership::{InvalidStackId, StackArn, generation_key},
         plan::{GenerationName, ImpossibleReplacement, UpdatePlan, plan_update, shared_role},
-        role::RoleSpec,
-        trust::{TrustPolicyError, sealed_trust_policy, trust_policy},
+        trust::{TrustPolicyError, trust_policy},
     },
-    graph::{
-        AppOwner, Application, ApplicationSpec, Deletion, GraphClient, GraphError,
-        ServicePrincipal, TrustedClient, UniqueName, WorkloadSpec,
-    },
+    graph::{GraphClient, GraphError, TrustedClient},
     signin::{self, CredentialError},
 };
 
@@ -112,18 +99,15 @@ pub enum ResourceError {
     /// The factory's Entra credential could not be loaded.
     #[error(transparent)]
     Credential(#[from] CredentialError),
-    /// Microsoft Graph failed.
+    /// Signing in to Entra or resolving the trusted clients failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
-    /// The OIDC provider failed.
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    /// The role failed.
-    #[error(transparent)]
-    Role(#[from] RoleError),
-    /// Another AWS call failed.
+    /// Reading which generation holds a role failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// Converging or removing a generation failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
     /// A rollback converged the resource, but the failed replacement's objects remain.
     #[error(
         "the generation the failed update made ({generation}) could not be removed, so the \
@@ -133,85 +117,28 @@ pub enum ResourceError {
         /// The failed replacement's generation key.
         generation: String,
         /// Why.
-        source: Box<ResourceError>,
+        source: CoreError,
     },
 }
 
 /// The service-principal object id length: every `sub` the trust policy lists is one.
 const OBJECT_ID_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
 
-/// One resource generation: where it lives and what it is called everywhere.
+/// One resource generation and the account its role lives in.
 ///
 /// Its physical id is its role's ARN ([`Generation::role_arn`]), or, after a failed
 /// Create, an id that names no role.
-struct Generation {
-    stack: StackArn,
+struct Target {
+    generation: Generation,
     account: Account,
-    ownership: Ownership,
-    role_name: crate::domain::RoleName,
-    name: GenerationName,
-    unique_name: UniqueName,
-    owner: AppOwner,
-    issuer: String,
-    token_version: crate::domain::TokenVersion,
 }
 
-impl Generation {
-    /// The generation `name` of the resource `logical_id` in `stack`, whose objects live
-    /// in `account`.
-    fn new(
-        config: &Config,
-        stack: StackArn,
-        logical_id: &str,
-        name: GenerationName,
-        account: Account,
-    ) -> Self {
-        let unique_name =
-            UniqueName::parse(&name.unique_name()).expect("hex digits make a valid uniqueName");
-        let owner = AppOwner {
-            stack_id: stack.arn.clone(),
-            logical_id: logical_id.to_owned(),
-            account: stack.account.clone(),
-            generation: name.key.clone(),
-        };
-        Self {
-            issuer: config.cloud.issuer(&config.tenant_id, name.token_version),
-            token_version: name.token_version,
-            ownership: Ownership {
-                stack_id: stack.arn.clone(),
-                logical_id: logical_id.to_owned(),
-                generation: name.key.clone(),
-            },
-            role_name: name.role_name.clone(),
-            stack,
-            account,
-            unique_name,
-            owner,
-            name,
-        }
-    }
-
-    /// Another generation of the same resource, in the same account.
-    fn sibling(&self, config: &Config, name: GenerationName) -> Self {
-        let logical_id = self.ownership.logical_id.clone();
-        Self::new(
-            config,
-            self.stack.clone(),
-            &logical_id,
-            name,
-            self.account.clone(),
-        )
-    }
-
-    fn role_arn(&self) -> String {
-        self.name.role_arn(&self.stack)
-    }
-
+impl Target {
     /// Refuses a `physical_id` that is the ARN of another role than this generation's: a
     /// Delete must never remove one generation under another's id (the cleanup phase's
     /// Delete of an old generation names the old role and sends the old properties).
     fn check_named_by(&self, physical_id: &str) -> Result<(), OtherResource> {
-        let expected = self.role_arn();
+        let expected = self.generation.role_arn();
         if is_role_arn(physical_id) && physical_id != expected {
             return Err(OtherResource {
                 physical_id: physical_id.to_owned(),
@@ -250,14 +177,14 @@ impl EntraFederatedRole {
     }
 
     /// The generation `key` of the resource `logical_id` in `stack_id`, in its account.
-    async fn generation(
+    async fn target(
         &self,
         stack_id: &str,
         logical_id: &str,
         key: &ReplacementKey,
         invocation: &Invocation,
         session: &str,
-    ) -> Result<Generation, ResourceError> {
+    ) -> Result<Target, ResourceError> {
         let stack = StackArn::parse(stack_id)?;
         let account = self
             .aws
@@ -269,13 +196,10 @@ impl EntraFederatedRole {
             )
             .await?;
         let name = GenerationName::new(&stack, logical_id, key);
-        Ok(Generation::new(
-            &self.config,
-            stack,
-            logical_id,
-            name,
+        Ok(Target {
+            generation: Generation::new(&self.config, stack, logical_id, name),
             account,
-        ))
+        })
     }
 
     /// Everything that can refuse a Create or Update before any write, with the Entra
@@ -297,8 +221,8 @@ impl EntraFederatedRole {
         let deadline = invocation.deadline;
         let session = session(request.request_id);
         let confirm = async {
-            let generation = self
-                .generation(
+            let target = self
+                .target(
                     request.stack_id,
                     request.logical_id,
                     &properties.replacement_key(),
@@ -306,9 +230,9 @@ impl EntraFederatedRole {
                     &session,
                 )
                 .await?;
-            self.confirm_caller(&generation, request.caller, request.properties, deadline)
+            self.confirm_caller(&target, request.caller, request.properties, deadline)
                 .await?;
-            Ok::<_, ResourceError>(generation)
+            Ok::<_, ResourceError>(target)
         };
         let sign_in = async {
             let graph = self.graph().await?;
@@ -334,12 +258,12 @@ impl EntraFederatedRole {
         // A caller that is not confirmed hears nothing else, not even whether the trusted
         // clients it named exist: the caller check decides first, and its failure drops the
         // sign-in (reads only) wherever it is.
-        let (generation, (graph, trusted)) = {
+        let (target, (graph, trusted)) = {
             tokio::pin!(confirm, sign_in);
             let mut signed_in = None;
-            let generation = loop {
+            let target = loop {
                 tokio::select! {
-                    generation = &mut confirm => break generation?,
+                    target = &mut confirm => break target?,
                     done = &mut sign_in, if signed_in.is_none() => signed_in = Some(done),
                 }
             };
@@ -347,11 +271,11 @@ impl EntraFederatedRole {
                 Some(done) => done?,
                 None => sign_in.await?,
             };
-            (generation, signed_in)
+            (target, signed_in)
         };
         Ok(Admitted {
             properties,
-            generation,
+            target,
             graph,
             trusted,
         })
@@ -361,7 +285,7 @@ impl EntraFederatedRole {
     /// `request` to the generation's resource now (DESIGN §2).
     async fn confirm_caller(
         &self,
-        generation: &Generation,
+        target: &Target,
         request: caller::Request<'_>,
         properties: &serde_json::Value,
         deadline: Deadline,
@@ -369,13 +293,14 @@ impl EntraFederatedRole {
         if !self.config.verify_caller_stack {
             return Ok(());
         }
+        let generation = &target.generation;
         let check = CallerCheck {
             stack: &generation.stack,
             logical_id: &generation.ownership.logical_id,
             request,
             window: caller::window(properties.get("ServiceTimeout")),
         };
-        Ok(generation.account.confirm_caller(check, deadline).await?)
+        Ok(target.account.confirm_caller(check, deadline).await?)
     }
 
     /// The trust policy is as long as it will be once the ids are known (GUIDs have one
@@ -397,264 +322,116 @@ impl EntraFederatedRole {
         trust_policy(&provider, &issuer, &audience, &subjects).map(drop)
     }
 
-    /// Creates or converges every object of `generation` to `properties`.
-    ///
-    /// A new role (`fresh`) is created sealed while the Entra side is registered, its
-    /// policies attached while the service principal is made, so that only setting its
-    /// trust waits for the service principal's id: the Create then takes the caller
-    /// check, the application, the service principal and the trust in sequence. An
-    /// existing role is read meanwhile, so its converge writes need not wait for a read.
-    async fn apply(
+    /// Converges the admitted generation `how` the event asks, and answers with its
+    /// attributes.
+    async fn converge(
         &self,
-        admitted: Admitted<'_>,
+        admitted: &Admitted<'_>,
+        how: Converge<'_>,
         deadline: Deadline,
-        fresh: bool,
     ) -> Result<Success, ResourceError> {
-        let Admitted {
-            properties,
+        let Target {
             generation,
-            graph,
-            trusted,
-        } = admitted;
-        let (properties, generation) = (&properties, &generation);
-        let account = &generation.account;
-        let sealed = RoleSpec::new(
-            properties,
-            generation.role_name.clone(),
-            sealed_trust_policy(),
-            generation.ownership.clone(),
-        );
-        // A new role is created sealed, an existing one read, while the Entra side is
-        // registered.
-        let early_role = async {
-            Ok::<_, ResourceError>(if fresh {
-                EarlyRole::Sealed(account.create_sealed(&sealed, deadline).await?)
-            } else {
-                EarlyRole::Observed(account.observe_role(&sealed.name, deadline).await?)
-            })
-        };
-        // Both run to their end (crate::settle): a FAILED answer waits for the role's
-        // CreateRole, so the Delete that follows finds the role.
-        let (registered, early_role) = tokio::join!(
-            self.register(graph, properties, generation, trusted, fresh, deadline),
-            early_role
-        );
-        let (registered, early_role) = (registered?, early_role?);
-        let Registered {
-            application: app,
-            app_id,
-            audience,
-            service_principal,
-            trusted,
-            provider,
-        } = registered;
-
-        let subjects: Vec<String> = std::iter::once(service_principal.id.clone())
-            .chain(trusted.iter().map(|t| t.service_principal_id.clone()))
-            .collect();
-        let role = RoleSpec {
-            trust_policy: trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?,
-            ..sealed
-        };
-        // An attempt after the first (IAM did not see the provider) reads the role afresh.
-        let early_role = std::sync::Mutex::new(Some(early_role));
-        let write_role = || async {
-            let early = early_role.lock().expect("never poisoned").take();
-            match early {
-                Some(EarlyRole::Sealed(SealedRole::Created(arn))) => {
-                    account.unseal(&role, deadline).await?;
-                    Ok(arn)
-                }
-                Some(EarlyRole::Sealed(SealedRole::Refused)) => {
-                    account.create_role(&role, deadline).await
-                }
-                Some(EarlyRole::Observed(observed)) => {
-                    account.converge_observed(&role, observed, deadline).await
-                }
-                Some(EarlyRole::Sealed(SealedRole::Exists)) | None => {
-                    account.converge_role(&role, deadline).await
-                }
-            }
-        };
-        let role_side = async {
-            Ok::<_, ResourceError>(
-                account
-                    .with_provider(&generation.issuer, &audience, deadline, write_role)
-                    .await?,
-            )
-        };
-        let assignments = async {
-            graph
-                .converge_app_role_assignments(
-                    &app,
-                    &service_principal,
-                    &subjects,
-                    properties.require_app_role_assignment,
-                    deadline,
-                )
-                .await?;
-            Ok::<_, ResourceError>(())
-        };
-        let (role_arn, assignments) = tokio::join!(role_side, assignments);
-        let (role_arn, ()) = (role_arn?, assignments?);
-        tracing::info!(role = %role_arn, app_id = %app_id, "the role and its Entra application are in place");
-
-        let data = BTreeMap::from([
-            ("RoleArn".to_owned(), role_arn.clone()),
-            ("RoleName".to_owned(), generation.role_name.to_string()),
-            ("ApplicationId".to_owned(), app_id.to_string()),
-            ("ApplicationObjectId".to_owned(), app.id.clone()),
-            (
-                "ServicePrincipalId".to_owned(),
-                service_principal.id.clone(),
-            ),
-            ("TenantId".to_owned(), self.config.tenant_id.clone()),
-            ("Issuer".to_owned(), generation.issuer.clone()),
-            ("OidcProviderArn".to_owned(), provider.arn.clone()),
-            ("Audience".to_owned(), audience),
-            ("TokenScope".to_owned(), token_scope(&app_id)),
-        ]);
-        Ok(Success {
-            physical_resource_id: role_arn,
-            data,
-            no_echo: false,
-        })
-    }
-
-    /// The Entra side of `generation` and its audience on the OIDC provider: the
-    /// application upserted (read at the same time unless the generation is `fresh`),
-    /// then at once its identifier URI, service principal and federated credentials and
-    /// the audience added.
-    async fn register(
-        &self,
-        graph: &GraphClient,
-        properties: &Properties,
-        generation: &Generation,
-        trusted: Vec<TrustedClient>,
-        fresh: bool,
-        deadline: Deadline,
-    ) -> Result<Registered, ResourceError> {
-        let display_name = match &properties.application_display_name {
+            account,
+        } = &admitted.target;
+        let display_name = match &admitted.properties.application_display_name {
             Some(name) => name.clone(),
             None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
         };
-        let spec = WorkloadSpec {
-            application: ApplicationSpec {
-                unique_name: generation.unique_name.clone(),
-                display_name,
-                token_version: generation.token_version,
-                owner: generation.owner.clone(),
-            },
-            federated_credentials: properties.federated_credentials.clone(),
-            trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
-            require_app_role_assignment: properties.require_app_role_assignment,
+        let wanted = Wanted {
+            properties: &admitted.properties,
+            trusted: &admitted.trusted,
+            display_name: &display_name,
         };
-        let upserted = if fresh {
-            graph
-                .upsert_application(&spec.application, deadline)
-                .await?
-        } else {
-            graph
-                .upsert_existing_application(&spec.application, deadline)
-                .await?
+        let lifecycle = Lifecycle {
+            iam: account,
+            entra: admitted.graph,
         };
-        let app_id = crate::domain::AppId::parse(&upserted.application.app_id).map_err(|_| {
-            GraphError::InvalidResponse {
-                action: "read the application's appId".to_owned(),
-                detail: "it is not a GUID".to_owned(),
+        let converged = match how {
+            Converge::Fresh => {
+                lifecycle
+                    .converge(generation, wanted, true, deadline)
+                    .await?
             }
-        })?;
-        let audience = audience(&app_id, generation.token_version);
-        // Both sides run to their end (crate::settle).
-        let (entra, provider) = tokio::join!(
-            graph.register_application(&upserted, &spec, deadline),
-            generation
-                .account
-                .ensure_provider(&generation.issuer, &audience, deadline),
-        );
-        let (service_principal, _) = entra?;
-        let provider = provider?;
-        Ok(Registered {
-            application: upserted.application,
-            app_id,
-            audience,
-            service_principal,
-            trusted,
-            provider,
-        })
+            Converge::Existing => {
+                lifecycle
+                    .converge(generation, wanted, false, deadline)
+                    .await?
+            }
+            Converge::RemovingFailedReplacement(abandoned) => {
+                let (converged, removed) = lifecycle
+                    .roll_back(generation, wanted, abandoned, deadline)
+                    .await;
+                let converged = converged?;
+                let removed = removed.map_err(|source| ResourceError::Abandoned {
+                    generation: abandoned.key().to_owned(),
+                    source,
+                })?;
+                tracing::info!(generation = %abandoned.key(), outcome = ?removed, "removed the failed replacement");
+                converged
+            }
+        };
+        Ok(self.answer(generation, converged))
     }
 
-    /// Deletes every object of `generation`: the role, then the application (soft
-    /// delete), our audience (and the provider when unused) and the purges.
+    /// Removes `generation`, whose role lives in `account`.
     async fn remove(
         &self,
         generation: &Generation,
+        account: &Account,
         deadline: Deadline,
     ) -> Result<(), ResourceError> {
         let graph = self.graph().await?;
-        let account = &generation.account;
-        let (role, found) = tokio::join!(
-            account.delete_role(&generation.role_name, &generation.ownership, deadline),
-            graph.find_application(&generation.unique_name, &generation.owner, deadline),
-        );
-        let role = role?;
-        tracing::info!(role = %generation.role_name, outcome = ?role, "role step of delete");
-        let located = graph
-            .locate_application(&generation.unique_name, &generation.owner, found, deadline)
-            .await?;
-        // The audience is named after the appId, which the application (live or deleted)
-        // keeps until its purge: the Graph side waits for this step before purging it.
-        let app_id = located
-            .application()
-            .and_then(|app| crate::domain::AppId::parse(&app.app_id).ok());
-        let audience_step = async {
-            let Some(app_id) = app_id else {
-                return Ok::<_, ResourceError>(());
-            };
-            let provider = provider_arn(account.partition(), account.id(), &generation.issuer);
-            account
-                .remove_audience(
-                    &provider,
-                    &audience(&app_id, generation.token_version),
-                    deadline,
-                )
-                .await?;
-            let cleanup = account
-                .delete_provider_if_unused(&generation.issuer, deadline)
-                .await?;
-            if !matches!(cleanup, ProviderCleanup::Absent) {
-                tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of delete");
-            }
-            Ok(())
+        let lifecycle = Lifecycle {
+            iam: account,
+            entra: graph,
         };
-        let deletion = graph
-            .delete_located_application(&generation.unique_name, located, audience_step, deadline)
-            .await?;
-        if matches!(role, RoleDeletion::NotOurs) || matches!(deletion, Deletion::NotOurs) {
+        if lifecycle.remove(generation, deadline).await? == Removed::ForeignLeft {
             tracing::warn!(
                 "objects under this generation's names that are not ours were left alone"
             );
         }
         Ok(())
     }
+
+    /// The answer for a converged generation: its role ARN and every attribute.
+    fn answer(&self, generation: &Generation, converged: Converged) -> Success {
+        let Converged {
+            role_arn,
+            application,
+            app_id,
+            audience,
+            service_principal,
+            provider,
+        } = converged;
+        let data = BTreeMap::from([
+            ("RoleArn".to_owned(), role_arn.clone()),
+            ("RoleName".to_owned(), generation.name.role_name.to_string()),
+            ("ApplicationId".to_owned(), app_id.to_string()),
+            ("ApplicationObjectId".to_owned(), application.id),
+            ("ServicePrincipalId".to_owned(), service_principal.id),
+            ("TenantId".to_owned(), self.config.tenant_id.clone()),
+            ("Issuer".to_owned(), generation.issuer.clone()),
+            ("OidcProviderArn".to_owned(), provider.arn),
+            ("Audience".to_owned(), audience),
+            ("TokenScope".to_owned(), token_scope(&app_id)),
+        ]);
+        Success {
+            physical_resource_id: role_arn,
+            data,
+            no_echo: false,
+        }
+    }
 }
 
-/// What became of the role while the Entra side was registered.
-enum EarlyRole {
-    /// A new role: created sealed, or not.
-    Sealed(SealedRole),
-    /// An existing role (an in-place Update): read, to be converged.
-    Observed(ObservedRole),
-}
-
-/// The Entra side of a generation and its audience on the provider, in place.
-struct Registered {
-    application: Application,
-    app_id: crate::domain::AppId,
-    audience: String,
-    service_principal: ServicePrincipal,
-    trusted: Vec<TrustedClient>,
-    provider: Provider,
+/// How an admitted generation is converged.
+enum Converge<'a> {
+    /// It has no objects yet (a Create, a replacement).
+    Fresh,
+    /// It exists (an in-place Update).
+    Existing,
+    /// It exists, and CloudFormation is rolling back to it from this failed replacement.
+    RemovingFailedReplacement(&'a Generation),
 }
 
 /// What `admit` needs of a Create or Update.
@@ -670,7 +447,7 @@ struct Admission<'a> {
 /// client and the trusted clients, resolved.
 struct Admitted<'a> {
     properties: Properties,
-    generation: Generation,
+    target: Target,
     graph: &'a GraphClient,
     trusted: Vec<TrustedClient>,
 }
@@ -709,8 +486,8 @@ impl CustomResource for EntraFederatedRole {
             .await?;
         // From here on writes happen: a failure reports the generation, so the Delete that
         // follows finds the partial work even if the properties stop parsing.
-        let failed_id = failed_create_id(&admitted.generation.ownership.generation);
-        self.apply(admitted, invocation.deadline, true)
+        let failed_id = failed_create_id(admitted.target.generation.key());
+        self.converge(&admitted, Converge::Fresh, invocation.deadline)
             .await
             .map_err(|error| Failure::from(error).with_physical_id(failed_id))
     }
@@ -736,12 +513,14 @@ impl CustomResource for EntraFederatedRole {
             .await?;
         let old_key = Properties::recover_replacement_key(&request.old_resource_properties);
         let new_key = admitted.properties.replacement_key();
-        let generation = &admitted.generation;
+        let Target {
+            generation,
+            account,
+        } = &admitted.target;
         let (stack, logical_id) = (&generation.stack, generation.ownership.logical_id.as_str());
         let deadline = invocation.deadline;
         let holder = match shared_role(stack, logical_id, old_key.as_ref(), &new_key) {
-            Some(role) => generation
-                .account
+            Some(role) => account
                 .role_generation(&role, deadline)
                 .await
                 .map_err(ResourceError::from)?,
@@ -758,26 +537,19 @@ impl CustomResource for EntraFederatedRole {
         .map_err(ResourceError::from)?;
         tracing::info!(%plan, "planned the update");
         let mut success = match plan {
-            UpdatePlan::InPlace => self.apply(admitted, deadline, false).await?,
+            UpdatePlan::InPlace => {
+                self.converge(&admitted, Converge::Existing, deadline)
+                    .await?
+            }
             UpdatePlan::Replace => {
-                let success = self.apply(admitted, deadline, true).await?;
+                let success = self.converge(&admitted, Converge::Fresh, deadline).await?;
                 tracing::info!(new = %success.physical_resource_id, "replaced: the old generation is left to CloudFormation's Delete");
                 return Ok(success);
             }
             UpdatePlan::RollBack { abandoned } => {
-                // CloudFormation never deletes a generation it got no physical id for.
                 let abandoned = generation.sibling(&self.config, abandoned);
-                let (converged, removed) = tokio::join!(
-                    self.apply(admitted, deadline, false),
-                    self.remove(&abandoned, deadline)
-                );
-                let converged = converged?;
-                removed.map_err(|source| ResourceError::Abandoned {
-                    generation: abandoned.ownership.generation.clone(),
-                    source: Box::new(source),
-                })?;
-                tracing::info!(generation = %abandoned.ownership.generation, "removed the failed replacement");
-                converged
+                let how = Converge::RemovingFailedReplacement(&abandoned);
+                self.converge(&admitted, how, deadline).await?
             }
         };
         // The same generation keeps its physical id, whatever it was reported as.
@@ -805,8 +577,8 @@ impl CustomResource for EntraFederatedRole {
             tracing::info!("delete of a create that failed before any write: nothing was made");
             return Ok(done());
         }
-        let generation = self
-            .generation(
+        let target = self
+            .target(
                 &request.stack_id,
                 &request.logical_resource_id,
                 &key,
@@ -815,9 +587,9 @@ impl CustomResource for EntraFederatedRole {
             )
             .await
             .map_err(Failure::from)?;
-        generation.check_named_by(&request.physical_resource_id)?;
+        target.check_named_by(&request.physical_resource_id)?;
         self.confirm_caller(
-            &generation,
+            &target,
             caller::Request::Delete {
                 physical_id: &request.physical_resource_id,
             },
@@ -825,7 +597,8 @@ impl CustomResource for EntraFederatedRole {
             invocation.deadline,
         )
         .await?;
-        self.remove(&generation, invocation.deadline).await?;
+        self.remove(&target.generation, &target.account, invocation.deadline)
+            .await?;
         Ok(done())
     }
 }

@@ -23,6 +23,7 @@ use super::{
     role::{RoleError, SealedRole},
 };
 use crate::{
+    core::with_provider,
     deadline::Deadline,
     domain::{Properties, RoleName, ownership::Ownership, role::RoleSpec},
 };
@@ -180,12 +181,11 @@ async fn an_invalid_principal_while_the_provider_propagates_is_retried() {
         &accepted,
     ]);
     let spec = spec();
-    account
-        .with_provider(ISSUER, "api://a", deadline(), || {
-            account.create_role(&spec, deadline())
-        })
-        .await
-        .unwrap();
+    with_provider(&account, ISSUER, "api://a", deadline(), || {
+        account.create_role(&spec, deadline())
+    })
+    .await
+    .unwrap();
     assert_eq!(
         (
             refused.num_calls(),
@@ -220,13 +220,12 @@ async fn a_provider_deleted_after_the_audience_was_added_is_put_back() {
     let accepted = mock!(Client::update_assume_role_policy)
         .then_output(|| UpdateAssumeRolePolicyOutput::builder().build());
     let account = account(&[&refused, &missing, &recreated, &accepted]);
-    account
-        .with_provider(ISSUER, "api://a", deadline(), || async {
-            account.unseal(&spec(), deadline()).await?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    with_provider(&account, ISSUER, "api://a", deadline(), || async {
+        account.unseal(&spec(), deadline()).await?;
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(
         (
             refused.num_calls(),

@@ -16,7 +16,7 @@ use crate::{
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
         role::{RoleSpec, RoleState, RoleWrite, RoleWrites, role_removal, role_writes},
     },
-    retry::{Backoff, retry},
+    retry::Backoff,
     settle::settle_all,
 };
 
@@ -138,42 +138,6 @@ impl Account {
         self.write_role(&spec.name, &trust, deadline).await?;
         tracing::info!(role = %spec.name, "set the role's trust");
         Ok(())
-    }
-
-    /// Runs `write` — a role write whose trust names the provider for `issuer` — until IAM
-    /// accepts the trust. IAM calls its principal invalid while it does not see that
-    /// provider: just created and not yet visible, or deleted since `audience` was added to
-    /// it (a concurrent Delete in this account found it unused). Before each new attempt
-    /// the provider is ensured again with `audience`: a no-op in the first case, and in the
-    /// second it puts back the provider and the audience the trust relies on.
-    pub async fn with_provider<T, F, Fut>(
-        &self,
-        issuer: &str,
-        audience: &str,
-        deadline: Deadline,
-        write: F,
-    ) -> Result<T, RoleError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, RoleError>>,
-    {
-        retry(
-            deadline,
-            Backoff::STANDARD,
-            RoleError::is_invalid_principal,
-            || async {
-                let error = match write().await {
-                    Ok(value) => return Ok(value),
-                    Err(error) => error,
-                };
-                if error.is_invalid_principal() {
-                    tracing::info!(%issuer, "IAM does not see the OIDC provider yet; ensuring it and its audience before the next attempt");
-                    self.ensure_provider(issuer, audience, deadline).await?;
-                }
-                Err(error)
-            },
-        )
-        .await
     }
 
     /// Brings the role in line with `spec` (recreating it if it vanished). Returns its ARN.

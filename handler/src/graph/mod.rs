@@ -11,8 +11,9 @@
 //!
 //! Its operations ([`GraphClient::upsert_application`], [`ensure_service_principal`],
 //! [`converge_federated_credentials`], [`resolve_trusted_clients`],
-//! [`converge_app_role_assignments`], [`find_application`], [`delete_application`], and
-//! [`ensure_workload_identity`] which combines them) are idempotent and key everything on
+//! [`converge_app_role_assignments`], [`find_application`], [`locate_application`] and the
+//! steps of a deletion, which the lifecycle core ([`crate::core`]) combines) are each
+//! idempotent and key everything on
 //! the generation's [`UniqueName`]: applications are never looked up by display name, and
 //! an object the factory does not own (403) or that lacks this generation's tags is
 //! reported as [`GraphError::NotOurs`] and never changed or deleted. Every request and every
@@ -29,8 +30,7 @@
 //! [`resolve_trusted_clients`]: GraphClient::resolve_trusted_clients
 //! [`converge_app_role_assignments`]: GraphClient::converge_app_role_assignments
 //! [`find_application`]: GraphClient::find_application
-//! [`delete_application`]: GraphClient::delete_application
-//! [`ensure_workload_identity`]: GraphClient::ensure_workload_identity
+//! [`locate_application`]: GraphClient::locate_application
 //! [`Deadline`]: crate::deadline::Deadline
 
 use std::time::Duration;
@@ -54,8 +54,8 @@ pub use error::{
     SignInError,
 };
 pub use model::{
-    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Deletion, Located,
-    ServicePrincipal, TrustedClient, UniqueName, Upserted, WorkloadIdentity, WorkloadSpec,
+    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Located,
+    ServicePrincipal, TrustedClient, UniqueName, Upserted, WorkloadSpec,
 };
 
 /// How requests are retried. Every wait is also bounded by the caller's deadline.

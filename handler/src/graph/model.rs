@@ -257,36 +257,6 @@ impl Changes {
     }
 }
 
-/// The Entra side of one generation, as converged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadIdentity {
-    /// The application.
-    pub application: Application,
-    /// Its service principal.
-    pub service_principal: ServicePrincipal,
-    /// The trusted clients' service principals, in the order given.
-    pub trusted_clients: Vec<TrustedClient>,
-    /// Whether the application was created by this call.
-    pub created: bool,
-    /// Federated credential changes.
-    pub federated_credentials: Changes,
-    /// App role assignment changes.
-    pub app_role_assignments: Changes,
-}
-
-impl WorkloadIdentity {
-    /// The service principal ids allowed as `sub`: the app's own, then the trusted clients'.
-    pub fn subjects(&self) -> Vec<String> {
-        std::iter::once(self.service_principal.id.clone())
-            .chain(
-                self.trusted_clients
-                    .iter()
-                    .map(|t| t.service_principal_id.clone()),
-            )
-            .collect()
-    }
-}
-
 /// Where a Delete found this generation's application
 /// ([`GraphClient::locate_application`](super::GraphClient::locate_application)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,22 +279,6 @@ impl Located {
             Self::Gone | Self::NotOurs => None,
         }
     }
-}
-
-/// What [`GraphClient::delete_application`](super::GraphClient::delete_application) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deletion {
-    /// Deleted (or found soft-deleted) and purged.
-    Deleted {
-        /// The application's object id.
-        application_id: String,
-        /// Whether a deleted service principal was purged too.
-        service_principal_purged: bool,
-    },
-    /// Nothing under that name: already gone.
-    AlreadyGone,
-    /// An application under that name is not ours: left untouched.
-    NotOurs,
 }
 
 #[cfg(test)]

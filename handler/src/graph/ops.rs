@@ -10,8 +10,8 @@ use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSI
 use super::http::Call;
 use super::model::{
     APP_ROLE_VALUE, AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
-    Deletion, FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName,
-    Upserted, WorkloadIdentity, WorkloadSpec,
+    FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName, Upserted,
+    WorkloadSpec,
 };
 use crate::deadline::Deadline;
 use crate::domain::{AppId, FederatedCredential, TokenVersion};
@@ -735,26 +735,6 @@ impl GraphClient {
         )
     }
 
-    /// Deletes this generation's application: soft delete ("Delete application"; 404 =
-    /// already gone; its service principal goes with it), then purge both from
-    /// `directory/deletedItems` ("Permanently delete an item"), the service principal
-    /// first, so the quota and the `uniqueName` are freed. An app found only among deleted
-    /// items (a crash between the steps) is finished the same way. An app under that name
-    /// that is not `owner`'s is left alone.
-    pub async fn delete_application(
-        &self,
-        unique_name: &UniqueName,
-        owner: &AppOwner,
-        deadline: Deadline,
-    ) -> Result<Deletion, GraphError> {
-        let found = self.find_application(unique_name, owner, deadline).await;
-        let located = self
-            .locate_application(unique_name, owner, found, deadline)
-            .await?;
-        self.delete_located_application(unique_name, located, async { Ok(()) }, deadline)
-            .await
-    }
-
     /// Where this generation's application is, for Delete: `found` is the answer of
     /// [`GraphClient::find_application`]; when there was no live application, it is
     /// looked for among deleted items (a crash between the soft delete and the purges).
@@ -790,63 +770,9 @@ impl GraphClient {
         }
     }
 
-    /// Deletes the application `located` as [`GraphClient::delete_application`] does,
-    /// with `before_purge` — work that needs the application's appId, such as removing its
-    /// audience — running once the application is soft deleted, beside the service
-    /// principal's purge: the application's deleted item, the last place its appId can be
-    /// read, is purged only after `before_purge` has succeeded, so a Delete stopped at any
-    /// point can be finished by the next. `before_purge` does not run when there is no
-    /// application of ours.
-    pub async fn delete_located_application<E: From<GraphError>>(
-        &self,
-        unique_name: &UniqueName,
-        located: Located,
-        before_purge: impl Future<Output = Result<(), E>>,
-        deadline: Deadline,
-    ) -> Result<Deletion, E> {
-        let app = match located {
-            Located::Live(app) => {
-                if !self.soft_delete(unique_name, &app, deadline).await? {
-                    return Ok(Deletion::NotOurs);
-                }
-                app
-            }
-            Located::Deleted(app) => app,
-            Located::Gone => return Ok(Deletion::AlreadyGone),
-            Located::NotOurs => return Ok(Deletion::NotOurs),
-        };
-        let service_principal = async {
-            // Its deleted item is found through the app's appId.
-            let mut purged = false;
-            for sp in self
-                .find_deleted("servicePrincipal", "appId", &app.app_id, deadline)
-                .await?
-            {
-                if let Some(id) = sp["id"].as_str() {
-                    purged |= self
-                        .purge(
-                            id,
-                            &format!("the service principal of {unique_name}"),
-                            deadline,
-                        )
-                        .await?;
-                }
-            }
-            Ok::<_, E>(purged)
-        };
-        let (service_principal_purged, before_purge) =
-            futures::join!(service_principal, before_purge);
-        let (service_principal_purged, ()) = (service_principal_purged?, before_purge?);
-        self.purge(&app.id, &format!("application {unique_name}"), deadline)
-            .await?;
-        Ok(Deletion::Deleted {
-            application_id: app.id,
-            service_principal_purged,
-        })
-    }
-
-    /// The soft delete: `false` when Graph says the application is not the factory's.
-    async fn soft_delete(
+    /// Soft-deletes the application ("Delete application"; 404 = already gone; its
+    /// service principal goes with it): `false` when Graph says it is not the factory's.
+    pub async fn soft_delete_application(
         &self,
         unique_name: &UniqueName,
         app: &Application,
@@ -865,6 +791,46 @@ impl GraphClient {
             Err(error) if error.is_forbidden() => Ok(false),
             Err(error) => Err(error),
         }
+    }
+
+    /// Purges the deleted service principal of the application `app_id` from
+    /// `directory/deletedItems` ("Permanently delete an item"), found through the appId:
+    /// whether there was one.
+    pub async fn purge_service_principal(
+        &self,
+        unique_name: &UniqueName,
+        app_id: &str,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
+        let mut purged = false;
+        for sp in self
+            .find_deleted("servicePrincipal", "appId", app_id, deadline)
+            .await?
+        {
+            if let Some(id) = sp["id"].as_str() {
+                purged |= self
+                    .purge(
+                        id,
+                        &format!("the service principal of {unique_name}"),
+                        deadline,
+                    )
+                    .await?;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Purges the soft-deleted application `app` from `directory/deletedItems`, freeing
+    /// the quota and the `uniqueName` (gone already is done).
+    pub async fn purge_application(
+        &self,
+        unique_name: &UniqueName,
+        app: &Application,
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        self.purge(&app.id, &format!("application {unique_name}"), deadline)
+            .await
+            .map(drop)
     }
 
     /// What an upserted application needs before a role can trust it, all at once: its
@@ -897,48 +863,5 @@ impl GraphClient {
         );
         identifier_uri?;
         Ok((service_principal?, federated_credentials?))
-    }
-
-    /// Converges everything for one generation: the trusted clients' service principals
-    /// resolved, the application (upsert), then — at the same time — its identifier URI,
-    /// service principal and federated credentials, then the app role and its assignments.
-    pub async fn ensure_workload_identity(
-        &self,
-        spec: &WorkloadSpec,
-        deadline: Deadline,
-    ) -> Result<WorkloadIdentity, GraphError> {
-        let trusted_clients = self
-            .resolve_trusted_clients(&spec.trusted_client_app_ids, deadline)
-            .await?;
-        let upserted = self.upsert_application(&spec.application, deadline).await?;
-        let application = &upserted.application;
-        let (service_principal, federated_credentials) =
-            self.register_application(&upserted, spec, deadline).await?;
-        let principals: Vec<String> = std::iter::once(service_principal.id.clone())
-            .chain(
-                trusted_clients
-                    .iter()
-                    .map(|t| t.service_principal_id.clone()),
-            )
-            .collect();
-        let app_role_assignments = self
-            .converge_app_role_assignments(
-                application,
-                &service_principal,
-                &principals,
-                spec.require_app_role_assignment,
-                deadline,
-            )
-            .await?;
-        let mut application = upserted.application.clone();
-        application.identifier_uris = vec![application.identifier_uri()];
-        Ok(WorkloadIdentity {
-            application,
-            service_principal,
-            trusted_clients,
-            created: upserted.created,
-            federated_credentials,
-            app_role_assignments,
-        })
     }
 }

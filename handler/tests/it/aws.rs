@@ -12,6 +12,7 @@ use entra_federated_role::{
         provider::{ProviderCleanup, ProviderError},
         role::{RoleDeletion, RoleError},
     },
+    core::with_provider,
     deadline::Deadline,
     domain::{
         Cloud, Properties, RoleName, TokenVersion,
@@ -241,12 +242,11 @@ async fn a_create_whose_provider_was_deleted_after_its_audience_was_added_puts_i
         .await
         .unwrap();
     let role = spec(account.id(), "racing-role", json!({}), &[SUB_A]);
-    let created = account
-        .with_provider(&issuer(), "api://app", deadline(), || {
-            account.create_role(&role, deadline())
-        })
-        .await
-        .unwrap();
+    let created = with_provider(&account, &issuer(), "api://app", deadline(), || {
+        account.create_role(&role, deadline())
+    })
+    .await
+    .unwrap();
     assert!(created.ends_with(":role/racing-role"), "{created}");
     let (audiences, tags) = provider(&config, &arn).await.unwrap();
     assert_eq!(audiences, ["api://app"]);

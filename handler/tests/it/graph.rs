@@ -15,8 +15,9 @@ use entra_federated_role::domain::{
     Issuer, Subject, TokenVersion,
 };
 use entra_federated_role::graph::{
-    APP_ROLE_VALUE, AppOwner, ApplicationSpec, AssertionSource, CertificateCredential, Credential,
-    Deletion, GraphClient, GraphError, RetryPolicy, SignInError, UniqueName, WorkloadSpec,
+    APP_ROLE_VALUE, AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential,
+    Changes, Credential, GraphClient, GraphError, Located, RetryPolicy, ServicePrincipal,
+    SignInError, TrustedClient, UniqueName, WorkloadSpec,
 };
 use entra_federated_role::secret::Secret;
 use futures::future::BoxFuture;
@@ -1204,5 +1205,134 @@ async fn secrets_tokens_and_assertions_never_reach_logs_or_errors() {
                 "a secret leaked into an error: {text}"
             );
         }
+    }
+}
+
+// --- the operations, in the order the lifecycle core runs them ----------------------------
+
+/// The Entra side of one generation, as converged by [`Steps::ensure_workload_identity`].
+#[derive(Debug)]
+pub(crate) struct WorkloadIdentity {
+    pub(crate) application: Application,
+    pub(crate) service_principal: ServicePrincipal,
+    pub(crate) trusted_clients: Vec<TrustedClient>,
+    pub(crate) created: bool,
+    pub(crate) federated_credentials: Changes,
+    pub(crate) app_role_assignments: Changes,
+}
+
+impl WorkloadIdentity {
+    /// The service principal ids allowed as `sub`: the app's own, then the trusted clients'.
+    fn subjects(&self) -> Vec<String> {
+        std::iter::once(self.service_principal.id.clone())
+            .chain(
+                self.trusted_clients
+                    .iter()
+                    .map(|t| t.service_principal_id.clone()),
+            )
+            .collect()
+    }
+}
+
+/// What [`Steps::delete_application`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Deletion {
+    Deleted {
+        application_id: String,
+        service_principal_purged: bool,
+    },
+    AlreadyGone,
+    NotOurs,
+}
+
+/// The Graph operations in the order the core (`handler/src/core`) runs them, without
+/// the AWS side between them: these tests are about each operation against Graph.
+pub(crate) trait Steps {
+    async fn ensure_workload_identity(
+        &self,
+        spec: &WorkloadSpec,
+        deadline: Deadline,
+    ) -> Result<WorkloadIdentity, GraphError>;
+
+    async fn delete_application(
+        &self,
+        unique_name: &UniqueName,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Deletion, GraphError>;
+}
+
+impl Steps for GraphClient {
+    async fn ensure_workload_identity(
+        &self,
+        spec: &WorkloadSpec,
+        deadline: Deadline,
+    ) -> Result<WorkloadIdentity, GraphError> {
+        let trusted_clients = self
+            .resolve_trusted_clients(&spec.trusted_client_app_ids, deadline)
+            .await?;
+        let upserted = self.upsert_application(&spec.application, deadline).await?;
+        let (service_principal, federated_credentials) =
+            self.register_application(&upserted, spec, deadline).await?;
+        let principals: Vec<String> = std::iter::once(service_principal.id.clone())
+            .chain(
+                trusted_clients
+                    .iter()
+                    .map(|t| t.service_principal_id.clone()),
+            )
+            .collect();
+        let app_role_assignments = self
+            .converge_app_role_assignments(
+                &upserted.application,
+                &service_principal,
+                &principals,
+                spec.require_app_role_assignment,
+                deadline,
+            )
+            .await?;
+        let mut application = upserted.application.clone();
+        application.identifier_uris = vec![application.identifier_uri()];
+        Ok(WorkloadIdentity {
+            application,
+            service_principal,
+            trusted_clients,
+            created: upserted.created,
+            federated_credentials,
+            app_role_assignments,
+        })
+    }
+
+    async fn delete_application(
+        &self,
+        unique_name: &UniqueName,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Deletion, GraphError> {
+        let found = self.find_application(unique_name, owner, deadline).await;
+        let app = match self
+            .locate_application(unique_name, owner, found, deadline)
+            .await?
+        {
+            Located::Live(app) => {
+                if !self
+                    .soft_delete_application(unique_name, &app, deadline)
+                    .await?
+                {
+                    return Ok(Deletion::NotOurs);
+                }
+                app
+            }
+            Located::Deleted(app) => app,
+            Located::Gone => return Ok(Deletion::AlreadyGone),
+            Located::NotOurs => return Ok(Deletion::NotOurs),
+        };
+        let service_principal_purged = self
+            .purge_service_principal(unique_name, &app.app_id, deadline)
+            .await?;
+        self.purge_application(unique_name, &app, deadline).await?;
+        Ok(Deletion::Deleted {
+            application_id: app.id,
+            service_principal_purged,
+        })
     }
 }

@@ -13,7 +13,7 @@ use graph_emulator::{GraphEmulator, TestKey};
 use serde_json::json;
 
 use crate::{
-    graph::{SECRET, client, config_for, deadline, emulator, fast, workload},
+    graph::{SECRET, Steps, client, config_for, deadline, emulator, fast, workload},
     moto_support::{account_config, fresh_account},
 };
 

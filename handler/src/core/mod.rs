@@ -1,0 +1,155 @@
+//! The lifecycle core (DESIGN §11): make the objects of one generation agree with what
+//! is wanted, in both clouds — or remove them.
+//!
+//! The front doors translate into the core's terms: the CloudFormation custom resource
+//! ([`crate::resource`]) plans each event from the generations it names
+//! ([`crate::domain::plan`]) and then asks the core to [`Lifecycle::converge`] one
+//! generation, to [`Lifecycle::remove`] one, or both at once (the rollback of a failed
+//! replacement). The core reaches IAM and Entra only through the [`ports`], which the
+//! adapters implement, so every decision here runs in-process against fakes as well.
+//!
+//! **Converge** upserts the generation's Entra application and, at the same time,
+//! creates the role sealed (a trust that admits nobody) with its policies — or reads the
+//! existing role; registers, at the same time, the app's identifier URI, service
+//! principal and federated credentials and puts the app's audience on the tenant's OIDC
+//! provider; then sets the role's trust to that audience and exactly those service
+//! principals (converging the rest of the role from what was read), and makes the
+//! app-role assignments. Concurrent writes each run to their end ([`crate::settle`]).
+//!
+//! **Remove** deletes the role first (so nobody can assume it), then soft-deletes the
+//! Entra application; then, at once, removes our audience (and the provider only when
+//! ours, empty and untrusted) and purges the service principal; the application is
+//! purged last, since its deleted item is where a repeated removal reads the appId that
+//! names the audience. It touches nothing that lacks this generation's markers.
+//!
+//! Every step is idempotent, so a repeated event — also after a crash between any two
+//! writes, or an answer lost after a write landed — converges on the same end state.
+
+mod converge;
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod matrix;
+pub mod ports;
+mod remove;
+
+pub use converge::{Converged, Wanted, with_provider};
+pub use remove::Removed;
+
+use crate::{
+    aws::{AwsError, provider::ProviderError, role::RoleError},
+    config::Config,
+    domain::{
+        ownership::{Ownership, StackArn},
+        plan::GenerationName,
+        trust::TrustPolicyError,
+    },
+    graph::{AppOwner, GraphError, UniqueName},
+};
+
+/// One resource generation: what it is called everywhere, and how its objects are
+/// marked as its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// The stack it belongs to.
+    pub stack: StackArn,
+    /// Its names.
+    pub name: GenerationName,
+    /// The role's markers.
+    pub ownership: Ownership,
+    /// The application's `uniqueName`.
+    pub unique_name: UniqueName,
+    /// The application's markers.
+    pub owner: AppOwner,
+    /// The issuer its tokens come from: the OIDC provider's URL.
+    pub issuer: String,
+}
+
+impl Generation {
+    /// The generation `name` of the resource `logical_id` in `stack`, under the tenant
+    /// and cloud `config` names.
+    pub fn new(config: &Config, stack: StackArn, logical_id: &str, name: GenerationName) -> Self {
+        let unique_name =
+            UniqueName::parse(&name.unique_name()).expect("hex digits make a valid uniqueName");
+        let owner = AppOwner {
+            stack_id: stack.arn.clone(),
+            logical_id: logical_id.to_owned(),
+            account: stack.account.clone(),
+            generation: name.key.clone(),
+        };
+        Self {
+            issuer: config.cloud.issuer(&config.tenant_id, name.token_version),
+            ownership: Ownership {
+                stack_id: stack.arn.clone(),
+                logical_id: logical_id.to_owned(),
+                generation: name.key.clone(),
+            },
+            stack,
+            unique_name,
+            owner,
+            name,
+        }
+    }
+
+    /// Another generation of the same resource.
+    pub fn sibling(&self, config: &Config, name: GenerationName) -> Self {
+        Self::new(config, self.stack.clone(), &self.ownership.logical_id, name)
+    }
+
+    /// The role's ARN: the generation's physical id.
+    pub fn role_arn(&self) -> String {
+        self.name.role_arn(&self.stack)
+    }
+
+    /// The generation key.
+    pub fn key(&self) -> &str {
+        &self.name.key
+    }
+}
+
+/// Why the core failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The trust policy cannot be built.
+    #[error(transparent)]
+    Trust(#[from] TrustPolicyError),
+    /// Microsoft Graph failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The OIDC provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The role failed.
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    /// Another AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// The lifecycle over one account's IAM and the tenant's Entra.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle<'a, I, E> {
+    /// The account the generation's role and provider live in.
+    pub iam: &'a I,
+    /// The tenant its application lives in.
+    pub entra: &'a E,
+}
+
+impl<I: ports::Iam, E: ports::Entra> Lifecycle<'_, I, E> {
+    /// The rollback of a failed replacement: converges `generation` and removes
+    /// `abandoned`, the replacement that failed — no physical id names it, so no Delete
+    /// ever will. They share no object; both run to their end.
+    pub async fn roll_back(
+        &self,
+        generation: &Generation,
+        wanted: Wanted<'_>,
+        abandoned: &Generation,
+        deadline: crate::deadline::Deadline,
+    ) -> (Result<Converged, CoreError>, Result<Removed, CoreError>) {
+        tokio::join!(
+            self.converge(generation, wanted, false, deadline),
+            self.remove(abandoned, deadline)
+        )
+    }
+}
