@@ -108,3 +108,23 @@ def test_relative_links_resolve(path: Path) -> None:
         if re.match(r"^[a-z]+:", target):
             continue
         assert (path.parent / target).exists(), f"{path.name}: broken link {target}"
+
+
+def test_every_test_the_readme_names_exists():
+    """The guarantees cite their tests as `file.rs::name` (or a prefix ending in `…`): each
+    must be a test function in a file of that name, so a renamed test cannot leave a claim
+    citing nothing."""
+    readme = (REPO / "README.md").read_text()
+    cited = re.findall(r"`([\w/]+\.rs)::(\w+)(…)?`", readme)
+    assert len(cited) >= 10, cited
+    sources = list((REPO / "handler").rglob("*.rs"))
+    for file, name, prefix in cited:
+        candidates = [p for p in sources if p.as_posix().endswith("/" + file)]
+        assert candidates, f"README cites {file}, which does not exist"
+        functions = {
+            function
+            for path in candidates
+            for function in re.findall(r"\bfn (\w+)\(", path.read_text())
+        }
+        found = any(f.startswith(name) for f in functions) if prefix else name in functions
+        assert found, f"README cites {file}::{name}{prefix}, which is no function there"

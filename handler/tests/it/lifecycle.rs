@@ -721,6 +721,110 @@ async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows(
 }
 
 #[tokio::test]
+async fn a_trust_over_iams_quota_is_refused_before_anything_is_created() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let mut crowded = properties();
+    // Each trusted client adds a service principal id (about 40 characters) to `sub`.
+    let clients: Vec<String> = (0..60)
+        .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
+        .collect();
+    crowded["TrustedClientAppIds"] = json!(clients);
+    let graph_calls = factory.graph.calls();
+
+    let refused = factory
+        .send(&factory.create(&stack_in(&hub), crowded))
+        .await;
+
+    assert_eq!(refused["Status"], "FAILED");
+    assert!(reason(&refused).contains("2048"), "{}", reason(&refused));
+    assert_eq!(factory.graph.calls(), graph_calls, "not even a Graph read");
+    assert!(factory.entra_objects().0.is_empty());
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_whose_properties_no_longer_validate_still_removes_its_generation() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    let created = factory.send(&factory.create(&stack, properties())).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let provider = ok(&created)["OidcProviderArn"].as_str().unwrap().to_owned();
+    // A later release of the template, or a hand edit, broke everything but the three
+    // properties that name the generation.
+    let mut broken = properties();
+    broken["MaxSessionDuration"] = json!("12");
+    broken["ManagedPolicyArns"] = json!(["not-an-arn"]);
+    broken["FederatedCredentials"] = json!("nope");
+    broken["NoSuchProperty"] = json!(true);
+
+    ok(&factory.send(&factory.delete(&stack, &id, broken)).await);
+
+    assert_eq!(
+        both_clouds(&factory, &provider).await,
+        (vec![], vec![], 0, vec![])
+    );
+}
+
+/// When one of two concurrent branches fails, the answer waits for the other: the policy
+/// the new role was getting when Graph refused the service principal is attached by the
+/// time CloudFormation reads FAILED, so the Delete it sends next finds all of it.
+#[tokio::test]
+async fn a_failure_is_answered_only_once_the_writes_still_running_have_landed() {
+    let (hub, _) = fresh_account().await;
+    let mut factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    // A first resource makes the provider: the failing one only adds its audience.
+    let first = factory.send(&factory.create(&stack, properties())).await;
+    let points = entra_federated_role_harness::crash_proxy::CrashPoints::new();
+    let aws = points
+        .proxy(
+            moto::shared(),
+            entra_federated_role_harness::crash_proxy::aws_writes,
+        )
+        .await;
+    factory.redirect(&[("AWS_ENDPOINT_URL", aws.url())]).await;
+    let used = factory.graph.snapshot().objects_created_by_factory();
+    // The application is the last object the quota allows: the service principal is
+    // refused at once. Every AWS call takes a second: the audience is added after one,
+    // the role is created after one and gets its policy after two.
+    factory.graph.configure(|s| s.directory_quota = used + 1);
+    aws.set_latency(Duration::from_secs(1));
+    let mut slow = properties();
+    slow["RoleName"] = json!("ci-slow");
+    let second = stack_in(&hub);
+
+    let failed = factory.send(&factory.create(&second, slow.clone())).await;
+
+    assert_eq!(failed["Status"], "FAILED");
+    assert!(reason(&failed).contains("quota"), "{}", reason(&failed));
+    aws.set_latency(Duration::ZERO);
+    let attached = aws_sdk_iam::Client::new(&factory.hub_sdk)
+        .list_attached_role_policies()
+        .role_name("ci-slow")
+        .send()
+        .await
+        .expect("the role landed before the answer");
+    assert_eq!(
+        attached.attached_policies().len(),
+        1,
+        "its policy landed before the answer"
+    );
+    factory.graph.configure(|s| s.directory_quota = 250);
+    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&second, failed_id, slow))
+        .await);
+    let first_id = first["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&stack, first_id, properties()))
+        .await);
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+    assert!(factory.entra_objects().0.is_empty());
+}
+
+#[tokio::test]
 async fn an_unknown_trusted_client_is_refused_before_any_write() {
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[]).await;
