@@ -41,6 +41,11 @@ account does not have, with IAM's ``MalformedPolicyDocument`` "Invalid principal
 in policy" (moto 5.2.5 accepts it): the order in which providers and trusts are
 written, and a provider deleted under a role, behave as in IAM.
 
+``install_role_rules()`` makes three rules of IAM's roles hold that moto 5.2.5
+does not enforce: role names are unique regardless of case, a role takes at most
+the account's quota of attached managed policies (10 by default), and a trust
+policy at most 2,048 characters, white space not counted.
+
 It also adds STS's ``GetWebIdentityToken`` (AWS outbound identity federation,
 November 2025), which moto 5.2.5 lacks as well:
 
@@ -198,6 +203,7 @@ import json
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.iam.exceptions import (
+    EntityAlreadyExists,
     LimitExceededException,
     MalformedPolicyDocument,
     ValidationError,
@@ -410,6 +416,97 @@ def install_trust_principal_check() -> list[str]:
         if getattr(method, "efr_checks_principals", False):
             continue
         setattr(IAMBackend, name, _checking(method))
+        installed.append(name)
+    return installed
+
+
+# --- Rules of IAM roles moto does not enforce -------------------------------
+#
+# * "IAM user, group, role, and policy names must be unique within the account.
+#   Names are not distinguished by case. For example, you cannot create resources
+#   named both "MyResource" and "myresource"." (CreateRole, RoleName): CreateRole
+#   answers EntityAlreadyExists. moto compares names exactly.
+# * "IAM and AWS STS quotas": "Managed policies attached to an IAM role: 10"
+#   (default, adjustable); AttachRolePolicy beyond it answers LimitExceeded
+#   "Cannot exceed quota for PoliciesPerRole: 10". moto keeps the quota
+#   (AttachedPoliciesPerRoleQuota in GetAccountSummary) but does not enforce it.
+# * The same page: "Role trust policy length: 2,048 characters" (default,
+#   adjustable), and "IAM doesn't count white space when calculating the size of
+#   a policy against these quotas"; CreateRole and UpdateAssumeRolePolicy beyond
+#   it answer LimitExceeded "Cannot exceed quota for ACLSizePerRole: 2048".
+#   moto accepts any length.
+
+MAX_TRUST_POLICY_CHARS = 2048
+
+
+def _trust_policy_size(document: str) -> int:
+    return sum(1 for c in document if not c.isspace())
+
+
+def _check_trust_policy_size(document: str | None) -> None:
+    if document is not None and _trust_policy_size(document) > MAX_TRUST_POLICY_CHARS:
+        raise LimitExceededException(
+            f"Cannot exceed quota for ACLSizePerRole: {MAX_TRUST_POLICY_CHARS}"
+        )
+
+
+def _document_argument(args: tuple, kwargs: dict) -> str | None:
+    # create_role(role_name, assume_role_policy_document, ...) and
+    # update_assume_role_policy(role_name, policy_document): the second argument.
+    document = kwargs.get("assume_role_policy_document") or kwargs.get("policy_document")
+    if document is None and len(args) > 1:
+        document = args[1]
+    return document
+
+
+def _create_role_by_any_case(method):
+    def create_role(self, *args, **kwargs):
+        name = kwargs.get("role_name") or args[0]
+        taken = [r.name for r in self.get_roles() if r.name.lower() == name.lower()]
+        if taken:
+            raise EntityAlreadyExists(f"Role with name {taken[0]} already exists.")
+        _check_trust_policy_size(_document_argument(args, kwargs))
+        return method(self, *args, **kwargs)
+
+    return create_role
+
+
+def _update_trust_within_quota(method):
+    def update_assume_role_policy(self, *args, **kwargs):
+        _check_trust_policy_size(_document_argument(args, kwargs))
+        return method(self, *args, **kwargs)
+
+    return update_assume_role_policy
+
+
+def _attach_within_quota(method):
+    def attach_role_policy(self, policy_arn: str, role_name: str) -> None:
+        role = self.get_role(role_name)
+        quota = self.account_summary._attached_policies_per_role_quota
+        if policy_arn not in role.managed_policies and len(role.managed_policies) >= quota:
+            raise LimitExceededException(f"Cannot exceed quota for PoliciesPerRole: {quota}")
+        return method(self, policy_arn, role_name)
+
+    return attach_role_policy
+
+
+def install_role_rules() -> list[str]:
+    """Make IAM's case-insensitive role names, its managed-policies-per-role quota and
+    its trust-policy length quota hold; return the methods wrapped (none when already
+    done)."""
+    installed = []
+    for name, wrap in (
+        ("create_role", _create_role_by_any_case),
+        ("update_assume_role_policy", _update_trust_within_quota),
+        ("attach_role_policy", _attach_within_quota),
+    ):
+        method = getattr(IAMBackend, name)
+        if getattr(method, "efr_role_rules", False):
+            continue
+        wrapped = wrap(method)
+        wrapped.efr_role_rules = True
+        wrapped.__wrapped__ = method
+        setattr(IAMBackend, name, wrapped)
         installed.append(name)
     return installed
 

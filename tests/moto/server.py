@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     moto_ext.install()
     moto_ext.install_trust_principal_check()
+    moto_ext.install_role_rules()
     moto_ext.install_outbound_identity()
     moto_ext.install_web_identity_check()
     moto_ext.install_cloudformation_events()
