@@ -29,10 +29,24 @@ pub enum RoleError {
     /// The provider the trust names could not be put back.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The role's policies are over one of IAM's quotas.
+    #[error(
+        "{source}; role {role} is over IAM's quota (by default 10 managed policies per role, \
+         at most 20, and 10,240 characters of inline policies): give fewer \
+         ManagedPolicyArns or smaller Policies, or raise the quota in Service Quotas, and \
+         retry"
+    )]
+    PolicyQuota {
+        /// The role's name.
+        role: String,
+        /// IAM's refusal.
+        source: AwsError,
+    },
     /// A role of that name exists but is not this resource generation's.
     #[error(
-        "a role named {name} already exists in account {account} and was not made by this \
-         resource; choose another RoleName, or delete or rename that role"
+        "a role named {name} (IAM compares role names regardless of case) already exists in \
+         account {account} and was not made by this resource; choose another RoleName, or \
+         delete or rename that role"
     )]
     NotOurs {
         /// The role's name.
@@ -98,12 +112,9 @@ impl Account {
         spec: &RoleSpec,
         deadline: Deadline,
     ) -> Result<String, RoleError> {
-        match self.create_new(spec, deadline).await {
-            Ok(arn) => Ok(arn),
-            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
-                self.converge_role(spec, deadline).await
-            }
-            Err(error) => Err(error.into()),
+        match self.create_new(spec, deadline).await? {
+            Some(arn) => Ok(arn),
+            None => self.converge_role(spec, deadline).await,
         }
     }
 
@@ -168,20 +179,24 @@ impl Account {
         observed: ObservedRole,
         deadline: Deadline,
     ) -> Result<String, RoleError> {
-        let Some(observed) = observed else {
-            return match self.create_new(spec, deadline).await {
-                Ok(arn) => Ok(arn),
-                Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => {
-                    Box::pin(self.converge_role(spec, deadline)).await
-                }
-                Err(error) => Err(error.into()),
-            };
+        let not_ours = || RoleError::NotOurs {
+            name: spec.name.to_string(),
+            account: self.id.clone(),
+        };
+        let observed = match observed {
+            Some(observed) => observed,
+            None => match self.create_new(spec, deadline).await? {
+                Some(arn) => return Ok(arn),
+                // Made meanwhile, or the name is another role's in another case (IAM
+                // compares role names regardless of case, GetRole may not): read it once.
+                None => self
+                    .observe(&spec.name, deadline)
+                    .await?
+                    .ok_or_else(not_ours)?,
+            },
         };
         if !spec.ownership.owns(&observed.tags) {
-            return Err(RoleError::NotOurs {
-                name: spec.name.to_string(),
-                account: self.id.clone(),
-            });
+            return Err(not_ours());
         }
         let writes = role_writes(spec, &observed);
         if !writes.is_empty() {
@@ -259,12 +274,21 @@ impl Account {
         }
     }
 
-    /// CreateRole with everything it takes, then the policies it does not.
-    async fn create_new(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, AwsError> {
-        let arn = self.create_bare(spec, deadline).await?;
+    /// CreateRole with everything it takes, then the policies it does not. `None` when
+    /// the name is taken.
+    async fn create_new(
+        &self,
+        spec: &RoleSpec,
+        deadline: Deadline,
+    ) -> Result<Option<String>, RoleError> {
+        let arn = match self.create_bare(spec, deadline).await {
+            Ok(arn) => arn,
+            Err(error) if error.kind() == ErrorKind::EntityAlreadyExists => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
         self.put_policies(spec, deadline).await?;
         tracing::info!(role = %spec.name, "created the role");
-        Ok(arn)
+        Ok(Some(arn))
     }
 
     /// CreateRole with everything it takes. Returns the ARN.
@@ -293,7 +317,7 @@ impl Account {
     }
 
     /// The managed and inline policies of a just-created role, all at once.
-    async fn put_policies(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
+    async fn put_policies(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), RoleError> {
         let writes = role_writes(spec, &RoleState::created(spec));
         self.apply_role_writes(&spec.name, &writes, deadline).await
     }
@@ -305,9 +329,18 @@ impl Account {
         name: &RoleName,
         writes: &RoleWrites,
         deadline: Deadline,
-    ) -> Result<(), AwsError> {
+    ) -> Result<(), RoleError> {
+        let quota = |source: AwsError| match source.kind() {
+            ErrorKind::LimitExceeded => RoleError::PolicyQuota {
+                role: name.to_string(),
+                source,
+            },
+            _ => source.into(),
+        };
         if let Some(boundary) = &writes.boundary {
-            self.write_role(name, boundary, deadline).await?;
+            self.write_role(name, boundary, deadline)
+                .await
+                .map_err(quota)?;
         }
         settle_all(
             writes
@@ -317,6 +350,7 @@ impl Account {
         )
         .await
         .map(drop)
+        .map_err(quota)
     }
 
     /// The role, its managed and its inline policy names; `None` when it does not exist.

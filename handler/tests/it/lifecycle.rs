@@ -824,6 +824,71 @@ async fn a_failure_is_answered_only_once_the_writes_still_running_have_landed() 
     assert!(factory.entra_objects().0.is_empty());
 }
 
+/// IAM compares role names regardless of case (moto extended to, `tests/moto`): a name
+/// another role holds in another case is that role's.
+#[tokio::test]
+async fn a_role_name_taken_in_another_case_is_not_ours_and_the_delete_cleans_up() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let stack = stack_in(&hub);
+    crate::caller::foreign_role(&factory.hub_sdk, "CI-TAKEN").await;
+    let mut taken = properties();
+    taken["RoleName"] = json!("ci-taken");
+
+    let failed = factory.send(&factory.create(&stack, taken.clone())).await;
+
+    assert_eq!(failed["Status"], "FAILED");
+    let why = reason(&failed);
+    assert!(
+        why.contains("ci-taken") && why.contains("regardless of case"),
+        "{why}"
+    );
+    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&stack, failed_id, taken))
+        .await);
+    assert_eq!(role_names(&factory.hub_sdk).await, ["CI-TAKEN"]);
+    assert_eq!(factory.entra_objects(), (vec![], 0));
+}
+
+/// IAM's default quota of 10 managed policies per role (moto extended to enforce it):
+/// the Create fails saying what to do, and its Delete leaves nothing.
+#[tokio::test]
+async fn more_managed_policies_than_iams_quota_fail_the_create_and_its_delete_cleans_up() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    let iam = aws_sdk_iam::Client::new(&factory.hub_sdk);
+    let mut arns = Vec::new();
+    for i in 0..11 {
+        let policy = iam
+            .create_policy()
+            .policy_name(format!("ci-{i}-{}", fastrand::u32(..)))
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        arns.push(policy.policy.unwrap().arn.unwrap());
+    }
+    let mut crowded = properties();
+    crowded["ManagedPolicyArns"] = json!(arns);
+    let stack = stack_in(&hub);
+
+    let failed = factory.send(&factory.create(&stack, crowded.clone())).await;
+
+    assert_eq!(failed["Status"], "FAILED");
+    let why = reason(&failed);
+    assert!(
+        why.contains("PoliciesPerRole: 10") && why.contains("fewer ManagedPolicyArns"),
+        "{why}"
+    );
+    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&stack, failed_id, crowded))
+        .await);
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+    assert_eq!(factory.entra_objects(), (vec![], 0));
+}
+
 #[tokio::test]
 async fn an_unknown_trusted_client_is_refused_before_any_write() {
     let (hub, _) = fresh_account().await;
