@@ -235,8 +235,8 @@ impl Lab {
             credentials: &factory,
         }
         .environment();
-        // The production configuration: hub mode, the caller check as configured, and the
-        // SDK's default retries.
+        // The production configuration: hub mode and the caller check as configured (the
+        // binary turns the SDK's own retries off itself).
         set_env(
             &mut env,
             &[

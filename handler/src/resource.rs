@@ -60,6 +60,7 @@ pub struct EntraFederatedRole {
 impl EntraFederatedRole {
     /// The resource for a validated configuration and the factory's AWS configuration.
     pub fn new(config: Config, sdk: SdkConfig) -> Self {
+        let sdk = crate::aws::without_hidden_retries(sdk);
         let aws = Aws::new(sdk.clone(), config.member_role_name.clone());
         Self {
             config,

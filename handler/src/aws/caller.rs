@@ -6,14 +6,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{Account, AwsError, ErrorKind};
+use super::{Account, AwsError, ErrorKind, sdk_call};
 use crate::{
     deadline::Deadline,
     domain::{
         caller::{self, Refusal, Request, StackEvent},
         ownership::StackArn,
     },
-    retry::{Backoff, retry},
 };
 
 /// Pages of events read at most: enough for a thousand events newer than the resource's.
@@ -107,25 +106,14 @@ impl Account {
         let mut events = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let page = retry(
-                deadline,
-                Backoff::STANDARD,
-                AwsError::is_transient,
-                || async {
-                    self.cloudformation
-                        .describe_stack_events()
-                        .stack_name(&check.stack.arn)
-                        .set_next_token(next_token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            AwsError::from_sdk(
-                                format!("reading the events of stack {}", check.stack.arn),
-                                e,
-                            )
-                        })
-                },
-            )
+            let action = format!("reading the events of stack {}", check.stack.arn);
+            let page = sdk_call(deadline, &action, AwsError::is_transient, || {
+                self.cloudformation
+                    .describe_stack_events()
+                    .stack_name(&check.stack.arn)
+                    .set_next_token(next_token.clone())
+                    .send()
+            })
             .await?;
             let before = events.len();
             events.extend(page.stack_events().iter().filter_map(|event| {

@@ -102,6 +102,17 @@ impl AwsError {
         }
     }
 
+    /// A call that got no answer before the deadline.
+    pub fn deadline_passed(action: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            kind: ErrorKind::Unreachable,
+            code: None,
+            message: None,
+            source: "no answer before the deadline".into(),
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         self.kind

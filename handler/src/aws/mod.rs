@@ -24,7 +24,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use aws_config::{Region, SdkConfig, identity::IdentityCache};
+use aws_config::{
+    Region, SdkConfig, identity::IdentityCache, retry::RetryConfig, timeout::TimeoutConfig,
+};
 use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -122,13 +124,52 @@ impl Account {
         Fut: std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        retry(deadline, Backoff::STANDARD, retryable, || async {
-            call(&self.iam)
-                .await
-                .map_err(|e| AwsError::from_sdk(action.clone(), e))
-        })
-        .await
+        sdk_call(deadline, &action, retryable, || call(&self.iam)).await
     }
+}
+
+/// Longest one AWS request may take before it is taken as lost and sent again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `sdk` as the factory uses it: no retries of the SDK's own — every call is retried
+/// once, in [`sdk_call`], against the event's deadline, instead of the SDK's attempts
+/// running under ours — and every attempt bounded.
+pub fn without_hidden_retries(sdk: SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .build()
+}
+
+/// One AWS call: `send` retried while `retryable` within `deadline` (the one retry of
+/// every AWS call, over an SDK that retries nothing itself), each attempt cut off at the
+/// deadline. `action` says what it does, for the error.
+pub(crate) async fn sdk_call<T, E, R, F, Fut>(
+    deadline: Deadline,
+    action: &str,
+    retryable: fn(&AwsError) -> bool,
+    send: F,
+) -> Result<T, AwsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    retry(deadline, Backoff::STANDARD, retryable, || async {
+        match tokio::time::timeout(deadline.remaining(), send()).await {
+            Ok(answer) => answer.map_err(|e| AwsError::from_sdk(action, e)),
+            Err(_) => Err(AwsError::deadline_passed(action)),
+        }
+    })
+    .await
 }
 
 impl Aws {
@@ -176,20 +217,14 @@ impl Aws {
             stack.partition, stack.account
         );
         let session = session_name(session);
-        let assumed = retry(
-            deadline,
-            Backoff::STANDARD,
-            AwsError::is_transient,
-            || async {
-                self.sts
-                    .assume_role()
-                    .role_arn(&role_arn)
-                    .role_session_name(&session)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("assuming {role_arn}"), e))
-            },
-        )
+        let action = format!("assuming {role_arn}");
+        let assumed = sdk_call(deadline, &action, AwsError::is_transient, || {
+            self.sts
+                .assume_role()
+                .role_arn(&role_arn)
+                .role_session_name(&session)
+                .send()
+        })
         .await?;
         let credentials = assumed
             .credentials()
@@ -298,6 +333,37 @@ mod tests {
             1,
             "the stale entry is gone"
         );
+    }
+
+    #[test]
+    fn the_sdk_retries_nothing_itself_and_bounds_every_attempt() {
+        let sdk = without_hidden_retries(
+            SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+        );
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(1));
+        let timeouts = sdk.timeout_config().expect("timeouts are set");
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_answers_ends_at_the_deadline() {
+        use aws_sdk_iam::{error::SdkError, operation::get_role::GetRoleError};
+        let deadline = Deadline::after(Duration::from_secs(20));
+        let started = tokio::time::Instant::now();
+        let error = sdk_call(deadline, "reading role ci", AwsError::is_transient, || {
+            std::future::pending::<Result<(), SdkError<GetRoleError>>>()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unreachable);
+        assert!(
+            error.to_string().contains("no answer before the deadline"),
+            "{error}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(20));
     }
 
     #[test]

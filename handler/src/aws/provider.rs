@@ -229,21 +229,24 @@ impl Account {
         deadline: Deadline,
     ) -> Result<ProviderCleanup, ProviderError> {
         let arn = provider_arn(&self.partition, &self.id, issuer);
-        let provider = match self
-            .iam
-            .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(&arn)
-            .send()
-            .await
-        {
+        let read = self
+            .iam_call(
+                deadline,
+                format!("reading {arn}"),
+                AwsError::is_transient,
+                |iam| {
+                    iam.get_open_id_connect_provider()
+                        .open_id_connect_provider_arn(&arn)
+                        .send()
+                },
+            )
+            .await;
+        let provider = match read {
             Ok(provider) => provider,
-            Err(e) => {
-                let error = AwsError::from_sdk(format!("reading {arn}"), e);
-                return match error.kind() {
-                    ErrorKind::NoSuchEntity => Ok(ProviderCleanup::Absent),
-                    _ => Err(error.into()),
-                };
+            Err(error) if error.kind() == ErrorKind::NoSuchEntity => {
+                return Ok(ProviderCleanup::Absent);
             }
+            Err(error) => return Err(error.into()),
         };
         let ours = provider
             .tags()
@@ -257,7 +260,12 @@ impl Account {
                 audiences: provider.client_id_list().len(),
             });
         }
-        if let Some((role, _)) = self.roles_trusting(&arn).await?.into_iter().next() {
+        if let Some((role, _)) = self
+            .roles_trusting(&arn, deadline)
+            .await?
+            .into_iter()
+            .next()
+        {
             return Ok(ProviderCleanup::TrustedBy { role });
         }
         let deleted = self
@@ -301,7 +309,7 @@ impl Account {
     ) -> Result<Vec<String>, ProviderError> {
         let arn = provider_arn(&self.partition, &self.id, issuer);
         let mut audiences: Vec<String> = self
-            .roles_trusting(&arn)
+            .roles_trusting(&arn, deadline)
             .await?
             .into_iter()
             .flat_map(|(_, audiences)| audiences)
@@ -324,25 +332,33 @@ impl Account {
     async fn roles_trusting(
         &self,
         provider_arn: &str,
+        deadline: Deadline,
     ) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+        let roles = self
+            .iam_call(
+                deadline,
+                "listing roles".to_owned(),
+                AwsError::is_transient,
+                |iam| {
+                    iam.list_roles()
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                },
+            )
+            .await?;
         let mut trusting = Vec::new();
-        let mut pages = self.iam.list_roles().into_paginator().send();
-        while let Some(page) = pages
-            .try_next()
-            .await
-            .map_err(|e| AwsError::from_sdk("listing roles", e))?
-        {
-            for role in page.roles() {
-                let trust = role
-                    .assume_role_policy_document()
-                    .map(super::role::decode_policy)
-                    .unwrap_or_default();
-                if trust.contains(provider_arn) {
-                    trusting.push((
-                        role.role_name().to_owned(),
-                        required_audiences(&trust, provider_arn),
-                    ));
-                }
+        for role in &roles {
+            let trust = role
+                .assume_role_policy_document()
+                .map(super::role::decode_policy)
+                .unwrap_or_default();
+            if trust.contains(provider_arn) {
+                trusting.push((
+                    role.role_name().to_owned(),
+                    required_audiences(&trust, provider_arn),
+                ));
             }
         }
         Ok(trusting)

@@ -40,7 +40,6 @@ impl Lambda {
             ("AWS_ENDPOINT_URL".into(), moto::shared().to_owned()),
             ("AWS_ACCESS_KEY_ID".into(), ROOT_ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "secret".into()),
-            ("AWS_MAX_ATTEMPTS".into(), "1".into()),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let process = Bootstrap::spawn(

@@ -164,7 +164,6 @@ impl Factory {
                     credentials: &credentials,
                 }
                 .environment();
-                set_env(&mut env, &[("AWS_MAX_ATTEMPTS", "1")]);
                 set_env(&mut env, extra);
                 env
             },

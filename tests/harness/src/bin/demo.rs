@@ -954,14 +954,12 @@ impl Lab {
             credentials: &lambda_credentials,
         }
         .environment();
-        // Hub mode with the caller check, as the hub template deploys it; moto answers
-        // what it lacks with 500: the factory's own retries are enough.
+        // Hub mode with the caller check, as the hub template deploys it.
         set_env(
             &mut factory_env,
             &[
                 ("MEMBER_ROLE_NAME", MEMBER_ROLE),
                 ("VERIFY_CALLER_STACK", "true"),
-                ("AWS_MAX_ATTEMPTS", "1"),
             ],
         );
         set_env(&mut factory_env, &GUARDRAILS);
