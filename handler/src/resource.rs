@@ -485,12 +485,27 @@ impl CustomResource for EntraFederatedRole {
                 invocation,
             )
             .await?;
-        // From here on writes happen: a failure reports the generation, so the Delete that
-        // follows finds the partial work even if the properties stop parsing.
-        let failed_id = failed_create_id(admitted.target.generation.key());
-        self.converge(&admitted, Converge::Fresh, invocation.deadline)
-            .await
-            .map_err(|error| Failure::from(error).with_physical_id(failed_id))
+        // A failure is reported under the generation's failed-create id
+        // (`failed_create_id` below), whatever it was.
+        Ok(self
+            .converge(&admitted, Converge::Fresh, invocation.deadline)
+            .await?)
+    }
+
+    /// The failed-create id of the generation the properties name: the Delete that
+    /// follows a Create that failed — also one cut short by the deadline after some
+    /// writes — finds that generation's partial work by it, even if the properties stop
+    /// parsing. Properties that name no generation made nothing.
+    fn failed_create_id(&self, request: &CreateRequest) -> String {
+        let key = Properties::recover_replacement_key(&request.resource_properties);
+        match (StackArn::parse(&request.stack_id), key) {
+            (Ok(_), Some(key)) => failed_create_id(&generation_key(
+                &request.stack_id,
+                &request.logical_resource_id,
+                &key,
+            )),
+            _ => failed_create_id(&request.request_id),
+        }
     }
 
     async fn update(

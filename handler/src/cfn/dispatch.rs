@@ -42,6 +42,14 @@ pub trait CustomResource: Send + Sync {
         request: &DeleteRequest,
         invocation: &Invocation,
     ) -> impl Future<Output = Result<Success, Failure>> + Send;
+
+    /// The physical id a failed Create reports — whether it failed, ran out of time or
+    /// panicked — which the Delete that follows is sent with. The default names no
+    /// object; a resource whose Create may have written before failing names what that
+    /// Delete must clean up (it must satisfy [`is_failed_create_id`]).
+    fn failed_create_id(&self, request: &CreateRequest) -> String {
+        failed_create_id(&request.request_id)
+    }
 }
 
 /// A successful operation.
@@ -66,29 +74,17 @@ impl Success {
     }
 }
 
-/// A failed operation: the error (its whole source chain becomes the `Reason`) and, for a
-/// failed Create, optionally the physical id to report (see [`failed_create_id`]).
+/// A failed operation: the error (its whole source chain becomes the `Reason`). A failed
+/// Create is reported under [`CustomResource::failed_create_id`].
 #[derive(Debug)]
 pub struct Failure {
     error: Box<dyn StdError + Send + Sync>,
-    physical_resource_id: Option<String>,
-}
-
-impl Failure {
-    /// Reports a failed Create under `physical_resource_id`, which must satisfy
-    /// [`is_failed_create_id`] so the Delete CloudFormation sends next recognises it.
-    pub fn with_physical_id(mut self, physical_resource_id: String) -> Self {
-        debug_assert!(is_failed_create_id(&physical_resource_id));
-        self.physical_resource_id = Some(physical_resource_id);
-        self
-    }
 }
 
 impl<E: StdError + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
         Self {
             error: Box::new(error),
-            physical_resource_id: None,
         }
     }
 }
@@ -271,8 +267,11 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
             Ok(request) => request,
             Err(error) => return failed(fallback_id(envelope), &error),
         };
-        let physical_id_on_failure = match &request {
-            Request::Create(create) => failed_create_id(&create.request_id),
+        let physical_id_on_failure = |resource: Option<&R>| match &request {
+            Request::Create(create) => resource.map_or_else(
+                || failed_create_id(&create.request_id),
+                |resource| resource.failed_create_id(create),
+            ),
             Request::Update(update) => update.physical_resource_id.clone(),
             Request::Delete(delete) => delete.physical_resource_id.clone(),
             _ => fallback_id(envelope),
@@ -280,9 +279,11 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         let resource = match &self.resource {
             Ok(resource) => resource,
             Err(init_error) => {
-                return self.answer_unconfigured(&request, init_error, physical_id_on_failure);
+                let physical_id = physical_id_on_failure(None);
+                return self.answer_unconfigured(&request, init_error, physical_id);
             }
         };
+        let physical_id_on_failure = physical_id_on_failure(Some(resource));
         let work = async {
             match &request {
                 // Boxed: a resource's future nests every SDK call it makes, deeper than
@@ -304,13 +305,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
                 data: success.data,
                 no_echo: success.no_echo,
             },
-            Ok(Ok(Err(failure))) => {
-                let id = match (&request, failure.physical_resource_id) {
-                    (Request::Create(_), Some(id)) => id,
-                    _ => physical_id_on_failure,
-                };
-                failed(id, failure.error.as_ref())
-            }
+            Ok(Ok(Err(failure))) => failed(physical_id_on_failure, failure.error.as_ref()),
             Ok(Err(panic)) => {
                 let message = panic
                     .downcast_ref::<&str>()

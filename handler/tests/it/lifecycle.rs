@@ -6,6 +6,7 @@ use std::{path::Path, time::Duration};
 
 use aws_config::SdkConfig;
 use entra_federated_role_harness::{
+    crash_proxy::{CrashPoints, Proxy, aws_writes},
     factory::{StandIns, set_env, store_client_secret},
     moto,
     process::Bootstrap,
@@ -766,6 +767,14 @@ async fn a_delete_whose_properties_no_longer_validate_still_removes_its_generati
     );
 }
 
+/// Points the factory's AWS calls at a proxy, whose latency the test then sets.
+async fn aws_through_proxy(factory: &mut Factory) -> (CrashPoints, Proxy) {
+    let points = CrashPoints::new();
+    let aws = points.proxy(moto::shared(), aws_writes).await;
+    factory.redirect(&[("AWS_ENDPOINT_URL", aws.url())]).await;
+    (points, aws)
+}
+
 /// When one of two concurrent branches fails, the answer waits for the other: the policy
 /// the new role was getting when Graph refused the service principal is attached by the
 /// time CloudFormation reads FAILED, so the Delete it sends next finds all of it.
@@ -776,14 +785,7 @@ async fn a_failure_is_answered_only_once_the_writes_still_running_have_landed() 
     let stack = stack_in(&hub);
     // A first resource makes the provider: the failing one only adds its audience.
     let first = factory.send(&factory.create(&stack, properties())).await;
-    let points = entra_federated_role_harness::crash_proxy::CrashPoints::new();
-    let aws = points
-        .proxy(
-            moto::shared(),
-            entra_federated_role_harness::crash_proxy::aws_writes,
-        )
-        .await;
-    factory.redirect(&[("AWS_ENDPOINT_URL", aws.url())]).await;
+    let (_points, aws) = aws_through_proxy(&mut factory).await;
     let used = factory.graph.snapshot().objects_created_by_factory();
     // The application is the last object the quota allows: the service principal is
     // refused at once. Every AWS call takes a second: the audience is added after one,
@@ -1188,6 +1190,46 @@ async fn a_slow_cloud_is_answered_before_the_deadline_and_a_redelivery_converges
     factory.graph.configure(|s| s.latency = Duration::ZERO);
     ok(&factory.send(&event).await);
     assert_eq!(factory.entra_objects().0.len(), 1);
+}
+
+/// The Lambda deadline cuts a Create short after some writes: the FAILED answer names
+/// the generation, so the Delete CloudFormation sends next removes what was made.
+#[tokio::test]
+async fn a_create_cut_short_by_the_deadline_is_removed_by_its_delete() {
+    let (hub, _) = fresh_account().await;
+    let mut factory = Factory::start(&hub, &[]).await;
+    let (_points, aws) = aws_through_proxy(&mut factory).await;
+    // A first resource warms the process up: its secret is read, its Graph token held.
+    let stack = stack_in(&hub);
+    let mut warm = properties();
+    warm["RoleName"] = json!("ci-warm");
+    let first = factory.send(&factory.create(&stack, warm.clone())).await;
+    // Graph answers at once, IAM hangs: the application is made, the role never is.
+    aws.set_latency(Duration::from_secs(30));
+    let event = factory.create(&stack, properties());
+    let id = factory.runtime.invoke(&event, Duration::from_secs(6));
+    assert!(matches!(
+        factory.runtime.outcome(&id, WAIT).await,
+        Some(Outcome::Response(_))
+    ));
+    let body: Value = factory.endpoint.requests()[1].json().unwrap();
+    assert_eq!(body["Status"], "FAILED");
+    assert!(reason(&body).contains("deadline"), "{}", reason(&body));
+    assert_eq!(
+        factory.entra_objects().0.len(),
+        2,
+        "the application was made before the deadline"
+    );
+
+    aws.set_latency(Duration::ZERO);
+    let failed_id = body["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory
+        .send(&factory.delete(&stack, failed_id, properties()))
+        .await);
+    let first_id = first["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory.send(&factory.delete(&stack, first_id, warm)).await);
+    assert_eq!(factory.entra_objects(), (vec![], 0));
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
 }
 
 #[tokio::test]

@@ -72,6 +72,14 @@ impl CustomResource for Behaviour {
     async fn delete(&self, request: &DeleteRequest, _: &Invocation) -> Result<Success, Failure> {
         self.run(&request.physical_resource_id).await
     }
+    fn failed_create_id(&self, request: &CreateRequest) -> String {
+        failed_create_id(&format!("made-for-{}", request.logical_resource_id))
+    }
+}
+
+/// The id the test resource has a failed Create report when it names none itself.
+fn resource_failed_create_id() -> String {
+    failed_create_id("made-for-CiRole")
 }
 
 /// Short timings so a hang is answered within a second or two.
@@ -169,8 +177,8 @@ async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
         body["Reason"],
         "creating the role: AccessDenied: not authorized to perform iam:CreateRole"
     );
-    let id = body["PhysicalResourceId"].as_str().unwrap();
-    assert_eq!(id, failed_create_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21"));
+    // The resource's failed-create id: the Delete that follows finds what it names.
+    assert_eq!(body["PhysicalResourceId"], resource_failed_create_id());
 }
 
 #[tokio::test]
@@ -218,6 +226,10 @@ async fn a_panic_is_answered_failed() {
         reason.contains("panicked: invariant broken in the test resource"),
         "{reason}"
     );
+    assert_eq!(
+        single_body(&endpoint)["PhysicalResourceId"],
+        resource_failed_create_id()
+    );
 }
 
 #[tokio::test]
@@ -248,6 +260,11 @@ async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
         .unwrap()
         .to_owned();
     assert!(reason.starts_with("timed out"), "{reason}");
+    // A Create cut short may have written: the Delete that follows must find it.
+    assert_eq!(
+        single_body(&endpoint)["PhysicalResourceId"],
+        resource_failed_create_id()
+    );
 }
 
 #[tokio::test]
