@@ -31,9 +31,11 @@ const WAIT: Duration = Duration::from_secs(60);
 /// endpoint, pointed at whatever clouds `env` names.
 pub(crate) struct Driver {
     pub(crate) runtime: RuntimeApi,
-    endpoint: ResponseEndpoint,
+    pub(crate) endpoint: ResponseEndpoint,
     pub(crate) process: Bootstrap,
     env: Vec<(String, String)>,
+    /// The host events name in their `ResponseURL` instead of the endpoint's (a proxy).
+    response_host: Option<String>,
 }
 
 impl Driver {
@@ -57,7 +59,15 @@ impl Driver {
             endpoint,
             process,
             env,
+            response_host: None,
         }
+    }
+
+    /// Has every later event send its response through `host` (a proxy in front of the
+    /// response endpoint), and the binary accept it.
+    pub(crate) async fn respond_through(&mut self, host: &str) {
+        self.response_host = Some(host.to_owned());
+        self.redirect(&[("EXTRA_RESPONSE_URL_HOSTS", host)]).await;
     }
 
     /// Points the binary elsewhere (`overrides` replace environment entries) and starts
@@ -98,7 +108,11 @@ impl Driver {
     }
 
     fn url(&self) -> String {
-        self.endpoint.url("response")
+        let url = self.endpoint.url("response");
+        match &self.response_host {
+            Some(host) => url.replacen(&self.endpoint.host(), host, 1),
+            None => url,
+        }
     }
 
     /// A Create of `properties` for the stack `stack_id`.
