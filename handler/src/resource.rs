@@ -44,6 +44,7 @@ use crate::{
         trust::{TrustPolicyError, trust_policy},
     },
     graph::{GraphClient, GraphError, TrustedClient},
+    retry::RetryPolicy,
     signin::{self, CredentialError},
 };
 
@@ -172,7 +173,11 @@ impl EntraFederatedRole {
         self.graph
             .get_or_try_init(|| async {
                 let credential = signin::credential(&self.config, &self.sdk).await?;
-                Ok::<_, ResourceError>(GraphClient::new(&self.config, credential)?)
+                Ok::<_, ResourceError>(GraphClient::new(
+                    &self.config,
+                    credential,
+                    RetryPolicy::GRAPH,
+                )?)
             })
             .await
     }

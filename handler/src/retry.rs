@@ -33,6 +33,78 @@ impl Backoff {
     }
 }
 
+/// How one remote call is retried — the one policy every caller uses: Microsoft Graph,
+/// the Entra sign-in, and the response to CloudFormation (AWS calls take
+/// [`Backoff::STANDARD`] between attempts the SDK bounds). Every wait is also bounded by
+/// the caller's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The waits after a transient failure, or throttling that says not when to return.
+    pub backoff: Backoff,
+    /// The waits while something just written propagates (replication lag), which takes
+    /// seconds rather than milliseconds to clear.
+    pub propagation: Backoff,
+    /// Transient failures (5xx, lost connections) one call may meet; throttling is
+    /// retried for as long as the deadline allows.
+    pub max_attempts: u32,
+    /// Longest one attempt may take (also bounded by the deadline).
+    pub attempt_timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// Microsoft Graph and the Entra token endpoint.
+    pub const GRAPH: RetryPolicy = RetryPolicy {
+        backoff: Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(20),
+        },
+        propagation: Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(10),
+        },
+        max_attempts: 12,
+        attempt_timeout: Duration::from_secs(30),
+    };
+
+    /// The response PUT to CloudFormation's bucket.
+    pub const RESPONSE: RetryPolicy = RetryPolicy {
+        backoff: Backoff {
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(3),
+        },
+        propagation: Backoff {
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(3),
+        },
+        max_attempts: 5,
+        attempt_timeout: Duration::from_secs(10),
+    };
+
+    /// The wait before retry number `retry` (1-based) after a transient failure.
+    pub fn pause(&self, retry: u32) -> Duration {
+        self.backoff.pause(retry)
+    }
+
+    /// The wait before retry number `retry` while something propagates.
+    pub fn propagation_pause(&self, retry: u32) -> Duration {
+        self.propagation.pause(retry)
+    }
+
+    /// The wait before retry number `retry` of a throttled or failed request: what
+    /// `Retry-After` asks plus up to a fifth more, so that functions throttled together
+    /// (an organisation-wide rollout) do not all come back in the same instant; without
+    /// it (or with `Retry-After: 0`, which would make retrying until the deadline a busy
+    /// loop), [`RetryPolicy::pause`].
+    pub fn wait(&self, retry_after: Option<Duration>, retry: u32) -> Duration {
+        match retry_after {
+            Some(hint) if !hint.is_zero() => {
+                whole_millis(hint + hint.mul_f64(0.2 * fastrand::f64()))
+            }
+            _ => self.pause(retry),
+        }
+    }
+}
+
 /// `wait` without its sub-millisecond part.
 pub fn whole_millis(wait: Duration) -> Duration {
     Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))

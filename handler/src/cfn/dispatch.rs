@@ -131,7 +131,7 @@ impl Default for Timing {
         Self {
             response_reserve: Duration::from_secs(3),
             delivery_margin: Duration::from_millis(200),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::RESPONSE,
         }
     }
 }

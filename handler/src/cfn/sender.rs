@@ -9,7 +9,7 @@ use std::{future::Future, time::Duration};
 use tokio::time::Instant;
 use url::Url;
 
-pub use crate::retry::Backoff;
+pub use crate::retry::{Backoff, RetryPolicy};
 
 /// One PUT attempt.
 pub trait Transport: Send + Sync {
@@ -72,30 +72,6 @@ impl Transport for HttpTransport {
             // reqwest's errors print the whole URL, presigned query string included.
             .map_err(|error| TransportError::new(error.without_url()))?;
         Ok(response.status().as_u16())
-    }
-}
-
-/// How hard to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// Upper bound of one attempt (also bounded by the deadline).
-    pub attempt_timeout: Duration,
-    /// The waits between attempts.
-    pub backoff: Backoff,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(10),
-            backoff: Backoff {
-                base: Duration::from_millis(200),
-                cap: Duration::from_secs(3),
-            },
-        }
     }
 }
 
@@ -208,7 +184,7 @@ mod tests {
     async fn retries_server_errors_and_network_failures_then_succeeds() {
         let transport = Scripted::new(vec![Ok(500), Err("connection reset"), Ok(503), Ok(200)]);
         let deadline = Instant::now() + Duration::from_secs(60);
-        let delivered = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::default()).await;
+        let delivered = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::RESPONSE).await;
         assert_eq!(delivered.unwrap(), Delivered { attempts: 4 });
     }
 
@@ -216,7 +192,7 @@ mod tests {
     async fn gives_up_after_the_attempt_budget() {
         let transport = Scripted::new(vec![Ok(500); 10]);
         let deadline = Instant::now() + Duration::from_secs(600);
-        let policy = RetryPolicy::default();
+        let policy = RetryPolicy::RESPONSE;
         let error = deliver(&transport, &url(), b"{}", deadline, policy)
             .await
             .unwrap_err();
@@ -231,7 +207,7 @@ mod tests {
     async fn a_client_error_is_not_retried() {
         let transport = Scripted::new(vec![Ok(403)]);
         let deadline = Instant::now() + Duration::from_secs(60);
-        let error = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::default())
+        let error = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::RESPONSE)
             .await
             .unwrap_err();
         assert!(matches!(
@@ -249,7 +225,7 @@ mod tests {
         transport.latency = Duration::from_secs(100);
         let start = Instant::now();
         let deadline = start + Duration::from_secs(25);
-        let error = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::default())
+        let error = deliver(&transport, &url(), b"{}", deadline, RetryPolicy::RESPONSE)
             .await
             .unwrap_err();
         assert!(matches!(error, DeliveryError::GaveUp { .. }));

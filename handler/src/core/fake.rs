@@ -742,6 +742,7 @@ impl Entra for FakeEntra<'_> {
         &self,
         _: &UniqueName,
         app_id: &str,
+        _: bool,
         _: Deadline,
     ) -> Result<bool, GraphError> {
         let deleted: Vec<String> = self
@@ -767,6 +768,7 @@ impl Entra for FakeEntra<'_> {
         &self,
         unique_name: &UniqueName,
         _: &Application,
+        _: bool,
         _: Deadline,
     ) -> Result<(), GraphError> {
         self.0

@@ -151,17 +151,21 @@ pub trait Entra: Sync {
         deadline: Deadline,
     ) -> impl Future<Output = Result<bool, GraphError>> + Send;
     /// Purges the deleted service principal of `app_id`: whether there was one.
+    /// `just_deleted`: its application was soft-deleted by this event (Graph may not show
+    /// the deleted items yet).
     fn purge_service_principal(
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> impl Future<Output = Result<bool, GraphError>> + Send;
-    /// Purges the soft-deleted application.
+    /// Purges the soft-deleted application (`just_deleted`: by this event).
     fn purge_application(
         &self,
         unique_name: &UniqueName,
         application: &Application,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
 }
@@ -334,17 +338,20 @@ impl Entra for GraphClient {
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
-        GraphClient::purge_service_principal(self, unique_name, app_id, deadline).await
+        GraphClient::purge_service_principal(self, unique_name, app_id, just_deleted, deadline)
+            .await
     }
 
     async fn purge_application(
         &self,
         unique_name: &UniqueName,
         application: &Application,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> Result<(), GraphError> {
-        GraphClient::purge_application(self, unique_name, application, deadline).await
+        GraphClient::purge_application(self, unique_name, application, just_deleted, deadline).await
     }
 }

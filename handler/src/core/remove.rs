@@ -43,7 +43,8 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             .entra
             .locate_application(unique_name, owner, found, deadline)
             .await?;
-        let app = match located {
+        // Soft-deleted now (`just_deleted`), Graph may not list it among deleted items yet.
+        let (app, just_deleted) = match located {
             Located::Live(app) => {
                 if !self
                     .entra
@@ -52,9 +53,9 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 {
                     return Ok(Removed::ForeignLeft);
                 }
-                app
+                (app, true)
             }
-            Located::Deleted(app) => app,
+            Located::Deleted(app) => (app, false),
             Located::Gone => {
                 return Ok(if role == RoleDeletion::NotOurs {
                     Removed::ForeignLeft
@@ -94,7 +95,7 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
         let service_principal = async {
             Ok::<_, CoreError>(
                 self.entra
-                    .purge_service_principal(unique_name, &app.app_id, deadline)
+                    .purge_service_principal(unique_name, &app.app_id, just_deleted, deadline)
                     .await?,
             )
         };
@@ -105,7 +106,7 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             tracing::info!(%unique_name, "no deleted service principal to purge");
         }
         self.entra
-            .purge_application(unique_name, &app, deadline)
+            .purge_application(unique_name, &app, just_deleted, deadline)
             .await?;
         tracing::info!(%unique_name, "deleted and purged the Entra application");
         Ok(if role == RoleDeletion::NotOurs {

@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::RetryPolicy;
 use super::error::{OAuthError, SignInError};
 use crate::deadline::Deadline;
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 /// `client_assertion_type` for JWT assertions (RFC 7523).
@@ -190,10 +190,6 @@ impl Authenticator {
         }
     }
 
-    pub fn set_policy(&mut self, policy: RetryPolicy) {
-        self.policy = policy;
-    }
-
     /// A valid token: the cached one, or a new one. The lock is held while signing in, so
     /// concurrent callers wait for that one sign-in instead of starting their own.
     pub async fn token(&self, deadline: Deadline) -> Result<Secret, SignInError> {
@@ -265,7 +261,7 @@ impl Authenticator {
                 // The form holds the secret or assertion: it is sent, never logged.
                 Secret::new(form.finish())
             };
-            let timeout = deadline.remaining().min(self.policy.request_timeout);
+            let timeout = deadline.remaining().min(self.policy.attempt_timeout);
             if timeout.is_zero() {
                 return Err(give_up(refused, attempts, SignInError::DeadlineExceeded));
             }
@@ -284,7 +280,7 @@ impl Authenticator {
                 Ok(response) => response,
                 Err(error) if error.is_connect() || error.is_timeout() => {
                     transient_retries += 1;
-                    let wait = self.policy.backoff(transient_retries);
+                    let wait = self.policy.pause(transient_retries);
                     if !deadline.allows(wait) {
                         return Err(give_up(
                             refused,
@@ -345,7 +341,7 @@ impl Authenticator {
             if matches!(self.credential, Credential::Assertion(_)) && error.is_federation_mismatch()
             {
                 federation_retries += 1;
-                let wait = self.policy.propagation_backoff(federation_retries);
+                let wait = self.policy.propagation_pause(federation_retries);
                 if !deadline.allows(wait) {
                     return Err(SignInError::FederationNotReady {
                         attempts,

@@ -1,7 +1,8 @@
 //! One Graph request with retries: 429 honours `Retry-After` (seconds, spread by up to a
 //! fifth more) and falls back to exponential backoff with full jitter when it is absent
 //! ("Microsoft Graph throttling guidance", learn.microsoft.com/graph/throttling); 5xx and
-//! lost connections are retried the same way; a 401 re-signs in once. Throttling is
+//! lost connections are retried the same way; a 404 on an object the event knows exists
+//! is replication lag, waited out like propagation; a 401 re-signs in once. Throttling is
 //! retried until the deadline, failures a number of times. Every wait is checked against
 //! the caller's [`Deadline`] first: when it would cross it, the call gives up with a typed
 //! error while there is still time to answer CloudFormation.
@@ -11,10 +12,9 @@ use std::time::Duration;
 use reqwest::{Method, header::HeaderMap};
 use serde_json::Value;
 
+use super::GraphClient;
 use super::error::{ApiError, GraphError};
-use super::{GraphClient, RetryPolicy};
 use crate::deadline::Deadline;
-use crate::retry::{Backoff, whole_millis};
 
 /// One request: what it does (for errors), where, and what it needs.
 pub(crate) struct Call<'a> {
@@ -26,6 +26,9 @@ pub(crate) struct Call<'a> {
     pub prefer: Option<&'static str>,
     /// The permission a 403 is taken to be about when Graph does not say.
     pub permission: &'static str,
+    /// The object the call addresses by id is known to exist (this event made or read
+    /// it): a 404 is replication lag, retried like it.
+    pub replicating: bool,
 }
 
 /// A 2xx answer.
@@ -47,41 +50,6 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-impl RetryPolicy {
-    /// Full jitter: uniform in `[0, min(cap, base·2^(retry-1))]` (`retry` is 1-based).
-    pub fn backoff(&self, retry: u32) -> Duration {
-        Backoff {
-            base: self.base,
-            cap: self.cap,
-        }
-        .pause(retry)
-    }
-
-    /// The same for replication and propagation lag, which takes seconds rather than
-    /// milliseconds to clear.
-    pub fn propagation_backoff(&self, retry: u32) -> Duration {
-        Backoff {
-            base: self.propagation_base,
-            cap: self.propagation_cap,
-        }
-        .pause(retry)
-    }
-
-    /// The wait before retry number `retry` of a throttled or failed request: what
-    /// `Retry-After` asks plus up to a fifth more, so that functions throttled together
-    /// (an organisation-wide rollout) do not all come back in the same instant; without
-    /// it (or with `Retry-After: 0`, which would make retrying until the deadline a busy
-    /// loop), [`RetryPolicy::backoff`].
-    pub fn wait(&self, retry_after: Option<Duration>, retry: u32) -> Duration {
-        match retry_after {
-            Some(hint) if !hint.is_zero() => {
-                whole_millis(hint + hint.mul_f64(0.2 * fastrand::f64()))
-            }
-            _ => self.backoff(retry),
-        }
-    }
-}
-
 impl GraphClient {
     /// Sends `call`, retrying throttling and transient failures within `deadline`.
     pub(crate) async fn send(
@@ -94,10 +62,11 @@ impl GraphClient {
         let mut retries = 0u32;
         let mut failures = 0u32;
         let mut signed_in_again = false;
+        let mut maybe_applied = false;
         loop {
             attempts += 1;
             let token = self.auth.token(deadline).await?;
-            let timeout = deadline.remaining().min(self.policy.request_timeout);
+            let timeout = deadline.remaining().min(self.policy.attempt_timeout);
             if timeout.is_zero() {
                 return Err(GraphError::DeadlineExceeded {
                     action: call.action.to_owned(),
@@ -149,7 +118,10 @@ impl GraphClient {
                         self.auth.invalidate(&token).await;
                         continue;
                     }
-                    if status != 429 && !(500..600).contains(&status) {
+                    // A 404 after an attempt that may have landed (its answer lost) is
+                    // that attempt's doing — a DELETE that did delete — not lag.
+                    let lag = status == 404 && call.replicating && !maybe_applied;
+                    if status != 429 && !(500..600).contains(&status) && !lag {
                         return Err(GraphError::from_response(
                             call.action,
                             call.permission,
@@ -170,7 +142,12 @@ impl GraphClient {
                 }
             };
             retries += 1;
-            let wait = self.policy.wait(wait_hint, retries);
+            maybe_applied |= status != Some(429) && status != Some(404);
+            let wait = if status == Some(404) {
+                self.policy.propagation_pause(retries)
+            } else {
+                self.policy.wait(wait_hint, retries)
+            };
             let throttled = status == Some(429);
             // Throttling is ridden out until the deadline: Graph says when to come back,
             // and with many functions sharing the tenant's write budget a request can be
@@ -212,6 +189,7 @@ impl GraphClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::RetryPolicy;
 
     #[test]
     fn retry_after_is_read_in_seconds() {
@@ -225,34 +203,35 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_full_jitter_and_stays_capped() {
-        let policy = RetryPolicy::default();
+        let policy = RetryPolicy::GRAPH;
         for retry in 1..40 {
             let ceiling = policy
+                .backoff
                 .base
                 .saturating_mul(1 << (retry - 1).min(16))
-                .min(policy.cap);
+                .min(policy.backoff.cap);
             for _ in 0..20 {
-                assert!(policy.backoff(retry) <= ceiling);
+                assert!(policy.pause(retry) <= ceiling);
             }
         }
-        let spread: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(5)).collect();
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| policy.pause(5)).collect();
         assert!(spread.len() > 1, "jittered");
     }
 
     #[test]
     fn retry_after_is_honoured_and_spread_over_a_fifth_more() {
-        let policy = RetryPolicy::default();
+        let policy = RetryPolicy::GRAPH;
         let hint = Duration::from_secs(5);
         let waits: Vec<_> = (0..50).map(|_| policy.wait(Some(hint), 3)).collect();
         assert!(waits.iter().all(|w| *w >= hint && *w <= hint.mul_f64(1.2)));
         let distinct: std::collections::HashSet<_> = waits.iter().collect();
         assert!(distinct.len() > 1, "spread");
-        assert!(policy.wait(None, 1) <= policy.base);
+        assert!(policy.wait(None, 1) <= policy.backoff.base);
         let zero: Vec<_> = (0..50)
             .map(|_| policy.wait(Some(Duration::ZERO), 3))
             .collect();
         assert!(
-            zero.iter().all(|w| *w <= policy.base * 4),
+            zero.iter().all(|w| *w <= policy.backoff.base * 4),
             "backoff, not a retry-after of 0"
         );
         assert!(zero.iter().any(|w| !w.is_zero()), "{zero:?}");

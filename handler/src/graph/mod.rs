@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::deadline::Deadline;
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 mod auth;
@@ -57,38 +58,6 @@ pub use model::{
     APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Located,
     ServicePrincipal, TrustedClient, UniqueName, Upserted, WorkloadSpec,
 };
-
-/// How requests are retried. Every wait is also bounded by the caller's deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// First backoff ceiling for throttling and transient failures without `Retry-After`.
-    pub base: Duration,
-    /// Largest backoff ceiling.
-    pub cap: Duration,
-    /// First backoff ceiling for replication lag (`NoBackingApplicationObject`) and
-    /// federated credential propagation (`AADSTS70021`).
-    pub propagation_base: Duration,
-    /// Largest backoff ceiling for those.
-    pub propagation_cap: Duration,
-    /// Most 5xx answers or lost connections one call may meet; throttling (429) is
-    /// retried for as long as the deadline allows.
-    pub max_attempts: u32,
-    /// Longest a single request may take.
-    pub request_timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(20),
-            propagation_base: Duration::from_secs(1),
-            propagation_cap: Duration::from_secs(10),
-            max_attempts: 12,
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
 
 /// The Graph client; clone-free, share it behind an `Arc`.
 pub struct GraphClient {
@@ -112,8 +81,13 @@ fn root(url: &url::Url) -> &str {
 
 impl GraphClient {
     /// A client for `config`'s tenant and endpoints signing in with `credential`, over a
-    /// new HTTP client (rustls).
-    pub fn new(config: &Config, credential: Credential) -> Result<Self, GraphError> {
+    /// new HTTP client (rustls), retrying as `policy` says (in production
+    /// [`RetryPolicy::GRAPH`]).
+    pub fn new(
+        config: &Config,
+        credential: Credential,
+        policy: RetryPolicy,
+    ) -> Result<Self, GraphError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("entra-federated-role/", env!("CARGO_PKG_VERSION")))
@@ -122,22 +96,12 @@ impl GraphClient {
                 action: "set up the HTTP client".to_owned(),
                 source,
             })?;
-        Ok(Self::with_http_client(config, credential, http))
-    }
-
-    /// Like [`GraphClient::new`] over a given HTTP client.
-    pub fn with_http_client(
-        config: &Config,
-        credential: Credential,
-        http: reqwest::Client,
-    ) -> Self {
         let token_endpoint = format!(
             "{}/{}/oauth2/v2.0/token",
             root(&config.authority_host),
             config.tenant_id
         );
-        let policy = RetryPolicy::default();
-        Self {
+        Ok(Self {
             auth: auth::Authenticator::new(
                 http.clone(),
                 token_endpoint,
@@ -149,14 +113,7 @@ impl GraphClient {
             graph_base: format!("{}/v1.0", root(&config.graph_endpoint)),
             http,
             policy,
-        }
-    }
-
-    /// Replaces the retry policy (tests shorten the waits).
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self.auth.set_policy(policy);
-        self
+        })
     }
 
     /// A Graph access token: the cached one while it is fresh, else a new sign-in.

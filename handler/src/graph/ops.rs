@@ -17,6 +17,10 @@ use crate::deadline::Deadline;
 use crate::domain::{AppId, FederatedCredential, TokenVersion};
 use crate::settle::settle_all;
 
+/// How often a deleted service principal is looked for right after its application was
+/// soft-deleted, before concluding there is none.
+const DELETED_ITEM_SEARCHES: u32 = 4;
+
 fn call(action: &str, method: Method, path: String) -> Call<'_> {
     Call {
         action,
@@ -25,6 +29,16 @@ fn call(action: &str, method: Method, path: String) -> Call<'_> {
         body: None,
         prefer: None,
         permission: OWNED_BY_PERMISSION,
+        replicating: false,
+    }
+}
+
+/// A call addressing, by its object id, an object this event has just made or read: a
+/// 404 is Graph's replication lag, not the object's absence, and is waited out.
+fn on_known_object(action: &str, method: Method, path: String) -> Call<'_> {
+    Call {
+        replicating: true,
+        ..call(action, method, path)
     }
 }
 
@@ -210,7 +224,7 @@ impl GraphClient {
             "set the identifier URI of application {}",
             application.app_id
         );
-        let mut request = call(
+        let mut request = on_known_object(
             &action,
             Method::PATCH,
             format!("/applications/{}", application.id),
@@ -249,7 +263,7 @@ impl GraphClient {
             return Ok(sp);
         }
         let action = format!("update the service principal of application {}", sp.app_id);
-        let mut request = call(
+        let mut request = on_known_object(
             &action,
             Method::PATCH,
             format!("/servicePrincipals/{}", sp.id),
@@ -319,7 +333,7 @@ impl GraphClient {
                     if detail.has_code("NoBackingApplicationObject") =>
                 {
                     retries += 1;
-                    let wait = self.policy.propagation_backoff(retries);
+                    let wait = self.policy.propagation_pause(retries);
                     if !deadline.allows(wait) {
                         return Err(GraphError::Transient {
                             action,
@@ -386,9 +400,12 @@ impl GraphClient {
         } else {
             values(
                 &action,
-                self.send(call(&action, Method::GET, base.clone()), deadline)
-                    .await?
-                    .body,
+                self.send(
+                    on_known_object(&action, Method::GET, base.clone()),
+                    deadline,
+                )
+                .await?
+                .body,
             )?
         };
         let wanted = |name: &str| {
@@ -464,7 +481,8 @@ impl GraphClient {
                     "update federated credential {} of application {}",
                     e.name, application.app_id
                 );
-                let mut request = call(&action, Method::PATCH, format!("{base}/{}", e.id));
+                let mut request =
+                    on_known_object(&action, Method::PATCH, format!("{base}/{}", e.id));
                 request.body = Some(patch);
                 self.send(request, deadline).await
             }
@@ -480,7 +498,7 @@ impl GraphClient {
                     "add federated credential {} to application {}",
                     d.name, application.app_id
                 );
-                let mut request = call(&action, Method::POST, base.clone());
+                let mut request = on_known_object(&action, Method::POST, base.clone());
                 request.body = Some(payload);
                 self.send(request, deadline).await
             }
@@ -522,7 +540,7 @@ impl GraphClient {
         deadline: Deadline,
     ) -> Result<(), GraphError> {
         let action = format!("set the app roles of application {}", application.app_id);
-        let mut request = call(
+        let mut request = on_known_object(
             &action,
             Method::PATCH,
             format!("/applications/{}", application.id),
@@ -537,7 +555,7 @@ impl GraphClient {
         deadline: Deadline,
     ) -> Result<Vec<AppRoleAssignment>, GraphError> {
         let action = format!("list the app role assignments of application {}", sp.app_id);
-        let mut request = call(
+        let mut request = on_known_object(
             &action,
             Method::GET,
             format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
@@ -671,7 +689,7 @@ impl GraphClient {
                     "assign the app role of application {} to service principal {principal}",
                     application.app_id
                 );
-                let mut request = call(
+                let mut request = on_known_object(
                     &action,
                     Method::POST,
                     format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
@@ -699,19 +717,23 @@ impl GraphClient {
         Ok(changes)
     }
 
-    async fn purge(&self, id: &str, what: &str, deadline: Deadline) -> Result<bool, GraphError> {
+    /// Purges the deleted item `id`: whether it was there. A `just_deleted` item is there
+    /// even while Graph does not show it yet.
+    async fn purge(
+        &self,
+        id: &str,
+        what: &str,
+        just_deleted: bool,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
         let action = format!("purge {what} from deleted items");
-        let purged = gone_is_fine(
-            self.send(
-                call(
-                    &action,
-                    Method::DELETE,
-                    format!("/directory/deletedItems/{id}"),
-                ),
-                deadline,
-            )
-            .await,
-        )?;
+        let path = format!("/directory/deletedItems/{id}");
+        let request = if just_deleted {
+            on_known_object(&action, Method::DELETE, path)
+        } else {
+            call(&action, Method::DELETE, path)
+        };
+        let purged = gone_is_fine(self.send(request, deadline).await)?;
         Ok(purged.is_some())
     }
 
@@ -781,7 +803,7 @@ impl GraphClient {
         let action = format!("delete the Entra application {unique_name}");
         match self
             .send(
-                call(&action, Method::DELETE, format!("/applications/{}", app.id)),
+                on_known_object(&action, Method::DELETE, format!("/applications/{}", app.id)),
                 deadline,
             )
             .await
@@ -795,40 +817,55 @@ impl GraphClient {
 
     /// Purges the deleted service principal of the application `app_id` from
     /// `directory/deletedItems` ("Permanently delete an item"), found through the appId:
-    /// whether there was one.
+    /// whether there was one. Right after the application was soft-deleted
+    /// (`just_deleted`), Graph may not list its service principal among deleted items
+    /// yet: the search is repeated a few times, with the waits of replication lag, before
+    /// concluding there is none (an application a Create left without one).
     pub async fn purge_service_principal(
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
-        let mut purged = false;
-        for sp in self
-            .find_deleted("servicePrincipal", "appId", app_id, deadline)
-            .await?
-        {
-            if let Some(id) = sp["id"].as_str() {
-                purged |= self
-                    .purge(
-                        id,
-                        &format!("the service principal of {unique_name}"),
-                        deadline,
-                    )
-                    .await?;
+        let searches = if just_deleted {
+            DELETED_ITEM_SEARCHES
+        } else {
+            1
+        };
+        for search in 1..=searches {
+            let found = self
+                .find_deleted("servicePrincipal", "appId", app_id, deadline)
+                .await?;
+            let ids: Vec<&str> = found.iter().filter_map(|sp| sp["id"].as_str()).collect();
+            if !ids.is_empty() {
+                let what = format!("the service principal of {unique_name}");
+                for id in ids {
+                    self.purge(id, &what, false, deadline).await?;
+                }
+                return Ok(true);
             }
+            let wait = self.policy.propagation_pause(search);
+            if search == searches || !deadline.allows(wait) {
+                break;
+            }
+            tokio::time::sleep(wait).await;
         }
-        Ok(purged)
+        Ok(false)
     }
 
     /// Purges the soft-deleted application `app` from `directory/deletedItems`, freeing
-    /// the quota and the `uniqueName` (gone already is done).
+    /// the quota and the `uniqueName`. Gone already is done, unless it was
+    /// `just_deleted`: Graph may not show it among deleted items yet.
     pub async fn purge_application(
         &self,
         unique_name: &UniqueName,
         app: &Application,
+        just_deleted: bool,
         deadline: Deadline,
     ) -> Result<(), GraphError> {
-        self.purge(&app.id, &format!("application {unique_name}"), deadline)
+        let what = format!("application {unique_name}");
+        self.purge(&app.id, &what, just_deleted, deadline)
             .await
             .map(drop)
     }

@@ -16,9 +16,10 @@ use entra_federated_role::domain::{
 };
 use entra_federated_role::graph::{
     APP_ROLE_VALUE, AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential,
-    Changes, Credential, GraphClient, GraphError, Located, RetryPolicy, ServicePrincipal,
-    SignInError, TrustedClient, UniqueName, WorkloadSpec,
+    Changes, Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError,
+    TrustedClient, UniqueName, WorkloadSpec,
 };
+use entra_federated_role::retry::{Backoff, RetryPolicy};
 use entra_federated_role::secret::Secret;
 use futures::future::BoxFuture;
 use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
@@ -33,12 +34,16 @@ const FACTORY_ROLE: &str = "arn:aws:iam::111111111111:role/entra-federated-role-
 
 pub(crate) fn fast() -> RetryPolicy {
     RetryPolicy {
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(200),
-        propagation_base: Duration::from_millis(20),
-        propagation_cap: Duration::from_millis(100),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+        },
+        propagation: Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+        },
         max_attempts: 12,
-        request_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_secs(10),
     }
 }
 
@@ -63,9 +68,7 @@ pub(crate) async fn emulator() -> GraphEmulator {
 }
 
 pub(crate) fn client(emulator: &GraphEmulator, credential: Credential) -> GraphClient {
-    GraphClient::new(&config_for(emulator), credential)
-        .expect("build the client")
-        .with_retry_policy(fast())
+    GraphClient::new(&config_for(emulator), credential, fast()).expect("build the client")
 }
 
 fn secret_client(emulator: &GraphEmulator) -> GraphClient {
@@ -1309,7 +1312,7 @@ impl Steps for GraphClient {
         deadline: Deadline,
     ) -> Result<Deletion, GraphError> {
         let found = self.find_application(unique_name, owner, deadline).await;
-        let app = match self
+        let (app, just_deleted) = match self
             .locate_application(unique_name, owner, found, deadline)
             .await?
         {
@@ -1320,16 +1323,17 @@ impl Steps for GraphClient {
                 {
                     return Ok(Deletion::NotOurs);
                 }
-                app
+                (app, true)
             }
-            Located::Deleted(app) => app,
+            Located::Deleted(app) => (app, false),
             Located::Gone => return Ok(Deletion::AlreadyGone),
             Located::NotOurs => return Ok(Deletion::NotOurs),
         };
         let service_principal_purged = self
-            .purge_service_principal(unique_name, &app.app_id, deadline)
+            .purge_service_principal(unique_name, &app.app_id, just_deleted, deadline)
             .await?;
-        self.purge_application(unique_name, &app, deadline).await?;
+        self.purge_application(unique_name, &app, just_deleted, deadline)
+            .await?;
         Ok(Deletion::Deleted {
             application_id: app.id,
             service_principal_purged,

@@ -1171,6 +1171,40 @@ async fn graph_writes_whose_answers_are_lost_converge_all_the_same() {
     }
 }
 
+/// Graph's replication lag (the emulator's, `tests/graph-emulator`): an object just made
+/// is not found by its id for a while, a deleted one not among deleted items. Create and
+/// Delete wait it out, and the Delete leaves no deleted item to eat the factory's quota.
+#[tokio::test]
+async fn graph_replication_lag_is_waited_out_and_nothing_is_left_in_deleted_items() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[]).await;
+    factory.graph.configure(|s| {
+        s.app_role_assignment_permission = true;
+        s.replication_lag = Duration::from_millis(1500);
+    });
+    let full = full_properties(&factory).await;
+    let stack = stack_in(&hub);
+
+    let created = factory.send(&factory.create(&stack, full.clone())).await;
+
+    let data = ok(&created);
+    let snapshot = factory.graph.snapshot();
+    let app = snapshot
+        .applications
+        .iter()
+        .find(|a| a.app_id == data["ApplicationId"])
+        .unwrap();
+    assert_eq!(app.identifier_uris, [data["Audience"].as_str().unwrap()]);
+    assert_eq!(app.federated_identity_credentials.len(), 2);
+    assert!(snapshot.service_principal(&app.app_id).is_some());
+
+    let id = created["PhysicalResourceId"].as_str().unwrap();
+    ok(&factory.send(&factory.delete(&stack, id, full)).await);
+    assert_eq!(factory.entra_objects(), (vec![], 0));
+    assert_eq!(factory.graph.snapshot().objects_created_by_factory(), 0);
+    assert!(role_names(&factory.hub_sdk).await.is_empty());
+}
+
 #[tokio::test]
 async fn a_slow_cloud_is_answered_before_the_deadline_and_a_redelivery_converges() {
     let (hub, _) = fresh_account().await;

@@ -94,6 +94,7 @@ fn timing() -> Timing {
                 base: Duration::from_millis(20),
                 cap: Duration::from_millis(100),
             },
+            ..RetryPolicy::RESPONSE
         },
     }
 }

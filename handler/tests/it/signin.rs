@@ -39,9 +39,7 @@ async fn store_secret(sdk: &SdkConfig, value: &str) -> String {
 }
 
 async fn signs_in(emulator: &GraphEmulator, credential: Credential) {
-    let client = GraphClient::new(&config_for(emulator), credential)
-        .unwrap()
-        .with_retry_policy(fast());
+    let client = GraphClient::new(&config_for(emulator), credential, fast()).unwrap();
     client.access_token(deadline()).await.expect("signed in");
 }
 

@@ -354,6 +354,14 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
         return application_route(state, request, key, &segments[1..]);
     }
     if first == "applications" && segments.len() >= 2 {
+        let made = state
+            .applications
+            .values()
+            .find(|a| a.id.eq_ignore_ascii_case(&segments[1]))
+            .and_then(|a| a.created_at);
+        if !replicated(state, made) {
+            return Err(GraphFailure::not_found(&segments[1]));
+        }
         return application_route(
             state,
             request,
@@ -374,6 +382,14 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
                 _ => Err(method_not_allowed()),
             };
         }
+        let made = state
+            .service_principals
+            .values()
+            .find(|sp| sp.id.eq_ignore_ascii_case(&segments[1]))
+            .and_then(|sp| sp.created_at);
+        if !replicated(state, made) {
+            return Err(GraphFailure::not_found(&segments[1]));
+        }
         return service_principal_route(
             state,
             request,
@@ -388,6 +404,15 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
 }
 
 // --- applications -----------------------------------------------------------------
+
+/// Whether a write made at `at` has replicated ([`crate::Settings::replication_lag`]):
+/// until then, what it made is not found by its object id, and what it deleted is not
+/// found among deleted items. Graph is eventually consistent across its replicas
+/// (Microsoft's answer in Microsoft Q&A 936575: after a write, "your client app is not
+/// waiting enough for the replication to complete", to be met with exponential backoff).
+fn replicated(state: &Directory, at: Option<Instant>) -> bool {
+    at.is_none_or(|at| at.elapsed() >= state.settings.replication_lag)
+}
 
 fn find_application(state: &Directory, key: &AppKey) -> Option<String> {
     state
@@ -788,6 +813,7 @@ fn delete_application(state: &mut Directory, id: &str) {
         DeletedItem {
             deleted_date_time: now_iso(),
             object: DeletedObject::Application(app),
+            deleted_at: Some(Instant::now()),
         },
     );
 }
@@ -1059,6 +1085,7 @@ fn create_service_principal(state: &mut Directory, request: &Request<'_>) -> Gra
         owners: vec![state.factory_sp_id.clone()],
         created_by_factory: true,
         app_role_assigned_to: Vec::new(),
+        created_at: Some(Instant::now()),
     };
     apply_service_principal_patch(&mut sp, body, true)?;
     let json = service_principal_json(&sp, &app_roles_of(state, &app_id), None);
@@ -1124,6 +1151,7 @@ fn soft_delete_service_principal(state: &mut Directory, id: &str) {
             DeletedItem {
                 deleted_date_time: now_iso(),
                 object: DeletedObject::ServicePrincipal(sp),
+                deleted_at: Some(Instant::now()),
             },
         );
     }
@@ -1315,7 +1343,7 @@ fn deleted_items_route(state: &mut Directory, request: &Request<'_>, item: &str)
         for deleted in state
             .deleted
             .values()
-            .filter(|d| d.owners().contains(&factory))
+            .filter(|d| d.owners().contains(&factory) && replicated(state, d.deleted_at))
         {
             let (json, unique_name, app_id) = match (&deleted.object, kind) {
                 (DeletedObject::Application(a), "application") => (
@@ -1350,6 +1378,7 @@ fn deleted_items_route(state: &mut Directory, request: &Request<'_>, item: &str)
     let deleted = state
         .deleted
         .get(item)
+        .filter(|d| replicated(state, d.deleted_at))
         .ok_or_else(|| GraphFailure::not_found(item))?;
     if !deleted.owners().contains(&state.factory_sp_id) {
         return Err(GraphFailure::denied());

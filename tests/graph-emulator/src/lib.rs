@@ -115,6 +115,11 @@ pub struct Settings {
     pub write_rate_limit: Option<f64>,
     /// Whether the factory holds `AppRoleAssignment.ReadWrite.All`.
     pub app_role_assignment_permission: bool,
+    /// Replication lag: for this long after the write, a new application or service
+    /// principal is not found by its object id, and a soft-deleted object is not found
+    /// among deleted items (listed, read or purged), each answering 404
+    /// `Request_ResourceNotFound` or leaving the list without it.
+    pub replication_lag: Duration,
 }
 
 impl Default for Settings {
@@ -128,6 +133,7 @@ impl Default for Settings {
             latency: Duration::ZERO,
             write_rate_limit: None,
             app_role_assignment_permission: false,
+            replication_lag: Duration::ZERO,
         }
     }
 }
@@ -266,7 +272,7 @@ impl Shared {
 /// `{"fault":{"kind":"answerLost"},"times":1,"method":"POST"}`),
 /// `POST /_emulator/settings` (`{"tokenLifetimeSecs","directoryQuota","spLagAttempts",
 /// "spLagMillis","federatedSignInLag","latencyMillis","writeRateLimit",
-/// "appRoleAssignmentPermission"}`, each optional),
+/// "appRoleAssignmentPermission","replicationLagMillis"}`, each optional),
 /// `POST /_emulator/credentials/secret` (`{"secret"}`),
 /// `POST /_emulator/credentials/certificate` (`{"pem"}`),
 /// `POST /_emulator/credentials/jwks` (a JWKS), and

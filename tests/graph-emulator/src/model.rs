@@ -118,6 +118,8 @@ pub struct ServicePrincipal {
     pub created_by_factory: bool,
     /// Assignments of this resource's app roles (`appRoleAssignedTo`).
     pub app_role_assigned_to: Vec<AppRoleAssignment>,
+    #[serde(skip)]
+    pub(crate) created_at: Option<Instant>,
 }
 
 /// An app role granted to a principal on a resource service principal.
@@ -161,6 +163,8 @@ pub struct DeletedItem {
     /// The object as it was when deleted.
     #[serde(flatten)]
     pub object: DeletedObject,
+    #[serde(skip)]
+    pub(crate) deleted_at: Option<Instant>,
 }
 
 impl DeletedItem {

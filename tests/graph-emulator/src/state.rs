@@ -158,6 +158,7 @@ impl State {
                 owners: Vec::new(),
                 created_by_factory: false,
                 app_role_assigned_to: Vec::new(),
+                created_at: None,
             };
             let id = sp.id.clone();
             self.service_principals.insert(id.clone(), sp);

@@ -1078,6 +1078,56 @@ async fn a_lost_answer_is_a_gateway_timeout_after_the_write_landed() {
 }
 
 #[tokio::test]
+async fn replication_lag_hides_new_objects_by_id_and_deleted_ones_from_deleted_items() {
+    let c = start().await;
+    let lag = Duration::from_millis(400);
+    c.emulator.configure(|s| s.replication_lag = lag);
+    let (app, sp) = c.create_app_and_sp("efr-lag").await;
+    let app_path = format!("/applications/{}", app["id"].as_str().unwrap());
+    let sp_path = format!("/servicePrincipals/{}", sp["id"].as_str().unwrap());
+    // By id, just made: not yet found; by its alternate key, found.
+    assert_eq!(
+        c.graph(Method::GET, &app_path, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.graph(Method::GET, &sp_path, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(c.upsert("efr-lag").await.0, StatusCode::NO_CONTENT);
+    tokio::time::sleep(lag).await;
+    assert_eq!(
+        c.graph(Method::GET, &app_path, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(c.graph(Method::GET, &sp_path, None).await.0, StatusCode::OK);
+
+    // Soft-deleted: not yet among deleted items, listed or by id.
+    assert_eq!(
+        c.graph(Method::DELETE, &app_path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let list = "/directory/deletedItems/microsoft.graph.application";
+    let purge = format!("/directory/deletedItems/{}", app["id"].as_str().unwrap());
+    let (status, listed) = c.graph(Method::GET, list, None).await;
+    assert_eq!(
+        (status, listed["value"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
+    assert_eq!(
+        c.graph(Method::DELETE, &purge, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    tokio::time::sleep(lag).await;
+    let (_, listed) = c.graph(Method::GET, list, None).await;
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        c.graph(Method::DELETE, &purge, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
 async fn injected_faults_throttling_latency_and_counters() {
     let c = start().await;
     c.emulator.inject(FaultRule::throttle(1, Some(7)));
