@@ -28,6 +28,9 @@ Contract:
   204 when registered (again: replaced), 400 with {"error": ...} when a field is
   missing or the jwks_uri is not http(s). Registrations last as long as the
   process (POST /moto-api/reset keeps them) and are shared by all clients.
+* IAM's rules for roles hold (moto_ext.install_role_rules): role names are unique
+  regardless of case, a role takes at most 10 managed policies, and a trust policy
+  at most 2,048 characters (white space not counted); each refusal is IAM's error.
 * CloudFormation records resource events (moto_ext.install_cloudformation_events):
   CREATE_IN_PROGRESS (empty PhysicalResourceId, the template's ResourceType)
   when moto starts to create a resource, CREATE_COMPLETE (its physical id) when
