@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The least time an attempt after a wait must have: a request and its answer.
+const ATTEMPT_ROOM: Duration = Duration::from_millis(100);
+
 /// When the work must be done by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(Instant);
@@ -32,8 +35,10 @@ impl Deadline {
         self.0.saturating_duration_since(Instant::now())
     }
 
-    /// Whether a wait of `pause` still ends before the deadline.
+    /// Whether a wait of `pause` still leaves time for an attempt after it: a retry that
+    /// would wake at the deadline could only report that no time was left, instead of
+    /// the failure it waited out.
     pub fn allows(self, pause: Duration) -> bool {
-        Instant::now() + pause < self.0
+        Instant::now() + pause + ATTEMPT_ROOM < self.0
     }
 }
