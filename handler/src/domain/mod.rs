@@ -10,8 +10,10 @@
 //! `FederatedCredentials[2].Name`) and saying how to fix the value.
 //! [`Properties::replacement_key`] is the part of the properties that decides the resource
 //! generation (DESIGN §5); [`plan::plan_update`] tells an in-place update from a
-//! replacement, an impossible replacement and the rollback of a failed one, and
-//! [`role::role_writes`] plans the writes that bring a role in line.
+//! replacement, an impossible replacement and the rollback of a failed one;
+//! [`role::role_writes`] plans the writes that bring a role in line, and
+//! [`credentials::credential_writes`] those that bring an application's federated
+//! credentials in line.
 //!
 //! This module owns pure, validated types only: no SDK types, no I/O, no clock, no
 //! randomness. It must not import `crate::cfn` or any adapter (`aws`, `graph`); those depend
@@ -48,6 +50,7 @@ macro_rules! string_newtype {
 }
 
 pub mod caller;
+pub mod credentials;
 mod entra;
 mod error;
 pub mod federation;

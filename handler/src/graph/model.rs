@@ -210,6 +210,19 @@ pub(crate) struct FederatedIdentityCredential {
     pub description: Option<String>,
 }
 
+impl From<FederatedIdentityCredential> for crate::domain::credentials::CredentialState {
+    fn from(credential: FederatedIdentityCredential) -> Self {
+        Self {
+            id: credential.id,
+            name: credential.name,
+            issuer: credential.issuer,
+            subject: credential.subject,
+            audiences: credential.audiences,
+            description: credential.description,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AppRoleAssignment {

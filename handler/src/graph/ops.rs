@@ -14,7 +14,10 @@ use super::model::{
     WorkloadSpec,
 };
 use crate::deadline::Deadline;
-use crate::domain::{AppId, FederatedCredential, TokenVersion};
+use crate::domain::{
+    AppId, FederatedCredential, TokenVersion,
+    credentials::{CredentialState, credential_writes},
+};
 use crate::settle::settle_all;
 
 /// How often a deleted service principal is looked for right after its application was
@@ -408,18 +411,12 @@ impl GraphClient {
                 .body,
             )?
         };
-        let wanted = |name: &str| {
-            desired
-                .iter()
-                .find(|d| d.name.as_str().eq_ignore_ascii_case(name))
-        };
-        let mut changes = Changes::default();
-
-        let remove: Vec<_> = existing
-            .iter()
-            .filter(|e| wanted(&e.name).is_none())
-            .collect();
-        let removals = remove.iter().map(|fic| {
+        let existing: Vec<CredentialState> = existing.into_iter().map(Into::into).collect();
+        let writes = credential_writes(desired, &existing);
+        if !writes.is_empty() {
+            tracing::info!(app_id = %application.app_id, plan = %writes, "converging the federated credentials");
+        }
+        let removals = writes.remove.iter().map(|fic| {
             let base = &base;
             async move {
                 let action = format!(
@@ -436,7 +433,6 @@ impl GraphClient {
             }
         });
         settle_all(removals).await?;
-        changes.removed = remove.iter().map(|f| f.name.clone()).collect();
 
         let body = |d: &FederatedCredential| {
             json!({
@@ -447,31 +443,8 @@ impl GraphClient {
                 "description": d.description.as_ref().map(|x| x.as_str()),
             })
         };
-        let mut updates = Vec::new();
-        let mut creates = Vec::new();
-        for d in desired {
-            match existing
-                .iter()
-                .find(|e| e.name.eq_ignore_ascii_case(d.name.as_str()))
-            {
-                Some(e) => {
-                    let same = e.issuer == d.issuer.as_str()
-                        && e.subject == d.subject.as_str()
-                        && e.audiences == [d.audience.as_str()]
-                        && e.description.as_deref().unwrap_or_default()
-                            == d.description
-                                .as_ref()
-                                .map(|x| x.as_str())
-                                .unwrap_or_default();
-                    if !same {
-                        updates.push((e, d));
-                    }
-                }
-                None => creates.push(d),
-            }
-        }
-        let update_calls = updates.iter().map(|(e, d)| {
-            let mut patch = body(d);
+        let update_calls = writes.update.iter().map(|(present, wanted)| {
+            let mut patch = body(wanted);
             if let Some(object) = patch.as_object_mut() {
                 object.remove("name");
             }
@@ -479,24 +452,23 @@ impl GraphClient {
             async move {
                 let action = format!(
                     "update federated credential {} of application {}",
-                    e.name, application.app_id
+                    present.name, application.app_id
                 );
                 let mut request =
-                    on_known_object(&action, Method::PATCH, format!("{base}/{}", e.id));
+                    on_known_object(&action, Method::PATCH, format!("{base}/{}", present.id));
                 request.body = Some(patch);
                 self.send(request, deadline).await
             }
         });
         settle_all(update_calls).await?;
-        changes.updated = updates.iter().map(|(e, _)| e.name.clone()).collect();
 
-        let create_calls = creates.iter().map(|d| {
+        let create_calls = writes.create.iter().map(|wanted| {
             let base = &base;
-            let payload = body(d);
+            let payload = body(wanted);
             async move {
                 let action = format!(
                     "add federated credential {} to application {}",
-                    d.name, application.app_id
+                    wanted.name, application.app_id
                 );
                 let mut request = on_known_object(&action, Method::POST, base.clone());
                 request.body = Some(payload);
@@ -504,8 +476,11 @@ impl GraphClient {
             }
         });
         settle_all(create_calls).await?;
-        changes.created = creates.iter().map(|d| d.name.to_string()).collect();
-        Ok(changes)
+        Ok(Changes {
+            created: writes.create.iter().map(|c| c.name.to_string()).collect(),
+            updated: writes.update.iter().map(|(c, _)| c.name.clone()).collect(),
+            removed: writes.remove.iter().map(|c| c.name.clone()).collect(),
+        })
     }
 
     /// Resolves `TrustedClientAppIds` to their service principals (reading any principal of
