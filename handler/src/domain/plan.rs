@@ -37,7 +37,7 @@ pub struct GenerationName {
 }
 
 impl GenerationName {
-    /// The generation `key` of the resource `logical_id` in the stack `stack_id`.
+    /// The generation `key` of the resource `logical_id` in `stack`.
     pub fn new(stack: &StackArn, logical_id: &str, key: &ReplacementKey) -> Self {
         let generation = generation_key(&stack.arn, logical_id, key);
         let role_name = key

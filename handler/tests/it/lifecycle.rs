@@ -702,36 +702,43 @@ async fn a_replacement_that_keeps_the_role_name_is_refused_before_any_write() {
     }
 }
 
+/// The role name is taken by a role not ours — in the same case, or in another, as IAM
+/// compares role names regardless of case (moto extended to, `tests/moto`): that shows
+/// once the application is registered, and the Delete that follows cleans it up.
 #[tokio::test]
 async fn a_create_failing_after_writes_is_cleaned_up_by_the_delete_that_follows() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[]).await;
-    let stack = stack_in(&hub);
-    // The role name is taken by a role not ours: that shows once the app is registered.
-    crate::caller::foreign_role(&factory.hub_sdk, "ci-taken").await;
-    let mut broken = properties();
-    broken["RoleName"] = json!("ci-taken");
+    for foreign in ["ci-taken", "CI-TAKEN"] {
+        let (hub, _) = fresh_account().await;
+        let factory = Factory::start(&hub, &[]).await;
+        let stack = stack_in(&hub);
+        crate::caller::foreign_role(&factory.hub_sdk, foreign).await;
+        let mut broken = properties();
+        broken["RoleName"] = json!("ci-taken");
 
-    let failed = factory.send(&factory.create(&stack, broken.clone())).await;
-    assert_eq!(failed["Status"], "FAILED");
-    assert!(reason(&failed).contains("ci-taken"), "{}", reason(&failed));
-    assert_eq!(
-        factory.entra_objects().0.len(),
-        1,
-        "the app was made before the failure"
-    );
+        let failed = factory.send(&factory.create(&stack, broken.clone())).await;
+        assert_eq!(failed["Status"], "FAILED");
+        let why = reason(&failed);
+        assert!(
+            why.contains("ci-taken") && why.contains("regardless of case"),
+            "{why}"
+        );
+        assert_eq!(
+            factory.entra_objects().0.len(),
+            1,
+            "the app was made before the failure"
+        );
 
-    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
-    ok(&factory
-        .send(&factory.delete(&stack, failed_id, broken))
-        .await);
-    let (apps, deleted) = factory.entra_objects();
-    assert!(apps.is_empty() && deleted == 0);
-    assert_eq!(
-        role_names(&factory.hub_sdk).await,
-        ["ci-taken"],
-        "the role not ours is left"
-    );
+        let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+        ok(&factory
+            .send(&factory.delete(&stack, failed_id, broken))
+            .await);
+        assert_eq!(factory.entra_objects(), (vec![], 0));
+        assert_eq!(
+            role_names(&factory.hub_sdk).await,
+            [foreign],
+            "the role not ours is left"
+        );
+    }
 }
 
 #[tokio::test]
@@ -837,33 +844,6 @@ async fn a_failure_is_answered_only_once_the_writes_still_running_have_landed() 
         .await);
     assert!(role_names(&factory.hub_sdk).await.is_empty());
     assert!(factory.entra_objects().0.is_empty());
-}
-
-/// IAM compares role names regardless of case (moto extended to, `tests/moto`): a name
-/// another role holds in another case is that role's.
-#[tokio::test]
-async fn a_role_name_taken_in_another_case_is_not_ours_and_the_delete_cleans_up() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[]).await;
-    let stack = stack_in(&hub);
-    crate::caller::foreign_role(&factory.hub_sdk, "CI-TAKEN").await;
-    let mut taken = properties();
-    taken["RoleName"] = json!("ci-taken");
-
-    let failed = factory.send(&factory.create(&stack, taken.clone())).await;
-
-    assert_eq!(failed["Status"], "FAILED");
-    let why = reason(&failed);
-    assert!(
-        why.contains("ci-taken") && why.contains("regardless of case"),
-        "{why}"
-    );
-    let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
-    ok(&factory
-        .send(&factory.delete(&stack, failed_id, taken))
-        .await);
-    assert_eq!(role_names(&factory.hub_sdk).await, ["CI-TAKEN"]);
-    assert_eq!(factory.entra_objects(), (vec![], 0));
 }
 
 /// IAM's default quota of 10 managed policies per role (moto extended to enforce it):
