@@ -30,7 +30,7 @@ use crate::{
     },
     cfn::{
         CreateRequest, CustomResource, DeleteRequest, Failure, Invocation, Success, UpdateRequest,
-        failed_create_id, is_failed_create_id,
+        failed_create_id, is_failed_create_id, names_nothing, nothing_created_id,
     },
     config::Config,
     core::{Converged, CoreError, Generation, Lifecycle, Removed, Wanted},
@@ -489,7 +489,8 @@ impl CustomResource for EntraFederatedRole {
                 },
                 invocation,
             )
-            .await?;
+            .await
+            .map_err(Failure::before_any_write)?;
         // A failure is reported under the generation's failed-create id
         // (`failed_create_id` below), whatever it was.
         Ok(self
@@ -500,7 +501,8 @@ impl CustomResource for EntraFederatedRole {
     /// The failed-create id of the generation the properties name: the Delete that
     /// follows a Create that failed — also one cut short by the deadline after some
     /// writes — finds that generation's partial work by it, even if the properties stop
-    /// parsing. Properties that name no generation made nothing.
+    /// parsing. Properties that name no generation made nothing. (A Create refused before
+    /// any write reports an id that names nothing instead: see `create`.)
     fn failed_create_id(&self, request: &CreateRequest) -> String {
         let key = Properties::recover_replacement_key(&request.resource_properties);
         match (StackArn::parse(&request.stack_id), key) {
@@ -509,7 +511,7 @@ impl CustomResource for EntraFederatedRole {
                 &request.logical_resource_id,
                 &key,
             )),
-            _ => failed_create_id(&request.request_id),
+            _ => nothing_created_id(&request.request_id),
         }
     }
 
@@ -592,10 +594,12 @@ impl CustomResource for EntraFederatedRole {
             return Ok(done());
         };
         let generation_id = generation_key(&request.stack_id, &request.logical_resource_id, &key);
-        if is_failed_create_id(&request.physical_resource_id)
-            && request.physical_resource_id != failed_create_id(&generation_id)
+        let physical_id = &request.physical_resource_id;
+        if names_nothing(physical_id)
+            || (is_failed_create_id(physical_id)
+                && *physical_id != failed_create_id(&generation_id))
         {
-            tracing::info!("delete of a create that failed before any write: nothing was made");
+            tracing::info!("delete of a create that wrote nothing: nothing to clean up");
             return Ok(done());
         }
         let target = self

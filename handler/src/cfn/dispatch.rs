@@ -43,12 +43,12 @@ pub trait CustomResource: Send + Sync {
         invocation: &Invocation,
     ) -> impl Future<Output = Result<Success, Failure>> + Send;
 
-    /// The physical id a failed Create reports — whether it failed, ran out of time or
-    /// panicked — which the Delete that follows is sent with. The default names no
-    /// object; a resource whose Create may have written before failing names what that
-    /// Delete must clean up (it must satisfy [`is_failed_create_id`]).
+    /// The physical id a failed Create reports — whether it failed after writing, ran
+    /// out of time or panicked — which the Delete that follows is sent with. The default
+    /// names nothing; a resource whose Create may have written names what that Delete
+    /// must clean up (made by [`failed_create_id`]).
     fn failed_create_id(&self, request: &CreateRequest) -> String {
-        failed_create_id(&request.request_id)
+        nothing_created_id(&request.request_id)
     }
 }
 
@@ -75,25 +75,40 @@ impl Success {
 }
 
 /// A failed operation: the error (its whole source chain becomes the `Reason`). A failed
-/// Create is reported under [`CustomResource::failed_create_id`].
+/// Create is reported under [`CustomResource::failed_create_id`], or under
+/// [`nothing_created_id`] when it failed [`before any write`](Failure::before_any_write).
 #[derive(Debug)]
 pub struct Failure {
     error: Box<dyn StdError + Send + Sync>,
+    before_any_write: bool,
+}
+
+impl Failure {
+    /// Marks a failure that wrote nothing: a failed Create then reports an id that names
+    /// nothing, and the Delete that follows has nothing to clean up — even when what
+    /// refused the Create (a missing member role, a broken credential) would make a
+    /// cleanup fail too.
+    pub fn before_any_write(mut self) -> Self {
+        self.before_any_write = true;
+        self
+    }
 }
 
 impl<E: StdError + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
         Self {
             error: Box::new(error),
+            before_any_write: false,
         }
     }
 }
 
 const FAILED_CREATE_PREFIX: &str = "entra-federated-role:create-failed:";
+const NOTHING_CREATED_PREFIX: &str = "entra-federated-role:nothing-created:";
 
-/// The physical id of a failed Create: CloudFormation sends it back in the Delete that
-/// follows, which then knows no complete resource was made. `token` tells creates apart
-/// (the request id, or whatever a resource needs to find partial work).
+/// The physical id of a failed Create that may have written: CloudFormation sends it back
+/// in the Delete that follows, which finds the partial work by `token` (whatever the
+/// resource needs for that).
 pub fn failed_create_id(token: &str) -> String {
     format!("{FAILED_CREATE_PREFIX}{token}")
 }
@@ -101,6 +116,17 @@ pub fn failed_create_id(token: &str) -> String {
 /// Whether `physical_resource_id` was made by [`failed_create_id`].
 pub fn is_failed_create_id(physical_resource_id: &str) -> bool {
     physical_resource_id.starts_with(FAILED_CREATE_PREFIX)
+}
+
+/// The physical id of a failed Create that wrote nothing (`request_id`: the Create's).
+pub fn nothing_created_id(request_id: &str) -> String {
+    format!("{NOTHING_CREATED_PREFIX}{request_id}")
+}
+
+/// Whether `physical_resource_id` was made by [`nothing_created_id`]: its Delete has
+/// nothing to do.
+pub fn names_nothing(physical_resource_id: &str) -> bool {
+    physical_resource_id.starts_with(NOTHING_CREATED_PREFIX)
 }
 
 /// What a resource learns about the invocation besides the request.
@@ -269,7 +295,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         };
         let physical_id_on_failure = |resource: Option<&R>| match &request {
             Request::Create(create) => resource.map_or_else(
-                || failed_create_id(&create.request_id),
+                || nothing_created_id(&create.request_id),
                 |resource| resource.failed_create_id(create),
             ),
             Request::Update(update) => update.physical_resource_id.clone(),
@@ -305,7 +331,15 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
                 data: success.data,
                 no_echo: success.no_echo,
             },
-            Ok(Ok(Err(failure))) => failed(physical_id_on_failure, failure.error.as_ref()),
+            Ok(Ok(Err(failure))) => {
+                let id = match &request {
+                    Request::Create(create) if failure.before_any_write => {
+                        nothing_created_id(&create.request_id)
+                    }
+                    _ => physical_id_on_failure,
+                };
+                failed(id, failure.error.as_ref())
+            }
             Ok(Err(panic)) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -330,16 +364,18 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         }
     }
 
-    /// Under a cold-start configuration error only a Delete of a failed Create can
-    /// succeed: nothing was made, so there is nothing to clean up.
+    /// Under a cold-start configuration error only the Delete of a Create that wrote
+    /// nothing can succeed: there is nothing to clean up. A Create that may have written
+    /// needs its cleanup, which the configuration makes impossible: that Delete fails
+    /// until the environment is fixed.
     fn answer_unconfigured(
         &self,
         request: &Request,
         init_error: &str,
         physical_id: String,
     ) -> Answer {
-        if matches!(request, Request::Delete(_)) && is_failed_create_id(&physical_id) {
-            tracing::info!("delete of a failed create: nothing was made");
+        if matches!(request, Request::Delete(_)) && names_nothing(&physical_id) {
+            tracing::info!("delete of a create that wrote nothing: nothing to clean up");
             return Answer::Success {
                 physical_resource_id: physical_id,
                 data: BTreeMap::new(),
@@ -358,7 +394,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
 /// The physical id to report when the typed request is unknown.
 fn fallback_id(envelope: &Envelope) -> String {
     envelope.physical_resource_id.clone().unwrap_or_else(|| {
-        failed_create_id(envelope.request_id.as_deref().unwrap_or("unknown-request"))
+        nothing_created_id(envelope.request_id.as_deref().unwrap_or("unknown-request"))
     })
 }
 

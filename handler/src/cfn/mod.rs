@@ -21,7 +21,7 @@ pub mod sender;
 
 pub use dispatch::{
     CustomResource, Failure, Handler, Invocation, Outcome, Success, Timing, failed_create_id,
-    is_failed_create_id,
+    is_failed_create_id, names_nothing, nothing_created_id,
 };
 pub use request::{CreateRequest, DeleteRequest, Envelope, ParseError, Request, UpdateRequest};
 pub use response_url::{InvalidExtraHost, RefusedUrl, ResponseUrlPolicy, redact_url};

@@ -925,8 +925,12 @@ async fn bad_properties_create_nothing_in_either_cloud() {
         "refused before even signing in"
     );
     assert!(role_names(&factory.hub_sdk).await.is_empty());
-    // Its Delete succeeds without touching anything.
+    // Its Delete succeeds without touching anything: the id names nothing.
     let failed_id = failed["PhysicalResourceId"].as_str().unwrap();
+    assert!(
+        entra_federated_role::cfn::names_nothing(failed_id),
+        "{failed_id}"
+    );
     ok(&factory.send(&factory.delete(&stack, failed_id, bad)).await);
 }
 

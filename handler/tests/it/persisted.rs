@@ -4,7 +4,7 @@
 //! same. A change here is a migration, never a refactoring.
 
 use entra_federated_role::{
-    cfn::failed_create_id,
+    cfn::{failed_create_id, nothing_created_id},
     domain::{
         Properties,
         ownership::{MANAGED_BY_VALUE, Ownership, StackArn, TAG_MANAGED_BY, generation_key},
@@ -79,6 +79,12 @@ fn names_and_physical_ids_never_change_for_the_same_generation() {
         failed_create_id(&generated.key),
         "entra-federated-role:create-failed:32b47b9ca7a453ada346",
         "failed-create ids changed: the Delete after a failed Create would not clean up"
+    );
+    // The id a Create refused before any write reports: its Delete does nothing.
+    assert_eq!(
+        nothing_created_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21"),
+        "entra-federated-role:nothing-created:6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21",
+        "nothing-created ids changed: such a Delete would try to clean up"
     );
 }
 

@@ -9,7 +9,7 @@ use std::{
 use entra_federated_role::cfn::{
     CreateRequest, CustomResource, DeleteRequest, Failure, Handler, HttpTransport, Invocation,
     Outcome, ResponseUrlPolicy, RetryPolicy, Success, Timing, UpdateRequest, failed_create_id,
-    is_failed_create_id, sender::Backoff,
+    nothing_created_id, sender::Backoff,
 };
 use entra_federated_role_harness::response_endpoint::ResponseEndpoint;
 use pretty_assertions::assert_eq;
@@ -24,6 +24,7 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:111111111111:function:entra
 enum Behaviour {
     Succeed,
     Fail,
+    Refuse,
     FailWithLongReason,
     Panic,
     Hang,
@@ -51,6 +52,9 @@ impl Behaviour {
                 "AccessDenied: not authorized to perform iam:CreateRole".into(),
             ))
             .into()),
+            Behaviour::Refuse => {
+                Err(Failure::from(Inner("refused before any write".into())).before_any_write())
+            }
             Behaviour::FailWithLongReason => Err(Outer(Inner(format!(
                 "{}: ROOT CAUSE at the end",
                 "detail ".repeat(2000)
@@ -180,6 +184,28 @@ async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
     );
     // The resource's failed-create id: the Delete that follows finds what it names.
     assert_eq!(body["PhysicalResourceId"], resource_failed_create_id());
+}
+
+#[tokio::test]
+async fn a_create_refused_before_any_write_reports_an_id_that_names_nothing() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::Refuse), &endpoint);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("r"), json!({})),
+            in_seconds(30),
+            FUNCTION_ARN,
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("FAILED", 1));
+    // Not the resource's failed-create id: its Delete has nothing to clean up, even
+    // when what refused the Create would make a cleanup fail too.
+    assert_eq!(
+        single_body(&endpoint)["PhysicalResourceId"],
+        nothing_created_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21")
+    );
 }
 
 #[tokio::test]
@@ -335,7 +361,7 @@ async fn the_reason_is_truncated_within_the_body_limit_keeping_both_ends() {
 }
 
 #[tokio::test]
-async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
+async fn a_configuration_error_fails_every_event_but_the_delete_of_a_create_that_wrote_nothing() {
     let endpoint = ResponseEndpoint::start().await;
     let handler = guard(Err("ENTRA_TENANT_ID: is not set".to_owned()), &endpoint);
 
@@ -347,31 +373,19 @@ async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
         )
         .await;
     assert_eq!(delivered(&create).0, "FAILED");
-    let failed_id = failed_create_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21");
-    let delete_failed = events::delete(&endpoint.url("2"), &failed_id, json!({}));
+    let delete = |n: &str, physical_id: &str| {
+        let event = events::delete(&endpoint.url(n), physical_id, json!({}));
+        let handler = &handler;
+        async move { delivered(&handler.handle(event, in_seconds(30), FUNCTION_ARN).await).0 }
+    };
+    let nothing = nothing_created_id("6d1c7c7f-2f4a-4a7e-9d6e-3b1f1c0a9e21");
+    assert_eq!(delete("2", &nothing).await, "SUCCESS");
+    // A role, or a Create that may have written: cleanup is needed, and impossible.
     assert_eq!(
-        delivered(
-            &handler
-                .handle(delete_failed, in_seconds(30), FUNCTION_ARN)
-                .await
-        )
-        .0,
-        "SUCCESS"
-    );
-    let delete_real = events::delete(
-        &endpoint.url("3"),
-        "arn:aws:iam::222222222222:role/ci",
-        json!({}),
-    );
-    assert_eq!(
-        delivered(
-            &handler
-                .handle(delete_real, in_seconds(30), FUNCTION_ARN)
-                .await
-        )
-        .0,
+        delete("3", "arn:aws:iam::222222222222:role/ci").await,
         "FAILED"
     );
+    assert_eq!(delete("4", &failed_create_id("gen-1")).await, "FAILED");
 
     let bodies: Vec<Value> = endpoint
         .requests()
@@ -383,10 +397,8 @@ async fn a_configuration_error_fails_every_event_but_a_failed_create_delete() {
         reason.contains("misconfigured: ENTRA_TENANT_ID: is not set"),
         "{reason}"
     );
-    assert!(is_failed_create_id(
-        bodies[0]["PhysicalResourceId"].as_str().unwrap()
-    ));
-    assert_eq!(bodies[1]["PhysicalResourceId"], failed_id.as_str());
+    assert_eq!(bodies[0]["PhysicalResourceId"], nothing.as_str());
+    assert_eq!(bodies[1]["PhysicalResourceId"], nothing.as_str());
     assert_eq!(
         bodies[2]["PhysicalResourceId"],
         "arn:aws:iam::222222222222:role/ci"
