@@ -16,8 +16,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use crate::{
-    aws::AwsError,
+    aws::{AwsError, sdk_call},
     config::{Config, Credentials},
+    deadline::Deadline,
     graph::{AssertionSource, CertificateCredential, Credential, SignInError},
     secret::Secret,
 };
@@ -26,6 +27,9 @@ use crate::{
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// How long an outbound web identity token lives (it is used at once).
 const ASSERTION_SECONDS: i32 = 300;
+/// How long reading the factory's own credential may take, retries included: it is read
+/// outside any one event's deadline (once per warm container, or per token).
+const SIGN_IN_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Secretless sign-in: AWS outbound web identity federation.
 #[derive(Debug, Clone)]
@@ -57,17 +61,22 @@ pub struct AssertionError {
 impl AssertionSource for WebIdentityAssertion {
     fn assertion(&self) -> BoxFuture<'_, Result<Secret, Box<dyn std::error::Error + Send + Sync>>> {
         Box::pin(async move {
-            let output = self
-                .sts
-                .get_web_identity_token()
-                .audience(TOKEN_EXCHANGE_AUDIENCE)
-                .signing_algorithm("RS256")
-                .duration_seconds(ASSERTION_SECONDS)
-                .send()
-                .await
-                .map_err(|e| AssertionError {
-                    source: AwsError::from_sdk("sts:GetWebIdentityToken", e),
-                })?;
+            let deadline = Deadline::after(SIGN_IN_BUDGET);
+            let output = sdk_call(
+                deadline,
+                "sts:GetWebIdentityToken",
+                AwsError::is_transient,
+                || {
+                    self.sts
+                        .get_web_identity_token()
+                        .audience(TOKEN_EXCHANGE_AUDIENCE)
+                        .signing_algorithm("RS256")
+                        .duration_seconds(ASSERTION_SECONDS)
+                        .send()
+                },
+            )
+            .await
+            .map_err(|source| AssertionError { source })?;
             let token = output
                 .web_identity_token()
                 .ok_or("sts:GetWebIdentityToken answered without a token")?;
@@ -125,15 +134,19 @@ pub async fn credential(config: &Config, sdk: &SdkConfig) -> Result<Credential, 
         }
         Credentials::Secret { arn } => arn,
     };
-    let value = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| CredentialError::Read {
-            arn: arn.clone(),
-            source: AwsError::from_sdk("secretsmanager:GetSecretValue", e),
-        })?;
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let deadline = Deadline::after(SIGN_IN_BUDGET);
+    let value = sdk_call(
+        deadline,
+        "secretsmanager:GetSecretValue",
+        AwsError::is_transient,
+        || secrets.get_secret_value().secret_id(arn).send(),
+    )
+    .await
+    .map_err(|source| CredentialError::Read {
+        arn: arn.clone(),
+        source,
+    })?;
     let shape = || CredentialError::Shape { arn: arn.clone() };
     // The text is parsed without echoing it: serde's messages can quote the input.
     let text = Secret::new(value.secret_string().ok_or_else(shape)?);

@@ -4,7 +4,7 @@
 
 use std::{error::Error as StdError, fmt};
 
-use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::{config::http::HttpResponse, error::SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Validation,
     /// The request never got a service answer (connection, timeout).
     Unreachable,
+    /// The service failed on its side (a 5xx, or an answer that did not parse).
+    ServiceFailure,
     /// Anything else.
     Other,
 }
@@ -57,6 +59,13 @@ impl ErrorKind {
             | "TooManyRequestsException" => Self::Throttling,
             "DeleteConflict" | "DeleteConflictException" => Self::DeleteConflict,
             "ValidationError" | "ValidationException" | "InvalidInput" => Self::Validation,
+            "ServiceFailure"
+            | "ServiceFailureException"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "InternalFailure"
+            | "InternalError"
+            | "InternalServiceError" => Self::ServiceFailure,
             _ => Self::Other,
         }
     }
@@ -75,22 +84,25 @@ pub struct AwsError {
 impl AwsError {
     /// Classifies an SDK error of any AWS service; `action` says what we were doing
     /// ("creating role ci-deploy").
-    pub fn from_sdk<E, R>(action: impl Into<String>, error: SdkError<E, R>) -> Self
+    pub fn from_sdk<E>(action: impl Into<String>, error: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
     {
         let (kind, code, message) = match &error {
-            SdkError::ServiceError(_) => {
+            SdkError::ServiceError(service) => {
                 let code = error.code().map(str::to_owned);
-                let kind = code
-                    .as_deref()
-                    .map_or(ErrorKind::Other, ErrorKind::from_code);
+                let kind = match code.as_deref().map(ErrorKind::from_code) {
+                    Some(kind) if kind != ErrorKind::Other => kind,
+                    // A 5xx without a code we know is still the service's failure.
+                    _ if service.raw().status().is_server_error() => ErrorKind::ServiceFailure,
+                    _ => ErrorKind::Other,
+                };
                 (kind, code, error.message().map(str::to_owned))
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 (ErrorKind::Unreachable, None, None)
             }
+            SdkError::ResponseError(_) => (ErrorKind::ServiceFailure, None, None),
             _ => (ErrorKind::Other, None, None),
         };
         Self {
@@ -132,7 +144,10 @@ impl AwsError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::Throttling | ErrorKind::ConcurrentModification | ErrorKind::Unreachable
+            ErrorKind::Throttling
+                | ErrorKind::ConcurrentModification
+                | ErrorKind::Unreachable
+                | ErrorKind::ServiceFailure
         )
     }
 }
@@ -179,9 +194,34 @@ mod tests {
             ("Throttling", ErrorKind::Throttling),
             ("DeleteConflict", ErrorKind::DeleteConflict),
             ("ValidationError", ErrorKind::Validation),
+            ("ServiceFailure", ErrorKind::ServiceFailure),
+            ("InternalFailure", ErrorKind::ServiceFailure),
+            ("ServiceUnavailable", ErrorKind::ServiceFailure),
             ("Weird", ErrorKind::Other),
         ] {
             assert_eq!(ErrorKind::from_code(code), kind, "{code}");
         }
+    }
+
+    /// With the SDK's own retries off, a service's failure on its side must be retried
+    /// here: by its code, or by its 5xx status when the code is not one we know.
+    #[test]
+    fn service_failures_are_transient() {
+        use aws_sdk_iam::operation::get_role::GetRoleError;
+        use aws_smithy_types::body::SdkBody;
+        let failed = |status: u16, code: &str| {
+            let meta = aws_smithy_types::error::ErrorMetadata::builder()
+                .code(code)
+                .build();
+            let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            AwsError::from_sdk(
+                "reading role ci",
+                SdkError::service_error(GetRoleError::generic(meta), raw),
+            )
+        };
+        assert!(failed(500, "ServiceFailure").is_transient());
+        assert!(failed(502, "SomethingNew").is_transient());
+        assert!(!failed(404, "NoSuchEntity").is_transient());
+        assert!(!failed(400, "SomethingNew").is_transient());
     }
 }

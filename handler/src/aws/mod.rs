@@ -151,7 +151,7 @@ pub fn without_hidden_retries(sdk: SdkConfig) -> SdkConfig {
 /// One AWS call: `send` retried while `retryable` within `deadline` (the one retry of
 /// every AWS call, over an SDK that retries nothing itself), each attempt cut off at the
 /// deadline. `action` says what it does, for the error.
-pub(crate) async fn sdk_call<T, E, R, F, Fut>(
+pub(crate) async fn sdk_call<T, E, F, Fut>(
     deadline: Deadline,
     action: &str,
     retryable: fn(&AwsError) -> bool,
@@ -159,9 +159,8 @@ pub(crate) async fn sdk_call<T, E, R, F, Fut>(
 ) -> Result<T, AwsError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E, R>>>,
+    Fut: std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     retry(deadline, Backoff::STANDARD, retryable, || async {
         match tokio::time::timeout(deadline.remaining(), send()).await {

@@ -259,8 +259,11 @@ impl Account {
             .await;
         match deleted {
             Err(error) if error.kind() == ErrorKind::DeleteConflict => {
-                // Something attached a policy meanwhile: start over while time allows.
+                // Something attached a policy meanwhile: start over while time allows,
+                // after a pause (a conflict that persists must not spin).
+                let pause = Backoff::STANDARD.pause(2);
                 if deadline.allows(Backoff::STANDARD.cap) {
+                    tokio::time::sleep(pause).await;
                     Box::pin(self.delete_role(name, ownership, deadline)).await
                 } else {
                     Err(error)

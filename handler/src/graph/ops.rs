@@ -820,7 +820,13 @@ impl GraphClient {
                 }
                 return Ok(true);
             }
-            let wait = self.policy.propagation_pause(search);
+            // Not jittered: the searches must span the lag, not just happen to.
+            let wait = self
+                .policy
+                .propagation
+                .base
+                .saturating_mul(1 << (search - 1))
+                .min(self.policy.propagation.cap);
             if search == searches || !deadline.allows(wait) {
                 break;
             }
