@@ -134,13 +134,13 @@ pub async fn credential(config: &Config, sdk: &SdkConfig) -> Result<Credential, 
         }
         Credentials::Secret { arn } => arn,
     };
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
     let deadline = Deadline::after(SIGN_IN_BUDGET);
     let value = sdk_call(
         deadline,
         "secretsmanager:GetSecretValue",
         AwsError::is_transient,
-        || secrets.get_secret_value().secret_id(arn).send(),
+        || secretsmanager.get_secret_value().secret_id(arn).send(),
     )
     .await
     .map_err(|source| CredentialError::Read {

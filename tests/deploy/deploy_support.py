@@ -260,7 +260,7 @@ def environment_variables_read() -> set[str]:
 
 
 _CALL = re.compile(
-    r"(?:\b(?P<client>iam|cloudformation|sts)|aws_sdk_(?P<sdk>\w+)::Client::new\([^)]*\))"
+    r"(?:\b(?P<client>iam|cloudformation|sts|secretsmanager)|aws_sdk_(?P<sdk>\w+)::Client::new\([^)]*\))"
     r"\s*\.\s*(?P<op>[a-z][a-z0-9_]*)\(\)"
 )
 
