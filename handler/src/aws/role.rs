@@ -161,17 +161,6 @@ impl Account {
         self.converge_observed(spec, observed, deadline).await
     }
 
-    /// The role `name` as IAM has it now, for [`Account::converge_observed`]: read while
-    /// the rest of the event's work is still running, so the converge writes need not
-    /// wait for a read.
-    pub async fn observe_role(
-        &self,
-        name: &RoleName,
-        deadline: Deadline,
-    ) -> Result<ObservedRole, AwsError> {
-        self.observe(name, deadline).await
-    }
-
     /// [`Account::converge_role`] from `observed`, read earlier in the same event.
     pub async fn converge_observed(
         &self,
@@ -190,7 +179,7 @@ impl Account {
                 // Made meanwhile, or the name is another role's in another case (IAM
                 // compares role names regardless of case, GetRole may not): read it once.
                 None => self
-                    .observe(&spec.name, deadline)
+                    .observe_role(&spec.name, deadline)
                     .await?
                     .ok_or_else(not_ours)?,
             },
@@ -239,7 +228,7 @@ impl Account {
         ownership: &Ownership,
         deadline: Deadline,
     ) -> Result<RoleDeletion, AwsError> {
-        let Some(observed) = self.observe(name, deadline).await? else {
+        let Some(observed) = self.observe_role(name, deadline).await? else {
             return Ok(RoleDeletion::Absent);
         };
         if !ownership.owns(&observed.tags) {
@@ -356,12 +345,14 @@ impl Account {
         .map_err(quota)
     }
 
-    /// The role, its managed and its inline policy names; `None` when it does not exist.
-    async fn observe(
+    /// The role `name` as IAM has it now — its managed and inline policy names included;
+    /// `None` when it does not exist — for [`Account::converge_observed`]: read while the
+    /// rest of the event's work is still running, so the converge writes need not wait.
+    pub async fn observe_role(
         &self,
         name: &RoleName,
         deadline: Deadline,
-    ) -> Result<Option<RoleState>, AwsError> {
+    ) -> Result<ObservedRole, AwsError> {
         let role = self.read(deadline, format!("reading role {name}"), |iam| {
             iam.get_role().role_name(name.as_str()).send()
         });
