@@ -105,6 +105,14 @@ impl RetryPolicy {
     }
 }
 
+/// Whether an HTTP answer with `status` says that the same request may succeed when
+/// repeated shortly: throttling (429), a request timeout (408) or a failure of the
+/// service (5xx). The one place that says so, for every caller: Microsoft Graph and the
+/// Entra sign-in, AWS (under the codes each service documents), and the response PUT.
+pub fn transient_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}
+
 /// `wait` without its sub-millisecond part.
 pub fn whole_millis(wait: Duration) -> Duration {
     Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))

@@ -7,6 +7,8 @@ use std::{error::Error as StdError, fmt};
 use aws_sdk_iam::{config::http::HttpResponse, error::SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::retry::transient_status;
+
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// What kind of failure a service reported.
@@ -93,8 +95,10 @@ impl AwsError {
                 let code = error.code().map(str::to_owned);
                 let kind = match code.as_deref().map(ErrorKind::from_code) {
                     Some(kind) if kind != ErrorKind::Other => kind,
-                    // A 5xx without a code we know is still the service's failure.
-                    _ if service.raw().status().is_server_error() => ErrorKind::ServiceFailure,
+                    // A transient status without a code we know is still the service's failure.
+                    _ if transient_status(service.raw().status().as_u16()) => {
+                        ErrorKind::ServiceFailure
+                    }
                     _ => ErrorKind::Other,
                 };
                 (kind, code, error.message().map(str::to_owned))

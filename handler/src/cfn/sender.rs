@@ -9,6 +9,7 @@ use std::{future::Future, time::Duration};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::retry::transient_status;
 pub use crate::retry::{Backoff, RetryPolicy};
 
 /// One PUT attempt.
@@ -124,7 +125,7 @@ pub async fn deliver(
         let timeout = policy.attempt_timeout.min(remaining);
         match transport.put(url, body.to_vec(), timeout).await {
             Ok(status) if (200..300).contains(&status) => return Ok(Delivered { attempts }),
-            Ok(status) if status >= 500 || status == 408 || status == 429 => {
+            Ok(status) if transient_status(status) => {
                 tracing::warn!(attempt = attempts, status, "response PUT failed, retrying");
                 last = format!("HTTP {status}");
             }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::error::{OAuthError, SignInError};
 use crate::deadline::Deadline;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, transient_status};
 use crate::secret::Secret;
 
 /// `client_assertion_type` for JWT assertions (RFC 7523).
@@ -314,7 +314,7 @@ impl Authenticator {
                 );
                 return Ok((token, lifetime));
             }
-            if status == 429 || (500..600).contains(&status) {
+            if transient_status(status) {
                 transient_retries += 1;
                 let wait = self.policy.wait(retry_after, transient_retries);
                 if !deadline.allows(wait) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::GraphClient;
 use super::error::{ApiError, GraphError};
-use crate::deadline::Deadline;
+use crate::{deadline::Deadline, retry::transient_status};
 
 /// One request: what it does (for errors), where, and what it needs.
 pub(crate) struct Call<'a> {
@@ -121,7 +121,7 @@ impl GraphClient {
                     // A 404 after an attempt that may have landed (its answer lost) is
                     // that attempt's doing — a DELETE that did delete — not lag.
                     let lag = status == 404 && call.replicating && !maybe_applied;
-                    if status != 429 && !(500..600).contains(&status) && !lag {
+                    if !transient_status(status) && !lag {
                         return Err(GraphError::from_response(
                             call.action,
                             call.permission,
