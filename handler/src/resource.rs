@@ -33,7 +33,7 @@ use crate::{
         failed_create_id, is_failed_create_id, names_nothing, nothing_created_id,
     },
     config::Config,
-    core::{Converged, CoreError, Generation, Lifecycle, Removed, Wanted},
+    core::{Converged, CoreError, Generation, Lifecycle, Outcome, Plan, Removed, Wanted},
     deadline::Deadline,
     domain::{
         DisplayName, Properties, PropertyErrors, ReplacementKey, caller,
@@ -353,30 +353,36 @@ impl EntraFederatedRole {
             iam: account,
             entra: admitted.graph,
         };
-        let converged = match how {
-            Converge::Fresh => {
-                lifecycle
-                    .converge(generation, wanted, true, deadline)
-                    .await?
-            }
-            Converge::Existing => {
-                lifecycle
-                    .converge(generation, wanted, false, deadline)
-                    .await?
-            }
+        let plan = match how {
+            Converge::Fresh => Plan::converge(generation.clone(), true),
+            Converge::Existing => Plan::converge(generation.clone(), false),
             Converge::RemovingFailedReplacement(abandoned) => {
-                let (converged, removed) = lifecycle
-                    .roll_back(generation, wanted, abandoned, deadline)
-                    .await;
-                let converged = converged?;
-                let removed = removed.map_err(|source| ResourceError::Abandoned {
-                    generation: abandoned.key().to_owned(),
-                    source,
-                })?;
-                tracing::info!(generation = %abandoned.key(), outcome = ?removed, "removed the failed replacement");
-                converged
+                Plan::converge(generation.clone(), false).alongside(Plan::remove(abandoned.clone()))
             }
         };
+        tracing::info!(%plan, "planned");
+        let mut outcomes = lifecycle
+            .apply(&plan, Some(wanted), deadline)
+            .await
+            .into_iter();
+        let converged = match outcomes.next() {
+            Some(Ok(Outcome::Converged(converged))) => *converged,
+            Some(Err(error)) => return Err(error.into()),
+            other => unreachable!("a convergence comes first in its plan, not {other:?}"),
+        };
+        if let Converge::RemovingFailedReplacement(abandoned) = how {
+            let removed = match outcomes.next() {
+                Some(Ok(Outcome::Removed(removed))) => removed,
+                Some(Err(source)) => {
+                    return Err(ResourceError::Abandoned {
+                        generation: abandoned.key().to_owned(),
+                        source,
+                    });
+                }
+                other => unreachable!("the removal comes second in its plan, not {other:?}"),
+            };
+            tracing::info!(generation = %abandoned.key(), outcome = ?removed, "removed the failed replacement");
+        }
         Ok(self.answer(generation, converged))
     }
 
@@ -392,7 +398,11 @@ impl EntraFederatedRole {
             iam: account,
             entra: graph,
         };
-        if lifecycle.remove(generation, deadline).await? == Removed::ForeignLeft {
+        let plan = Plan::remove(generation.clone());
+        tracing::info!(%plan, "planned");
+        let outcome = lifecycle.apply(&plan, None, deadline).await.pop();
+        let outcome = outcome.expect("one outcome per target")?;
+        if outcome == Outcome::Removed(Removed::ForeignLeft) {
             tracing::warn!(
                 "objects under this generation's names that are not ours were left alone"
             );

@@ -1,10 +1,15 @@
 //! Converge: one generation's application, service principal, audience and role, in
 //! line with what is wanted (see the [module docs](super)).
 
-use std::future::Future;
+use std::{
+    future::Future,
+    sync::{Mutex, OnceLock},
+};
 
 use super::{
     CoreError, Generation, Lifecycle,
+    apply::Flow,
+    plan::Converging,
     ports::{Entra, Iam},
 };
 use crate::{
@@ -20,7 +25,8 @@ use crate::{
         trust::{sealed_trust_policy, trust_policy},
     },
     graph::{
-        Application, ApplicationSpec, GraphError, ServicePrincipal, TrustedClient, WorkloadSpec,
+        Application, ApplicationSpec, GraphError, ServicePrincipal, TrustedClient, Upserted,
+        WorkloadSpec,
     },
     retry::{Backoff, retry},
 };
@@ -53,7 +59,7 @@ pub struct Converged {
     pub provider: Provider,
 }
 
-/// What became of the role while the Entra side was registered.
+/// What became of the role before its trust could be set.
 enum EarlyRole {
     /// A new role: created sealed, or not.
     Sealed(SealedRole),
@@ -61,74 +67,184 @@ enum EarlyRole {
     Observed(ObservedRole),
 }
 
-/// The Entra side of a generation and its audience on the provider, in place.
-struct Registered {
-    application: Application,
-    app_id: AppId,
-    audience: String,
-    service_principal: ServicePrincipal,
-    provider: Provider,
+/// One convergence: what is wanted, and what its steps learn for the steps after them.
+/// A step reads only what the steps it waits for ([`Plan::converge`]) have set.
+///
+/// [`Plan::converge`]: super::plan::Plan::converge
+pub(super) struct Convergence<'a> {
+    generation: &'a Generation,
+    wanted: Wanted<'a>,
+    spec: WorkloadSpec,
+    /// The role as wanted, with a trust that admits nobody.
+    sealed: RoleSpec,
+    /// The application as upserted, its appId and audience.
+    application: OnceLock<(Upserted, AppId, String)>,
+    early_role: Mutex<Option<EarlyRole>>,
+    service_principal: OnceLock<ServicePrincipal>,
+    provider: OnceLock<Provider>,
+    role_arn: OnceLock<String>,
+}
+
+const ORDER: &str = "the plan runs a step after those it reads from";
+
+impl<'a> Convergence<'a> {
+    pub(super) fn new(generation: &'a Generation, wanted: Wanted<'a>) -> Self {
+        let properties = wanted.properties;
+        Self {
+            spec: WorkloadSpec {
+                application: ApplicationSpec {
+                    unique_name: generation.unique_name.clone(),
+                    display_name: wanted.display_name.clone(),
+                    token_version: generation.name.token_version,
+                    owner: generation.owner.clone(),
+                },
+                federated_credentials: properties.federated_credentials.clone(),
+                trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
+                require_app_role_assignment: properties.require_app_role_assignment,
+            },
+            sealed: RoleSpec::new(
+                properties,
+                generation.name.role_name.clone(),
+                sealed_trust_policy(),
+                generation.ownership.clone(),
+            ),
+            generation,
+            wanted,
+            application: OnceLock::new(),
+            early_role: Mutex::new(None),
+            service_principal: OnceLock::new(),
+            provider: OnceLock::new(),
+            role_arn: OnceLock::new(),
+        }
+    }
+
+    fn application(&self) -> &(Upserted, AppId, String) {
+        self.application.get().expect(ORDER)
+    }
+
+    fn service_principal(&self) -> &ServicePrincipal {
+        self.service_principal.get().expect(ORDER)
+    }
+
+    /// The principals the trust admits, and the app role is assigned to: the
+    /// generation's service principal and the trusted clients'.
+    fn subjects(&self) -> Vec<String> {
+        std::iter::once(self.service_principal().id.clone())
+            .chain(
+                self.wanted
+                    .trusted
+                    .iter()
+                    .map(|t| t.service_principal_id.clone()),
+            )
+            .collect()
+    }
+
+    /// The generation in place, once every step is done.
+    pub(super) fn converged(self) -> Converged {
+        let (upserted, app_id, audience) = self.application.into_inner().expect(ORDER);
+        let role_arn = self.role_arn.into_inner().expect(ORDER);
+        tracing::info!(role = %role_arn, app_id = %app_id, "the role and its Entra application are in place");
+        Converged {
+            role_arn,
+            application: upserted.application,
+            app_id,
+            audience,
+            service_principal: self.service_principal.into_inner().expect(ORDER),
+            provider: self.provider.into_inner().expect(ORDER),
+        }
+    }
 }
 
 impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
-    /// Creates or converges every object of `generation` to `wanted`.
-    ///
-    /// A `fresh` generation (a Create, a replacement) gets its role created sealed while
-    /// the Entra side is registered, its policies attached while the service principal
-    /// is made, so that only setting its trust waits for the service principal's id. An
-    /// existing generation's role is read meanwhile instead, so its converge writes need
-    /// not wait for a read.
-    pub async fn converge(
+    /// Runs one step of `job`.
+    pub(super) async fn converge_step(
         &self,
-        generation: &Generation,
-        wanted: Wanted<'_>,
-        fresh: bool,
+        job: &Convergence<'_>,
+        step: Converging,
         deadline: Deadline,
-    ) -> Result<Converged, CoreError> {
-        let Wanted {
-            properties,
-            trusted,
-            ..
-        } = wanted;
-        let sealed = RoleSpec::new(
-            properties,
-            generation.name.role_name.clone(),
-            sealed_trust_policy(),
-            generation.ownership.clone(),
-        );
-        let early_role = async {
-            Ok::<_, CoreError>(if fresh {
-                EarlyRole::Sealed(self.iam.create_sealed(&sealed, deadline).await?)
-            } else {
-                EarlyRole::Observed(self.iam.observe_role(&sealed.name, deadline).await?)
-            })
-        };
-        // Both run to their end (crate::settle): a failure waits for the role's
-        // CreateRole, so the removal that follows finds the role.
-        let (registered, early_role) = tokio::join!(
-            self.register(generation, wanted, fresh, deadline),
-            early_role
-        );
-        let (registered, early_role) = (registered?, early_role?);
-        let Registered {
-            application,
-            app_id,
-            audience,
-            service_principal,
-            provider,
-        } = registered;
+    ) -> Result<Flow, CoreError> {
+        let generation = job.generation;
+        match step {
+            Converging::UpsertApplication { existing } => {
+                let upserted = self
+                    .entra
+                    .upsert_application(&job.spec.application, existing, deadline)
+                    .await?;
+                let app_id = AppId::parse(&upserted.application.app_id).map_err(|_| {
+                    GraphError::InvalidResponse {
+                        action: "read the application's appId".to_owned(),
+                        detail: "it is not a GUID".to_owned(),
+                    }
+                })?;
+                let audience = audience(&app_id, generation.name.token_version);
+                set(&job.application, (upserted, app_id, audience));
+            }
+            Converging::CreateSealedRole => {
+                let sealed = self.iam.create_sealed(&job.sealed, deadline).await?;
+                *job.early_role.lock().expect("never poisoned") = Some(EarlyRole::Sealed(sealed));
+            }
+            Converging::ReadRole => {
+                let observed = self.iam.observe_role(&job.sealed.name, deadline).await?;
+                *job.early_role.lock().expect("never poisoned") =
+                    Some(EarlyRole::Observed(observed));
+            }
+            Converging::RegisterApplication => {
+                let (upserted, _, _) = job.application();
+                let (service_principal, _) = self
+                    .entra
+                    .register_application(upserted, &job.spec, deadline)
+                    .await?;
+                set(&job.service_principal, service_principal);
+            }
+            Converging::AddAudience => {
+                let (_, _, audience) = job.application();
+                let provider = self
+                    .iam
+                    .ensure_provider(&generation.issuer, audience, deadline)
+                    .await?;
+                set(&job.provider, provider);
+            }
+            Converging::OpenTrust => {
+                set(&job.role_arn, self.open_trust(job, deadline).await?);
+            }
+            Converging::AssignAppRole => {
+                let (upserted, _, _) = job.application();
+                self.entra
+                    .converge_app_role_assignments(
+                        &upserted.application,
+                        job.service_principal(),
+                        &job.subjects(),
+                        job.wanted.properties.require_app_role_assignment,
+                        deadline,
+                    )
+                    .await?;
+            }
+        }
+        Ok(Flow::Next)
+    }
 
-        let subjects: Vec<String> = std::iter::once(service_principal.id.clone())
-            .chain(trusted.iter().map(|t| t.service_principal_id.clone()))
-            .collect();
+    /// Sets the role's trust to the audience and exactly the service principals, in the
+    /// way that suits what became of the role earlier. Returns its ARN.
+    async fn open_trust(
+        &self,
+        job: &Convergence<'_>,
+        deadline: Deadline,
+    ) -> Result<String, CoreError> {
+        let generation = job.generation;
+        let (_, _, audience) = job.application();
+        let provider = job.provider.get().expect(ORDER);
         let role = RoleSpec {
-            trust_policy: trust_policy(&provider.arn, &generation.issuer, &audience, &subjects)?,
-            ..sealed
+            trust_policy: trust_policy(
+                &provider.arn,
+                &generation.issuer,
+                audience,
+                &job.subjects(),
+            )?,
+            ..job.sealed.clone()
         };
         // An attempt after the first (IAM did not see the provider) reads the role afresh.
-        let early_role = std::sync::Mutex::new(Some(early_role));
         let write_role = || async {
-            let early = early_role.lock().expect("never poisoned").take();
+            let early = job.early_role.lock().expect("never poisoned").take();
             match early {
                 Some(EarlyRole::Sealed(SealedRole::Created(arn))) => {
                     self.iam.unseal(&role, deadline).await?;
@@ -145,92 +261,14 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 }
             }
         };
-        let role_side = async {
-            Ok::<_, CoreError>(
-                with_provider(
-                    self.iam,
-                    &generation.issuer,
-                    &audience,
-                    deadline,
-                    write_role,
-                )
-                .await?,
-            )
-        };
-        let assignments = async {
-            self.entra
-                .converge_app_role_assignments(
-                    &application,
-                    &service_principal,
-                    &subjects,
-                    properties.require_app_role_assignment,
-                    deadline,
-                )
-                .await?;
-            Ok::<_, CoreError>(())
-        };
-        let (role_arn, assignments) = tokio::join!(role_side, assignments);
-        let (role_arn, ()) = (role_arn?, assignments?);
-        tracing::info!(role = %role_arn, app_id = %app_id, "the role and its Entra application are in place");
-        Ok(Converged {
-            role_arn,
-            application,
-            app_id,
-            audience,
-            service_principal,
-            provider,
-        })
+        Ok(with_provider(self.iam, &generation.issuer, audience, deadline, write_role).await?)
     }
+}
 
-    /// The Entra side of `generation` and its audience on the OIDC provider: the
-    /// application upserted (read at the same time unless the generation is `fresh`),
-    /// then at once its identifier URI, service principal and federated credentials and
-    /// the audience added.
-    async fn register(
-        &self,
-        generation: &Generation,
-        wanted: Wanted<'_>,
-        fresh: bool,
-        deadline: Deadline,
-    ) -> Result<Registered, CoreError> {
-        let properties = wanted.properties;
-        let spec = WorkloadSpec {
-            application: ApplicationSpec {
-                unique_name: generation.unique_name.clone(),
-                display_name: wanted.display_name.clone(),
-                token_version: generation.name.token_version,
-                owner: generation.owner.clone(),
-            },
-            federated_credentials: properties.federated_credentials.clone(),
-            trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
-            require_app_role_assignment: properties.require_app_role_assignment,
-        };
-        let upserted = self
-            .entra
-            .upsert_application(&spec.application, !fresh, deadline)
-            .await?;
-        let app_id = AppId::parse(&upserted.application.app_id).map_err(|_| {
-            GraphError::InvalidResponse {
-                action: "read the application's appId".to_owned(),
-                detail: "it is not a GUID".to_owned(),
-            }
-        })?;
-        let audience = audience(&app_id, generation.name.token_version);
-        // Both sides run to their end (crate::settle).
-        let (entra, provider) = tokio::join!(
-            self.entra.register_application(&upserted, &spec, deadline),
-            self.iam
-                .ensure_provider(&generation.issuer, &audience, deadline),
-        );
-        let (service_principal, _) = entra?;
-        let provider = provider?;
-        Ok(Registered {
-            application: upserted.application,
-            app_id,
-            audience,
-            service_principal,
-            provider,
-        })
+/// Records what a step learnt; each step runs once per plan.
+pub(super) fn set<T>(cell: &OnceLock<T>, value: T) {
+    if cell.set(value).is_err() {
+        unreachable!("each step of a plan runs once");
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{
-    Generation, Lifecycle, Wanted,
+    Generation, Lifecycle, Plan, Wanted,
     fake::{Clouds, FakeEntra, FakeIam, Fault, World},
 };
 use crate::{
@@ -143,27 +143,21 @@ impl Step<'_> {
             iam: &iam,
             entra: &entra,
         };
-        match self {
+        let (plan, wanted) = match self {
             Self::Create(resource) | Self::Update(resource) => {
                 let fresh = matches!(self, Self::Create(_));
-                let wanted = resource.wanted(&display_name);
-                lifecycle
-                    .converge(&resource.generation, wanted, fresh, deadline())
-                    .await
-                    .is_ok()
+                let plan = Plan::converge(resource.generation.clone(), fresh);
+                (plan, Some(resource.wanted(&display_name)))
             }
-            Self::Delete(resource) => lifecycle
-                .remove(&resource.generation, deadline())
-                .await
-                .is_ok(),
+            Self::Delete(resource) => (Plan::remove(resource.generation.clone()), None),
             Self::RollBack { to, from } => {
-                let wanted = to.wanted(&display_name);
-                let (converged, removed) = lifecycle
-                    .roll_back(&to.generation, wanted, &from.generation, deadline())
-                    .await;
-                converged.is_ok() && removed.is_ok()
+                let plan = Plan::converge(to.generation.clone(), false)
+                    .alongside(Plan::remove(from.generation.clone()));
+                (plan, Some(to.wanted(&display_name)))
             }
-        }
+        };
+        let outcomes = lifecycle.apply(&plan, wanted, deadline()).await;
+        outcomes.iter().all(Result::is_ok)
     }
 }
 

@@ -2,11 +2,12 @@
 //! is wanted, in both clouds — or remove them.
 //!
 //! The front doors translate into the core's terms: the CloudFormation custom resource
-//! ([`crate::resource`]) plans each event from the generations it names
-//! ([`crate::domain::plan`]) and then asks the core to [`Lifecycle::converge`] one
-//! generation, to [`Lifecycle::remove`] one, or both at once (the rollback of a failed
-//! replacement). The core reaches IAM and Entra only through the [`ports`], which the
-//! adapters implement, so every decision here runs in-process against fakes as well.
+//! ([`crate::resource`]) decides from the generations an event names
+//! ([`crate::domain::plan`]) which one to converge and which to remove, and makes that a
+//! [`Plan`]: a value that lists every operation in order, each with the operations it
+//! waits for, which it logs and the core [applies](Lifecycle::apply). The core reaches
+//! IAM and Entra only through the [`ports`], which the adapters implement, so every
+//! decision here runs in-process against fakes as well.
 //!
 //! **Converge** upserts the generation's Entra application and, at the same time,
 //! creates the role sealed (a trust that admits nobody) with its policies — or reads the
@@ -14,7 +15,7 @@
 //! principal and federated credentials and puts the app's audience on the tenant's OIDC
 //! provider; then sets the role's trust to that audience and exactly those service
 //! principals (converging the rest of the role from what was read), and makes the
-//! app-role assignments. Concurrent writes each run to their end ([`crate::settle`]).
+//! app-role assignments.
 //!
 //! **Remove** deletes the role first (so nobody can assume it), then soft-deletes the
 //! Entra application; then, at once, removes our audience (and the provider only when
@@ -25,15 +26,19 @@
 //! Every step is idempotent, so a repeated event — also after a crash between any two
 //! writes, or an answer lost after a write landed — converges on the same end state.
 
+mod apply;
 mod converge;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod matrix;
+pub mod plan;
 pub mod ports;
 mod remove;
 
+pub use apply::Outcome;
 pub use converge::{Converged, Wanted, with_provider};
+pub use plan::Plan;
 pub use remove::Removed;
 
 use crate::{
@@ -134,22 +139,4 @@ pub struct Lifecycle<'a, I, E> {
     pub iam: &'a I,
     /// The tenant its application lives in.
     pub entra: &'a E,
-}
-
-impl<I: ports::Iam, E: ports::Entra> Lifecycle<'_, I, E> {
-    /// The rollback of a failed replacement: converges `generation` and removes
-    /// `abandoned`, the replacement that failed — no physical id names it, so no Delete
-    /// ever will. They share no object; both run to their end.
-    pub async fn roll_back(
-        &self,
-        generation: &Generation,
-        wanted: Wanted<'_>,
-        abandoned: &Generation,
-        deadline: crate::deadline::Deadline,
-    ) -> (Result<Converged, CoreError>, Result<Removed, CoreError>) {
-        tokio::join!(
-            self.converge(generation, wanted, false, deadline),
-            self.remove(abandoned, deadline)
-        )
-    }
 }
