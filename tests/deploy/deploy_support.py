@@ -279,11 +279,11 @@ def sdk_calls() -> set[str]:
 
 
 def property_names() -> set[str]:
-    """The resource's properties and CloudFormation's own (handler/src/domain/properties.rs)."""
-    source = handler_source("domain/properties.rs").split("#[cfg(test)]", 1)[0]
+    """The resource's properties and CloudFormation's own (handler/src/domain/properties/mod.rs)."""
+    source = handler_source("domain/properties/mod.rs")
     names = set(re.findall(r'pub\(crate\) const [A-Z_]+: &str = "([A-Za-z]+)";', source))
     own = re.search(r"CLOUDFORMATION_PROPERTIES: \[&str; \d+\] = \[([^\]]*)\]", source)
-    assert own, "CLOUDFORMATION_PROPERTIES not found in properties.rs"
+    assert own, "CLOUDFORMATION_PROPERTIES not found in properties/mod.rs"
     names |= set(re.findall(r'"([A-Za-z]+)"', own.group(1)))
     return names
 
