@@ -22,13 +22,14 @@ use crate::{
     deadline::Deadline,
     domain::{
         RoleName,
+        app_role::{AppRoleWrites, app_role_writes, assignment_writes},
         federation::provider_arn,
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
         role::{RoleSpec, RoleState, RoleWrite, role_removal, role_writes},
     },
     graph::{
-        APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, GraphError,
-        Located, ServicePrincipal, UniqueName, Upserted, WorkloadSpec,
+        AppOwner, Application, ApplicationSpec, Changes, GraphError, Located, ServicePrincipal,
+        UniqueName, Upserted, WorkloadSpec,
     },
 };
 
@@ -499,6 +500,31 @@ impl FakeEntra<'_> {
             .map_err(graph)
     }
 
+    /// Makes exactly `wanted` hold the app role of the application `name`, whose holders
+    /// were `held`.
+    fn assign(
+        &self,
+        name: &str,
+        held: &[String],
+        wanted: &[String],
+    ) -> Result<Changes, GraphError> {
+        let writes = assignment_writes(held, String::as_str, wanted);
+        let mut changes = Changes::default();
+        for stale in writes.remove {
+            self.with_app(name, |app| app.assignments.retain(|p| p != stale))?;
+            changes.removed.push(stale.clone());
+        }
+        for missing in writes.add {
+            self.with_app(name, |app| {
+                if !app.assignments.iter().any(|p| p == missing) {
+                    app.assignments.push(missing.to_owned());
+                }
+            })?;
+            changes.created.push(missing.to_owned());
+        }
+        Ok(changes)
+    }
+
     fn unique_name_of(&self, application: &Application) -> String {
         application.unique_name.clone().unwrap_or_default()
     }
@@ -626,45 +652,26 @@ impl Entra for FakeEntra<'_> {
             .read(|clouds| clouds.apps.get(&name).cloned())
             .map_err(graph)?
             .ok_or_else(|| graph(Failed::Unapplied))?;
-        let has_role = current
-            .application
-            .app_roles
-            .iter()
-            .any(|r| r.value.as_deref() == Some(APP_ROLE_VALUE));
-        let mut changes = Changes::default();
-        let wanted: &[String] = if required { principals } else { &[] };
-        if required && !has_role {
-            self.with_app(&name, |app| {
-                app.application.app_roles.push(AppRole {
-                    id: "role".to_owned(),
-                    allowed_member_types: vec!["Application".to_owned()],
-                    value: Some(APP_ROLE_VALUE.to_owned()),
-                    display_name: None,
-                    description: None,
-                    is_enabled: true,
-                });
-            })?;
-        }
-        for stale in current.assignments.iter().filter(|p| !wanted.contains(p)) {
-            self.with_app(&name, |app| app.assignments.retain(|p| p != stale))?;
-            changes.removed.push(stale.clone());
-        }
-        for missing in wanted.iter().filter(|p| !current.assignments.contains(p)) {
-            self.with_app(&name, |app| {
-                if !app.assignments.contains(missing) {
-                    app.assignments.push(missing.clone());
+        let wanted = match app_role_writes(&current.application.app_roles, required, "role") {
+            AppRoleWrites::Nothing => return Ok(Changes::default()),
+            AppRoleWrites::Assign { .. } => principals,
+            AppRoleWrites::SetThenAssign { roles, .. } => {
+                self.with_app(&name, |app| app.application.app_roles.clone_from(&roles))?;
+                principals
+            }
+            AppRoleWrites::Withdraw {
+                disabled,
+                remaining,
+                ..
+            } => {
+                let changes = self.assign(&name, &current.assignments, &[])?;
+                for roles in disabled.into_iter().chain([remaining]) {
+                    self.with_app(&name, |app| app.application.app_roles = roles)?;
                 }
-            })?;
-            changes.created.push(missing.clone());
-        }
-        if !required && has_role {
-            self.with_app(&name, |app| {
-                app.application
-                    .app_roles
-                    .retain(|r| r.value.as_deref() != Some(APP_ROLE_VALUE));
-            })?;
-        }
-        Ok(changes)
+                return Ok(changes);
+            }
+        };
+        self.assign(&name, &current.assignments, wanted)
     }
 
     async fn find_application(

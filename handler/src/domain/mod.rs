@@ -13,7 +13,7 @@
 //! replacement, an impossible replacement and the rollback of a failed one;
 //! [`role::role_writes`] plans the writes that bring a role in line, and
 //! [`credentials::credential_writes`] those that bring an application's federated
-//! credentials in line.
+//! credentials in line, [`app_role::app_role_writes`] its app role.
 //!
 //! This module owns pure, validated types only: no SDK types, no I/O, no clock, no
 //! randomness. It must not import `crate::cfn` or any adapter (`aws`, `graph`); those depend
@@ -49,6 +49,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod app_role;
 pub mod caller;
 pub mod credentials;
 mod entra;

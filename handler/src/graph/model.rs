@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::app_role::{APP_ROLE_VALUE, AppRole};
 use crate::domain::{
     AppId, DisplayName, FederatedCredential, TokenVersion,
     ownership::{
@@ -9,8 +10,6 @@ use crate::domain::{
     },
 };
 
-/// The value of the app role `RequireAppRoleAssignment` creates.
-pub const APP_ROLE_VALUE: &str = "AssumeAwsRole";
 /// An application tag: Graph's `tags` are plain strings, so the ownership markers the IAM
 /// role carries as key and value are written `key=value`.
 fn tag(key: &str, value: &str) -> String {
@@ -156,29 +155,6 @@ impl Application {
     pub fn identifier_uri(&self) -> String {
         format!("api://{}", self.app_id)
     }
-}
-
-/// An app role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppRole {
-    /// A GUID.
-    pub id: String,
-    /// `Application` for app-only callers.
-    #[serde(default)]
-    pub allowed_member_types: Vec<String>,
-    /// The `roles` claim value.
-    #[serde(default)]
-    pub value: Option<String>,
-    /// Shown in the portal.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Shown in the portal.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Must be false before the role can be removed.
-    #[serde(default)]
-    pub is_enabled: bool,
 }
 
 /// A service principal as Graph returns it.

@@ -9,13 +9,14 @@ use super::GraphClient;
 use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSION};
 use super::http::Call;
 use super::model::{
-    APP_ROLE_VALUE, AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
+    AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
     FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName, Upserted,
     WorkloadSpec,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
     AppId, FederatedCredential, TokenVersion,
+    app_role::{AppRoleWrites, app_role_writes, assignment_writes},
     credentials::{CredentialState, credential_writes},
 };
 use crate::settle::settle_all;
@@ -562,10 +563,45 @@ impl GraphClient {
         .map(drop)
     }
 
-    /// `RequireAppRoleAssignment`: when `required`, the application has one enabled
-    /// application-type app role ([`APP_ROLE_VALUE`]) and exactly `principals` (service
-    /// principal ids: the app's own and the trusted clients') hold it; when not, our
-    /// assignments and the role are removed (disabled first, as Graph requires). Granting
+    async fn assign(
+        &self,
+        application: &Application,
+        sp: &ServicePrincipal,
+        role_id: &str,
+        principal: &str,
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        let action = format!(
+            "assign the app role of application {} to service principal {principal}",
+            application.app_id
+        );
+        let mut request = on_known_object(
+            &action,
+            Method::POST,
+            format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
+        );
+        request.permission = APP_ROLE_ASSIGNMENT_PERMISSION;
+        request.body = Some(json!({
+            "principalId": principal,
+            "resourceId": sp.id,
+            "appRoleId": role_id,
+        }));
+        match self.send(request, deadline).await {
+            Ok(_) => Ok(()),
+            // A lost answer to an earlier identical request.
+            Err(GraphError::Rejected { detail, .. })
+                if detail.message.contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `RequireAppRoleAssignment`: when `required`, the application has our enabled
+    /// application-type app role ([`APP_ROLE_VALUE`](super::APP_ROLE_VALUE)) and exactly `principals` (service
+    /// principal ids: the app's own and the trusted clients') hold it; when not, its
+    /// assignments and the role are removed (as [`app_role_writes`] plans). Granting
     /// needs `AppRoleAssignment.ReadWrite.All`: a 403 is a [`GraphError::Forbidden`] naming
     /// it. The service principal's `appRoleAssignmentRequired` is set by
     /// [`GraphClient::ensure_service_principal`].
@@ -577,119 +613,64 @@ impl GraphClient {
         required: bool,
         deadline: Deadline,
     ) -> Result<Changes, GraphError> {
-        let ours = application
-            .app_roles
-            .iter()
-            .find(|r| r.value.as_deref() == Some(APP_ROLE_VALUE));
-        let mut changes = Changes::default();
-        if !required {
-            let Some(role) = ours else {
-                return Ok(changes);
-            };
-            let assignments = self.list_assignments(sp, deadline).await?;
-            let mine: Vec<_> = assignments
-                .iter()
-                .filter(|a| a.app_role_id == role.id)
-                .collect();
-            self.remove_assignments(sp, &mine, deadline).await?;
-            changes.removed = mine.iter().map(|a| a.principal_id.clone()).collect();
-            let others: Vec<AppRole> = application
-                .app_roles
-                .iter()
-                .filter(|r| r.id != role.id)
-                .cloned()
-                .collect();
-            if role.is_enabled {
-                let mut disabled = application.app_roles.clone();
-                for r in disabled.iter_mut().filter(|r| r.id == role.id) {
-                    r.is_enabled = false;
-                }
-                self.set_app_roles(application, &disabled, deadline).await?;
-            }
-            self.set_app_roles(application, &others, deadline).await?;
-            return Ok(changes);
-        }
-
-        let role_id = match ours {
-            Some(role)
-                if role.is_enabled
-                    && role.allowed_member_types.iter().any(|t| t == "Application") =>
-            {
-                role.id.clone()
-            }
-            existing => {
-                let id =
-                    existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |r| r.id.clone());
-                let role = AppRole {
-                    id: id.clone(),
-                    allowed_member_types: vec!["Application".to_owned()],
-                    value: Some(APP_ROLE_VALUE.to_owned()),
-                    display_name: Some("Assume the AWS role".to_owned()),
-                    description: Some(
-                        "Lets an application get tokens that can assume the AWS IAM role of this resource".to_owned(),
-                    ),
-                    is_enabled: true,
-                };
-                let mut roles: Vec<AppRole> = application
-                    .app_roles
-                    .iter()
-                    .filter(|r| r.id != id)
-                    .cloned()
-                    .collect();
-                roles.push(role);
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let (role_id, wanted) = match app_role_writes(&application.app_roles, required, &new_id) {
+            AppRoleWrites::Nothing => return Ok(Changes::default()),
+            AppRoleWrites::Assign { role_id } => (role_id, principals),
+            AppRoleWrites::SetThenAssign { roles, role_id } => {
                 self.set_app_roles(application, &roles, deadline).await?;
-                id
+                (role_id, principals)
+            }
+            AppRoleWrites::Withdraw {
+                role_id,
+                disabled,
+                remaining,
+            } => {
+                let changes = self
+                    .converge_assignments(application, sp, &role_id, &[], deadline)
+                    .await?;
+                if let Some(disabled) = disabled {
+                    self.set_app_roles(application, &disabled, deadline).await?;
+                }
+                self.set_app_roles(application, &remaining, deadline)
+                    .await?;
+                return Ok(changes);
             }
         };
-        let assignments = self.list_assignments(sp, deadline).await?;
-        let mine: Vec<_> = assignments
-            .iter()
-            .filter(|a| a.app_role_id == role_id)
-            .collect();
-        let stale: Vec<_> = mine
-            .iter()
-            .copied()
-            .filter(|a| !principals.contains(&a.principal_id))
-            .collect();
-        self.remove_assignments(sp, &stale, deadline).await?;
-        changes.removed = stale.iter().map(|a| a.principal_id.clone()).collect();
-        let missing: Vec<_> = principals
-            .iter()
-            .filter(|p| !mine.iter().any(|a| a.principal_id == **p))
-            .collect();
-        settle_all(missing.iter().map(|principal| {
-            let role_id = &role_id;
-            async move {
-                let action = format!(
-                    "assign the app role of application {} to service principal {principal}",
-                    application.app_id
-                );
-                let mut request = on_known_object(
-                    &action,
-                    Method::POST,
-                    format!("/servicePrincipals/{}/appRoleAssignedTo", sp.id),
-                );
-                request.permission = APP_ROLE_ASSIGNMENT_PERMISSION;
-                request.body = Some(json!({
-                    "principalId": principal,
-                    "resourceId": sp.id,
-                    "appRoleId": role_id,
-                }));
-                match self.send(request, deadline).await {
-                    Ok(_) => Ok(()),
-                    // A lost answer to an earlier identical request.
-                    Err(GraphError::Rejected { detail, .. })
-                        if detail.message.contains("already exists") =>
-                    {
-                        Ok(())
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-        }))
+        self.converge_assignments(application, sp, &role_id, wanted, deadline)
+            .await
+    }
+
+    /// Exactly `wanted` hold the app role `role_id`.
+    async fn converge_assignments(
+        &self,
+        application: &Application,
+        sp: &ServicePrincipal,
+        role_id: &str,
+        wanted: &[String],
+        deadline: Deadline,
+    ) -> Result<Changes, GraphError> {
+        let mut held = self.list_assignments(sp, deadline).await?;
+        held.retain(|a| a.app_role_id == role_id);
+        let writes = assignment_writes(&held, |a| &a.principal_id, wanted);
+        self.remove_assignments(sp, &writes.remove, deadline)
+            .await?;
+        settle_all(
+            writes
+                .add
+                .iter()
+                .map(|principal| self.assign(application, sp, role_id, principal, deadline)),
+        )
         .await?;
-        changes.created = missing.iter().map(|p| (*p).clone()).collect();
-        Ok(changes)
+        Ok(Changes {
+            created: writes.add.iter().map(|p| (*p).to_owned()).collect(),
+            removed: writes
+                .remove
+                .iter()
+                .map(|a| a.principal_id.clone())
+                .collect(),
+            ..Changes::default()
+        })
     }
 
     /// Purges the deleted item `id`: whether it was there. A `just_deleted` item is there
