@@ -43,8 +43,8 @@ impl CredentialState {
 
 /// The writes that make the credentials exactly the wanted ones, in three stages, each
 /// run at once: removals first, so Entra's limit of 20 credentials and its uniqueness of
-/// issuer and subject hold throughout; then updates, which may free an issuer and
-/// subject a creation takes; then creations.
+/// issuer and subject hold throughout; then updates, none of which takes the issuer and
+/// subject another update frees; then creations, which may take those.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CredentialWrites<'a> {
     /// Credentials no longer wanted.
@@ -116,6 +116,22 @@ pub fn credential_writes<'a>(
             None => writes.create.push(wanted),
         }
     }
+    // Updates run at once, so one that takes the issuer and subject another update
+    // frees (two credentials swapping subjects) would collide with it: such a one is
+    // removed first and created last instead.
+    let (collide, update): (Vec<_>, Vec<_>) =
+        writes.update.iter().partition(|&&(present, wanted)| {
+            writes.update.iter().any(|(other, _)| {
+                other.id != present.id
+                    && other.issuer == wanted.issuer.as_str()
+                    && other.subject == wanted.subject.as_str()
+            })
+        });
+    for (present, wanted) in collide {
+        writes.remove.push(present);
+        writes.create.push(wanted);
+    }
+    writes.update = update;
     writes
 }
 
@@ -218,5 +234,29 @@ mod tests {
             ..undescribed
         };
         assert!(credential_writes(&wanted, &[empty]).is_empty());
+    }
+
+    #[test]
+    fn credentials_swapping_subjects_never_update_at_once() {
+        let main = "repo:contoso/app:ref:refs/heads/main";
+        let prod = "repo:contoso/app:environment:prod";
+        let new = "repo:contoso/app:environment:new";
+        // A swap, and a chain in which each takes the next one's subject.
+        let cases = [
+            (
+                json!([github("one", prod), github("two", main)]),
+                vec![present("one", main), present("two", prod)],
+                "remove one, two; then create one, two",
+            ),
+            (
+                json!([github("one", prod), github("two", new)]),
+                vec![present("one", main), present("two", prod)],
+                "remove one; then update two; then create one",
+            ),
+        ];
+        for (wanted, existing, plan) in cases {
+            let wanted = desired(wanted);
+            assert_eq!(credential_writes(&wanted, &existing).to_string(), plan);
+        }
     }
 }

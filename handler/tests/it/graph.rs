@@ -573,6 +573,45 @@ async fn federated_credentials_converge_by_name() {
 }
 
 #[tokio::test]
+async fn federated_credentials_that_swap_subjects_converge() {
+    let emulator = emulator().await;
+    let client = secret_client(&emulator);
+    let mut spec = workload("swap");
+    client
+        .ensure_workload_identity(&spec, deadline())
+        .await
+        .unwrap();
+    let [main, prod] = [
+        "repo:org/app:ref:refs/heads/main",
+        "repo:org/app:environment:prod",
+    ];
+    spec.federated_credentials = vec![
+        credential("github-main", prod, None),
+        credential("github-prod", main, Some("deploys")),
+    ];
+    client
+        .ensure_workload_identity(&spec, deadline())
+        .await
+        .expect("a swap converges, although Entra refuses two credentials with one subject");
+    let mut stored: Vec<_> = emulator
+        .snapshot()
+        .application("efr-swap")
+        .unwrap()
+        .federated_identity_credentials
+        .iter()
+        .map(|f| (f.name.clone(), f.subject.clone()))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("github-main".to_owned(), prod.to_owned()),
+            ("github-prod".to_owned(), main.to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn token_version_two_is_requested_on_the_app() {
     let emulator = emulator().await;
     let client = secret_client(&emulator);
