@@ -552,7 +552,8 @@ impl CustomResource for EntraFederatedRole {
         } = &admitted.target;
         let (stack, logical_id) = (&generation.stack, generation.ownership.logical_id.as_str());
         let deadline = invocation.deadline;
-        let holder = match shared_role(stack, logical_id, old_key.as_ref(), &new_key) {
+        let physical_id = &request.physical_resource_id;
+        let holder = match shared_role(stack, logical_id, old_key.as_ref(), &new_key, physical_id) {
             Some(role) => account
                 .role_generation(&role, deadline)
                 .await

@@ -119,16 +119,28 @@ pub struct ImpossibleReplacement {
 }
 
 /// The role name an Update's two generations would both hold, when they are different
-/// generations: [`plan_update`] then needs to know which generation holds it now.
+/// generations: [`plan_update`] then needs to know which generation holds it now. When
+/// `old` no longer parses, the old generation is known only by its role, the
+/// `physical_id`.
 pub fn shared_role(
     stack: &StackArn,
     logical_id: &str,
     old: Option<&ReplacementKey>,
     new: &ReplacementKey,
+    physical_id: &str,
 ) -> Option<RoleName> {
-    let old = GenerationName::new(stack, logical_id, old?);
     let wanted = GenerationName::new(stack, logical_id, new);
-    (old.key != wanted.key && old.shares_role_with(&wanted)).then_some(wanted.role_name)
+    match old {
+        Some(old) => {
+            let old = GenerationName::new(stack, logical_id, old);
+            (old.key != wanted.key && old.shares_role_with(&wanted)).then_some(wanted.role_name)
+        }
+        // The role as the physical id names it.
+        None => physical_id
+            .rsplit_once('/')
+            .filter(|(_, name)| name.eq_ignore_ascii_case(wanted.role_name.as_str()))
+            .and_then(|(_, name)| RoleName::parse(name).ok()),
+    }
 }
 
 /// How an Update of the resource `logical_id` in `stack` from `old` (the replacement key
@@ -145,7 +157,15 @@ pub fn plan_update(
 ) -> Result<UpdatePlan, ImpossibleReplacement> {
     let wanted = GenerationName::new(stack, logical_id, new);
     let Some(old) = old.map(|old| GenerationName::new(stack, logical_id, old)) else {
-        // Nothing names the old generation: converge the one the properties name.
+        // Only the physical id names the old generation. When its role, under the name
+        // the new one wants, carries another generation, that is a replacement which
+        // keeps the role name.
+        if holder.is_some_and(|holder| holder != wanted.key) {
+            return Err(ImpossibleReplacement {
+                changed: "RolePath, TokenVersion or the case of RoleName".to_owned(),
+                role_name: wanted.role_name,
+            });
+        }
         return Ok(if physical_id == wanted.role_arn(stack) {
             UpdatePlan::InPlace
         } else {
@@ -211,7 +231,10 @@ mod tests {
         let generated_v2 = json!({"TokenVersion": "2"});
         let plan = |old: &serde_json::Value, new: &serde_json::Value, physical_id: String| {
             let (old, new) = (key(old.clone()), key(new.clone()));
-            assert_eq!(shared_role(&stack, "CiRole", Some(&old), &new), None);
+            assert_eq!(
+                shared_role(&stack, "CiRole", Some(&old), &new, &physical_id),
+                None
+            );
             plan_update(&stack, "CiRole", Some(&old), &new, &physical_id, None)
         };
         let cases = [
@@ -299,7 +322,13 @@ mod tests {
             let (old_key, new_key) = (key(old.clone()), key(new.clone()));
             let name = |k| GenerationName::new(&stack, "CiRole", k);
             assert_eq!(
-                shared_role(&stack, "CiRole", Some(&old_key), &new_key),
+                shared_role(
+                    &stack,
+                    "CiRole",
+                    Some(&old_key),
+                    &new_key,
+                    &arn(old.clone())
+                ),
                 Some(name(&new_key).role_name)
             );
             // Forward: the role is the old generation's.
@@ -343,12 +372,36 @@ mod tests {
     fn old_properties_that_no_longer_parse_converge_what_the_physical_id_names() {
         let stack = StackArn::parse(STACK).unwrap();
         let blue = key(json!({"RoleName": "ci-blue"}));
-        let plan =
-            |physical_id: &str| plan_update(&stack, "CiRole", None, &blue, physical_id, None);
+        let wanted = GenerationName::new(&stack, "CiRole", &blue);
+        let plan = |physical_id: &str, holder: Option<&str>| {
+            plan_update(&stack, "CiRole", None, &blue, physical_id, holder)
+        };
+        let same = arn(json!({"RoleName": "ci-blue"}));
         assert_eq!(
-            plan(&arn(json!({"RoleName": "ci-blue"}))),
-            Ok(UpdatePlan::InPlace)
+            shared_role(&stack, "CiRole", None, &blue, &same),
+            Some(wanted.role_name.clone())
         );
-        assert_eq!(plan("efr-other"), Ok(UpdatePlan::Replace));
+        assert_eq!(plan(&same, Some(&wanted.key)), Ok(UpdatePlan::InPlace));
+        assert_eq!(plan(&same, None), Ok(UpdatePlan::InPlace));
+        let other = arn(json!({"RoleName": "ci-other"}));
+        assert_eq!(shared_role(&stack, "CiRole", None, &blue, &other), None);
+        assert_eq!(plan(&other, None), Ok(UpdatePlan::Replace));
+        // The role under the wanted name, at another path or in another case, holds
+        // another generation: a replacement that keeps the role name.
+        for (physical_id, name) in [
+            (
+                arn(json!({"RoleName": "ci-blue", "RolePath": "/old/"})),
+                "ci-blue",
+            ),
+            (arn(json!({"RoleName": "CI-Blue"})), "CI-Blue"),
+            (same, "ci-blue"),
+        ] {
+            assert_eq!(
+                shared_role(&stack, "CiRole", None, &blue, &physical_id),
+                Some(RoleName::parse(name).unwrap())
+            );
+            let refused = plan(&physical_id, Some("0123456789abcdef")).expect_err("refused");
+            assert!(refused.to_string().contains("change RoleName"), "{refused}");
+        }
     }
 }

@@ -662,16 +662,24 @@ async fn a_replacement_that_keeps_the_role_name_is_refused_before_any_write() {
     let provider = ok(&created)["OidcProviderArn"].as_str().unwrap().to_owned();
     let before = both_clouds(&factory, &provider).await;
 
-    for (property, value) in [
+    // Old properties that no longer parse (here a TokenVersion no release accepts) name
+    // the old generation only through the physical id: the role tells.
+    let mut unparseable = fixed.clone();
+    unparseable["TokenVersion"] = json!("7");
+    let changes = [
         ("RolePath", "/ci/"),
         ("TokenVersion", "2"),
         ("RoleName", "CI-FIXED"),
-    ] {
+    ];
+    for ((property, value), old) in changes
+        .into_iter()
+        .flat_map(|change| [(change, fixed.clone()), (change, unparseable.clone())])
+    {
         let mut moved = fixed.clone();
         moved[property] = json!(value);
         let graph_calls = factory.graph.calls();
         let refused = factory
-            .send(&factory.update(&stack, &id, fixed.clone(), moved.clone()))
+            .send(&factory.update(&stack, &id, old, moved.clone()))
             .await;
         assert_eq!(refused["Status"], "FAILED");
         let reason = reason(&refused);
