@@ -132,8 +132,9 @@ pub fn names_nothing(physical_resource_id: &str) -> bool {
 /// What a resource learns about the invocation besides the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    /// When the work must be done: the guard answers `FAILED` then, so retries inside
-    /// should stop before it.
+    /// When the work must be done: retries inside stop before it, and what is in flight
+    /// settles by it. The guard answers `FAILED` a little later ([`Timing::settle_margin`])
+    /// only if the work has not answered by then: a hang.
     pub deadline: Deadline,
     /// The ARN the Lambda was invoked as (its account is the factory's own).
     pub function_arn: String,
@@ -142,8 +143,13 @@ pub struct Invocation {
 /// The guard's time budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// The work stops this long before Lambda's deadline, leaving the rest to answer.
+    /// The guard answers a hang this long before Lambda's deadline, leaving the rest to
+    /// answer.
     pub response_reserve: Duration,
+    /// The work's own deadline comes this long before the guard's, so that it stops its
+    /// retries, lets what is in flight settle (crate::settle) and answers with its own
+    /// error; the guard cuts off only a hang.
+    pub settle_margin: Duration,
     /// Delivery attempts end this long before Lambda's deadline.
     pub delivery_margin: Duration,
     /// How the PUT is retried.
@@ -151,11 +157,12 @@ pub struct Timing {
 }
 
 impl Default for Timing {
-    /// Answers `FAILED` 3 s before the deadline (DESIGN asks for at least 2 s) and keeps
-    /// retrying the PUT until 200 ms before it.
+    /// Answers `FAILED` 3 s before the deadline (DESIGN asks for at least 2 s), ends the
+    /// work 1 s before that, and keeps retrying the PUT until 200 ms before the deadline.
     fn default() -> Self {
         Self {
             response_reserve: Duration::from_secs(3),
+            settle_margin: Duration::from_secs(1),
             delivery_margin: Duration::from_millis(200),
             retry: RetryPolicy::RESPONSE,
         }
@@ -243,14 +250,15 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
             }
         };
         let end = instant_of(deadline);
+        let before_end = |margin: Duration| end.checked_sub(margin).unwrap_or_else(Instant::now);
+        let cutoff = before_end(self.timing.response_reserve);
         let invocation = Invocation {
-            deadline: Deadline::at(
-                end.checked_sub(self.timing.response_reserve)
-                    .unwrap_or_else(Instant::now),
-            ),
+            deadline: Deadline::at(before_end(
+                self.timing.response_reserve + self.timing.settle_margin,
+            )),
             function_arn: function_arn.to_owned(),
         };
-        let answer = self.answer(event, &envelope, &invocation).await;
+        let answer = self.answer(event, &envelope, &invocation, cutoff).await;
         let status = answer.status();
         let (physical_id, reason) = match &answer {
             Answer::Success {
@@ -268,9 +276,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
             tracing::warn!(%reason, "answering FAILED");
         }
         let (body, _) = response::body(&envelope, answer);
-        let delivery_deadline = end
-            .checked_sub(self.timing.delivery_margin)
-            .unwrap_or_else(Instant::now);
+        let delivery_deadline = before_end(self.timing.delivery_margin);
         let delivery = sender::deliver(
             &self.transport,
             &url,
@@ -288,7 +294,14 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         Outcome::Answered { status, delivery }
     }
 
-    async fn answer(&self, event: Value, envelope: &Envelope, invocation: &Invocation) -> Answer {
+    /// The answer to `event`: the work's, or a `FAILED` one at `cutoff`.
+    async fn answer(
+        &self,
+        event: Value,
+        envelope: &Envelope,
+        invocation: &Invocation,
+        cutoff: Instant,
+    ) -> Answer {
         let request = match request::parse(event) {
             Ok(request) => request,
             Err(error) => return failed(fallback_id(envelope), &error),
@@ -320,12 +333,7 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
                 _ => Err(Failure::from(request::ParseError::MissingRequestType)),
             }
         };
-        match tokio::time::timeout_at(
-            invocation.deadline.instant(),
-            AssertUnwindSafe(work).catch_unwind(),
-        )
-        .await
-        {
+        match tokio::time::timeout_at(cutoff, AssertUnwindSafe(work).catch_unwind()).await {
             Ok(Ok(Ok(success))) => Answer::Success {
                 physical_resource_id: success.physical_resource_id,
                 data: success.data,

@@ -28,6 +28,9 @@ enum Behaviour {
     FailWithLongReason,
     Panic,
     Hang,
+    /// Retries until its deadline, then fails with its own error once a concurrent write
+    /// in flight has settled.
+    GiveUpAtDeadline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,7 @@ struct Outer(#[source] Inner);
 struct Inner(String);
 
 impl Behaviour {
-    async fn run(&self, physical_id: &str) -> Result<Success, Failure> {
+    async fn run(&self, physical_id: &str, invocation: &Invocation) -> Result<Success, Failure> {
         match self {
             Behaviour::Succeed => Ok(Success {
                 physical_resource_id: physical_id.to_owned(),
@@ -62,19 +65,24 @@ impl Behaviour {
             .into()),
             Behaviour::Panic => panic!("invariant broken in the test resource"),
             Behaviour::Hang => std::future::pending().await,
+            Behaviour::GiveUpAtDeadline => {
+                tokio::time::sleep_until(invocation.deadline.instant()).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(Inner("IAM did not answer before the deadline".into()).into())
+            }
         }
     }
 }
 
 impl CustomResource for Behaviour {
-    async fn create(&self, _: &CreateRequest, _: &Invocation) -> Result<Success, Failure> {
-        self.run("made-by-create").await
+    async fn create(&self, _: &CreateRequest, at: &Invocation) -> Result<Success, Failure> {
+        self.run("made-by-create", at).await
     }
-    async fn update(&self, request: &UpdateRequest, _: &Invocation) -> Result<Success, Failure> {
-        self.run(&request.physical_resource_id).await
+    async fn update(&self, request: &UpdateRequest, at: &Invocation) -> Result<Success, Failure> {
+        self.run(&request.physical_resource_id, at).await
     }
-    async fn delete(&self, request: &DeleteRequest, _: &Invocation) -> Result<Success, Failure> {
-        self.run(&request.physical_resource_id).await
+    async fn delete(&self, request: &DeleteRequest, at: &Invocation) -> Result<Success, Failure> {
+        self.run(&request.physical_resource_id, at).await
     }
     fn failed_create_id(&self, request: &CreateRequest) -> String {
         failed_create_id(&format!("made-for-{}", request.logical_resource_id))
@@ -90,6 +98,7 @@ fn resource_failed_create_id() -> String {
 fn timing() -> Timing {
     Timing {
         response_reserve: Duration::from_millis(1500),
+        settle_margin: Duration::from_millis(300),
         delivery_margin: Duration::from_millis(100),
         retry: RetryPolicy {
             max_attempts: 4,
@@ -292,6 +301,30 @@ async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
         single_body(&endpoint)["PhysicalResourceId"],
         resource_failed_create_id()
     );
+}
+
+/// Work that stops at its own deadline, and lets what it has in flight settle, answers
+/// with its own error: the guard's cutoff comes later, for a hang only.
+#[tokio::test]
+async fn work_that_gives_up_at_its_deadline_answers_with_its_own_error() {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(Behaviour::GiveUpAtDeadline), &endpoint);
+    let deadline = SystemTime::now() + Duration::from_millis(2500);
+
+    let outcome = handler
+        .handle(
+            events::create(&endpoint.url("d"), json!({})),
+            deadline,
+            FUNCTION_ARN,
+        )
+        .await;
+
+    assert_eq!(delivered(&outcome), ("FAILED", 1));
+    let reason = single_body(&endpoint)["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("IAM did not answer"), "{reason}");
 }
 
 #[tokio::test]
