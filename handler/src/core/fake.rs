@@ -22,7 +22,7 @@ use crate::{
     deadline::Deadline,
     domain::{
         RoleName,
-        app_role::{AppRoleWrites, app_role_writes, assignment_writes},
+        app_role::{AppRole, AppRoleWrites, app_role_writes, assignment_writes},
         federation::provider_arn,
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
         role::{RoleSpec, RoleState, RoleWrite, role_removal, role_writes},
@@ -652,22 +652,22 @@ impl Entra for FakeEntra<'_> {
             .read(|clouds| clouds.apps.get(&name).cloned())
             .map_err(graph)?
             .ok_or_else(|| graph(Failed::Unapplied))?;
+        let set_roles = |role_sets: Vec<Vec<AppRole>>| {
+            for roles in role_sets {
+                self.with_app(&name, |app| app.application.app_roles = roles)?;
+            }
+            Ok::<_, GraphError>(())
+        };
         let wanted = match app_role_writes(&current.application.app_roles, required, "role") {
             AppRoleWrites::Nothing => return Ok(Changes::default()),
             AppRoleWrites::Assign { .. } => principals,
-            AppRoleWrites::SetThenAssign { roles, .. } => {
-                self.with_app(&name, |app| app.application.app_roles.clone_from(&roles))?;
+            AppRoleWrites::SetThenAssign { role_sets, .. } => {
+                set_roles(role_sets)?;
                 principals
             }
-            AppRoleWrites::Withdraw {
-                disabled,
-                remaining,
-                ..
-            } => {
+            AppRoleWrites::Withdraw { role_sets, .. } => {
                 let changes = self.assign(&name, &current.assignments, &[])?;
-                for roles in disabled.into_iter().chain([remaining]) {
-                    self.with_app(&name, |app| app.application.app_roles = roles)?;
-                }
+                set_roles(role_sets)?;
                 return Ok(changes);
             }
         };

@@ -66,24 +66,23 @@ pub enum AppRoleWrites {
         /// Our app role's id.
         role_id: String,
     },
-    /// Set the app roles to `roles` (ours added, or repaired under its id), then
-    /// converge the assignments of `role_id`.
+    /// Set the app roles to each of `role_sets` in turn (ours added, or repaired under
+    /// its id), then converge the assignments of `role_id`.
     SetThenAssign {
-        /// Every app role of the application, ours as wanted.
-        roles: Vec<AppRole>,
+        /// The app roles, one set after another: ours disabled first when it is to
+        /// change while enabled, then every app role with ours as wanted.
+        role_sets: Vec<Vec<AppRole>>,
         /// Our app role's id.
         role_id: String,
     },
     /// No assignment is required any more: remove every assignment of `role_id`, then
-    /// set the app roles to `disabled` (when ours is still enabled), then to
-    /// `remaining`, which lacks ours.
+    /// set the app roles to each of `role_sets` in turn, the last without ours.
     Withdraw {
         /// Our app role's id.
         role_id: String,
-        /// Every app role, ours disabled; `None` when it is disabled already.
-        disabled: Option<Vec<AppRole>>,
-        /// Every app role but ours.
-        remaining: Vec<AppRole>,
+        /// The app roles, one set after another: ours disabled first when it is still
+        /// enabled, then every app role but ours.
+        role_sets: Vec<Vec<AppRole>>,
     },
 }
 
@@ -91,26 +90,16 @@ pub enum AppRoleWrites {
 /// take it away when not. `new_id` is the id ours gets when there is none yet.
 pub fn app_role_writes(roles: &[AppRole], required: bool, new_id: &str) -> AppRoleWrites {
     let ours = roles.iter().find(|role| role.is_ours());
-    let others = || -> Vec<AppRole> {
-        let ours = ours.map(|role| role.id.as_str());
-        roles
-            .iter()
-            .filter(|role| Some(role.id.as_str()) != ours)
-            .cloned()
-            .collect()
-    };
+    let mut others: Vec<AppRole> = roles
+        .iter()
+        .filter(|role| !role.is_ours())
+        .cloned()
+        .collect();
     match (ours, required) {
         (None, false) => AppRoleWrites::Nothing,
         (Some(role), false) => AppRoleWrites::Withdraw {
             role_id: role.id.clone(),
-            disabled: role.is_enabled.then(|| {
-                let mut disabled = roles.to_vec();
-                for other in disabled.iter_mut().filter(|other| other.id == role.id) {
-                    other.is_enabled = false;
-                }
-                disabled
-            }),
-            remaining: others(),
+            role_sets: disabled_first(roles, role, others),
         },
         (Some(role), true)
             if role.is_enabled && role.allowed_member_types.iter().any(|t| t == "Application") =>
@@ -121,11 +110,29 @@ pub fn app_role_writes(roles: &[AppRole], required: bool, new_id: &str) -> AppRo
         }
         (existing, true) => {
             let role_id = existing.map_or(new_id, |role| role.id.as_str()).to_owned();
-            let mut roles = others();
-            roles.push(AppRole::wanted(role_id.clone()));
-            AppRoleWrites::SetThenAssign { roles, role_id }
+            others.push(AppRole::wanted(role_id.clone()));
+            AppRoleWrites::SetThenAssign {
+                role_sets: match existing {
+                    Some(role) => disabled_first(roles, role, others),
+                    None => vec![others],
+                },
+                role_id,
+            }
         }
     }
+}
+
+/// `then`, preceded by `roles` with `ours` disabled when it is enabled: Graph changes or
+/// deletes an app role only once it is disabled (`CannotDeleteOrUpdateEnabledEntitlement`).
+fn disabled_first(roles: &[AppRole], ours: &AppRole, then: Vec<AppRole>) -> Vec<Vec<AppRole>> {
+    if !ours.is_enabled {
+        return vec![then];
+    }
+    let mut disabled = roles.to_vec();
+    for role in disabled.iter_mut().filter(|role| role.id == ours.id) {
+        role.is_enabled = false;
+    }
+    vec![disabled, then]
 }
 
 /// The assignments to remove and the principals to assign, so that exactly `wanted`
@@ -187,7 +194,7 @@ mod tests {
         assert_eq!(
             writes,
             AppRoleWrites::SetThenAssign {
-                roles: vec![theirs(), AppRole::wanted(NEW.to_owned())],
+                role_sets: vec![vec![theirs(), AppRole::wanted(NEW.to_owned())]],
                 role_id: NEW.to_owned(),
             }
         );
@@ -206,20 +213,36 @@ mod tests {
     }
 
     #[test]
-    fn ours_disabled_or_for_users_is_repaired_under_its_id() {
-        for broken in [
-            role("ours", APP_ROLE_VALUE, false, "Application"),
-            role("ours", APP_ROLE_VALUE, true, "User"),
-        ] {
-            let writes = app_role_writes(&[broken, theirs()], true, NEW);
-            assert_eq!(
-                writes,
-                AppRoleWrites::SetThenAssign {
-                    roles: vec![theirs(), AppRole::wanted("ours".to_owned())],
-                    role_id: "ours".to_owned(),
-                }
-            );
-        }
+    fn ours_disabled_is_repaired_under_its_id() {
+        let broken = role("ours", APP_ROLE_VALUE, false, "Application");
+        let writes = app_role_writes(&[broken, theirs()], true, NEW);
+        assert_eq!(
+            writes,
+            AppRoleWrites::SetThenAssign {
+                role_sets: vec![vec![theirs(), AppRole::wanted("ours".to_owned())]],
+                role_id: "ours".to_owned(),
+            }
+        );
+    }
+
+    #[test]
+    fn ours_enabled_for_users_only_is_disabled_before_its_repair() {
+        let broken = role("ours", APP_ROLE_VALUE, true, "User");
+        let writes = app_role_writes(&[broken.clone(), theirs()], true, NEW);
+        let disabled = AppRole {
+            is_enabled: false,
+            ..broken
+        };
+        assert_eq!(
+            writes,
+            AppRoleWrites::SetThenAssign {
+                role_sets: vec![
+                    vec![disabled, theirs()],
+                    vec![theirs(), AppRole::wanted("ours".to_owned())]
+                ],
+                role_id: "ours".to_owned(),
+            }
+        );
     }
 
     #[test]
@@ -234,8 +257,7 @@ mod tests {
             writes,
             AppRoleWrites::Withdraw {
                 role_id: "ours".to_owned(),
-                disabled: Some(vec![disabled.clone(), theirs()]),
-                remaining: vec![theirs()],
+                role_sets: vec![vec![disabled.clone(), theirs()], vec![theirs()]],
             }
         );
         // Disabled already (a run that stopped between the two writes): removed at once.
@@ -244,8 +266,7 @@ mod tests {
             writes,
             AppRoleWrites::Withdraw {
                 role_id: "ours".to_owned(),
-                disabled: None,
-                remaining: vec![theirs()],
+                role_sets: vec![vec![theirs()]],
             }
         );
     }

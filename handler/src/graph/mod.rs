@@ -55,8 +55,8 @@ pub use error::{
     SignInError,
 };
 pub use model::{
-    APP_ROLE_VALUE, AppOwner, AppRole, Application, ApplicationSpec, Changes, Located,
-    ServicePrincipal, TrustedClient, UniqueName, Upserted, WorkloadSpec,
+    AppOwner, Application, ApplicationSpec, Changes, Located, ServicePrincipal, TrustedClient,
+    UniqueName, Upserted, WorkloadSpec,
 };
 
 /// The Graph client; clone-free, share it behind an `Arc`.

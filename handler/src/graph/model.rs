@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::app_role::{APP_ROLE_VALUE, AppRole};
+use crate::domain::app_role::AppRole;
 use crate::domain::{
     AppId, DisplayName, FederatedCredential, TokenVersion,
     ownership::{

@@ -9,14 +9,14 @@ use super::GraphClient;
 use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSION};
 use super::http::Call;
 use super::model::{
-    AppOwner, AppRole, AppRoleAssignment, Application, ApplicationSpec, Changes,
+    AppOwner, AppRoleAssignment, Application, ApplicationSpec, Changes,
     FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName, Upserted,
     WorkloadSpec,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
     AppId, FederatedCredential, TokenVersion,
-    app_role::{AppRoleWrites, app_role_writes, assignment_writes},
+    app_role::{AppRole, AppRoleWrites, app_role_writes, assignment_writes},
     credentials::{CredentialState, credential_writes},
 };
 use crate::settle::settle_all;
@@ -599,7 +599,7 @@ impl GraphClient {
     }
 
     /// `RequireAppRoleAssignment`: when `required`, the application has our enabled
-    /// application-type app role ([`APP_ROLE_VALUE`](super::APP_ROLE_VALUE)) and exactly `principals` (service
+    /// application-type app role ([`APP_ROLE_VALUE`](crate::domain::app_role::APP_ROLE_VALUE)) and exactly `principals` (service
     /// principal ids: the app's own and the trusted clients') hold it; when not, its
     /// assignments and the role are removed (as [`app_role_writes`] plans). Granting
     /// needs `AppRoleAssignment.ReadWrite.All`: a 403 is a [`GraphError::Forbidden`] naming
@@ -617,23 +617,19 @@ impl GraphClient {
         let (role_id, wanted) = match app_role_writes(&application.app_roles, required, &new_id) {
             AppRoleWrites::Nothing => return Ok(Changes::default()),
             AppRoleWrites::Assign { role_id } => (role_id, principals),
-            AppRoleWrites::SetThenAssign { roles, role_id } => {
-                self.set_app_roles(application, &roles, deadline).await?;
+            AppRoleWrites::SetThenAssign { role_sets, role_id } => {
+                for roles in &role_sets {
+                    self.set_app_roles(application, roles, deadline).await?;
+                }
                 (role_id, principals)
             }
-            AppRoleWrites::Withdraw {
-                role_id,
-                disabled,
-                remaining,
-            } => {
+            AppRoleWrites::Withdraw { role_id, role_sets } => {
                 let changes = self
                     .converge_assignments(application, sp, &role_id, &[], deadline)
                     .await?;
-                if let Some(disabled) = disabled {
-                    self.set_app_roles(application, &disabled, deadline).await?;
+                for roles in &role_sets {
+                    self.set_app_roles(application, roles, deadline).await?;
                 }
-                self.set_app_roles(application, &remaining, deadline)
-                    .await?;
                 return Ok(changes);
             }
         };

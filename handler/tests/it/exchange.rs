@@ -434,7 +434,7 @@ async fn with_assignment_required_only_trusted_apps_get_an_entra_token() {
     let token = clouds.caller_token(scope).await;
     assert_eq!(
         claims_of(&token)["roles"],
-        json!([entra_federated_role::graph::APP_ROLE_VALUE])
+        json!([entra_federated_role::domain::app_role::APP_ROLE_VALUE])
     );
     let session = clouds.exchange(role_arn, &token).await;
     assert!(session.is_ok(), "{session:?}");

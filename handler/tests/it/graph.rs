@@ -10,20 +10,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use entra_federated_role::config::{self, Config};
 use entra_federated_role::deadline::Deadline;
+use entra_federated_role::domain::app_role::APP_ROLE_VALUE;
 use entra_federated_role::domain::{
     AppId, Audience, CredentialDescription, CredentialName, DisplayName, FederatedCredential,
     Issuer, Subject, TokenVersion,
 };
 use entra_federated_role::graph::{
-    APP_ROLE_VALUE, AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential,
-    Changes, Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError,
-    TrustedClient, UniqueName, WorkloadSpec,
+    AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential, Changes,
+    Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError, TrustedClient,
+    UniqueName, WorkloadSpec,
 };
 use entra_federated_role::retry::{Backoff, RetryPolicy};
 use entra_federated_role::secret::Secret;
 use futures::future::BoxFuture;
 use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 pub(crate) const SECRET: &str = "emulated-client-secret-Zq8~value";
@@ -783,6 +784,80 @@ async fn app_role_assignment_is_granted_converged_and_removed() {
         roles.is_empty() && holders.is_empty() && !required,
         "{roles:?} {holders:?}"
     );
+}
+
+/// Changes the app roles of application `object_id` by hand, as an administrator would
+/// through Graph (which takes two writes to change an enabled app role).
+async fn patch_app_roles_by_hand(emulator: &GraphEmulator, object_id: &str, roles: Value) {
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", emulator.factory_client_id().as_str()),
+            ("client_secret", SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .finish();
+    let http = reqwest::Client::new();
+    let token = http
+        .post(emulator.token_endpoint())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let token: Value = serde_json::from_slice(&token).unwrap();
+    let answer = http
+        .patch(format!("{}/v1.0/applications/{object_id}", emulator.url()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(json!({ "appRoles": roles }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+}
+
+/// Our app role changed by hand to admit users only, still enabled: Graph changes an
+/// enabled app role only once it is disabled, so the repair disables it first.
+#[tokio::test]
+async fn an_app_role_changed_by_hand_is_repaired() {
+    let emulator = emulator().await;
+    emulator.configure(|s| s.app_role_assignment_permission = true);
+    let client = secret_client(&emulator);
+    let mut spec = workload("repair");
+    spec.require_app_role_assignment = true;
+    let identity = client
+        .ensure_workload_identity(&spec, deadline())
+        .await
+        .unwrap();
+    let roles = || {
+        emulator
+            .snapshot()
+            .application("efr-repair")
+            .unwrap()
+            .app_roles
+            .clone()
+    };
+    let mut ours = serde_json::to_value(&roles()[0]).unwrap();
+    ours["isEnabled"] = json!(false);
+    let object_id = identity.application.id.clone();
+    patch_app_roles_by_hand(&emulator, &object_id, json!([ours.clone()])).await;
+    ours["allowedMemberTypes"] = json!(["User"]);
+    ours["isEnabled"] = json!(true);
+    patch_app_roles_by_hand(&emulator, &object_id, json!([ours])).await;
+    assert_eq!(roles()[0].allowed_member_types, ["User"]);
+
+    client
+        .ensure_workload_identity(&spec, deadline())
+        .await
+        .expect("the role is repaired");
+    let repaired = roles();
+    assert_eq!(repaired.len(), 1);
+    assert_eq!(repaired[0].allowed_member_types, ["Application"]);
+    assert!(repaired[0].is_enabled);
 }
 
 #[tokio::test]

@@ -5,12 +5,13 @@
 
 use entra_federated_role::{
     cfn::{failed_create_id, nothing_created_id},
+    domain::app_role::APP_ROLE_VALUE,
     domain::{
         Properties,
         ownership::{MANAGED_BY_VALUE, Ownership, StackArn, TAG_MANAGED_BY, generation_key},
         plan::GenerationName,
     },
-    graph::{APP_ROLE_VALUE, AppOwner},
+    graph::AppOwner,
 };
 use serde_json::json;
 
