@@ -360,7 +360,7 @@ impl EntraFederatedRole {
                 Plan::converge(generation.clone(), false).alongside(Plan::remove(abandoned.clone()))
             }
         };
-        tracing::info!(%plan, "planned");
+        tracing::info!(%plan, chain = plan.longest_chain(), "planned");
         let mut outcomes = lifecycle
             .apply(&plan, Some(wanted), deadline)
             .await
@@ -399,7 +399,7 @@ impl EntraFederatedRole {
             entra: graph,
         };
         let plan = Plan::remove(generation.clone());
-        tracing::info!(%plan, "planned");
+        tracing::info!(%plan, chain = plan.longest_chain(), "planned");
         let outcome = lifecycle.apply(&plan, None, deadline).await.pop();
         let outcome = outcome.expect("one outcome per target")?;
         if outcome == Outcome::Removed(Removed::ForeignLeft) {

@@ -30,6 +30,16 @@ pub enum Outcome {
     Removed(Removed),
 }
 
+/// Why a step may read what an earlier one learnt.
+pub(super) const ORDER: &str = "the plan runs a step after those it reads from";
+
+/// Records what a step learnt; each step runs once per plan.
+pub(super) fn set<T>(cell: &std::sync::OnceLock<T>, value: T) {
+    if cell.set(value).is_err() {
+        unreachable!("each step of a plan runs once");
+    }
+}
+
 /// How a step that succeeded leaves the steps that wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flow {
@@ -83,20 +93,25 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             }
         })
         .await;
-        let mut first: Vec<Option<CoreError>> = plan.targets().iter().map(|_| None).collect();
+        // A target's outcome is the failure of its earliest step in the plan, whichever
+        // failed first in time: the same `Reason` for the same failures, every run.
+        let mut first: Vec<Option<(usize, CoreError)>> =
+            plan.targets().iter().map(|_| None).collect();
         for (step, error) in failures {
-            let slot = &mut first[plan.steps()[step].target];
-            match slot {
-                None => *slot = Some(error),
-                Some(_) => {
-                    tracing::warn!(%error, operation = %plan.steps()[step].operation, "a further step failed")
-                }
+            let Step {
+                target, operation, ..
+            } = &plan.steps()[step];
+            let generation = plan.targets()[*target].generation.key();
+            tracing::warn!(%generation, %operation, %error, "a step failed");
+            let slot = &mut first[*target];
+            if slot.as_ref().is_none_or(|(earliest, _)| step < *earliest) {
+                *slot = Some((step, error));
             }
         }
         let mut outcomes = Vec::with_capacity(jobs.len());
         for (job, failure) in jobs.into_iter().zip(first) {
             outcomes.push(match (failure, job) {
-                (Some(error), _) => Err(error),
+                (Some((_, error)), _) => Err(error),
                 (None, Job::Converge(job)) => Ok(Outcome::Converged(Box::new(job.converged()))),
                 (None, Job::Remove(job)) => Ok(Outcome::Removed(job.removed())),
             });

@@ -8,7 +8,7 @@ use std::{
 
 use super::{
     CoreError, Generation, Lifecycle,
-    apply::Flow,
+    apply::{Flow, ORDER, set},
     plan::Converging,
     ports::{Entra, Iam},
 };
@@ -84,8 +84,6 @@ pub(super) struct Convergence<'a> {
     provider: OnceLock<Provider>,
     role_arn: OnceLock<String>,
 }
-
-const ORDER: &str = "the plan runs a step after those it reads from";
 
 impl<'a> Convergence<'a> {
     pub(super) fn new(generation: &'a Generation, wanted: Wanted<'a>) -> Self {
@@ -262,13 +260,6 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             }
         };
         Ok(with_provider(self.iam, &generation.issuer, audience, deadline, write_role).await?)
-    }
-}
-
-/// Records what a step learnt; each step runs once per plan.
-pub(super) fn set<T>(cell: &OnceLock<T>, value: T) {
-    if cell.set(value).is_err() {
-        unreachable!("each step of a plan runs once");
     }
 }
 

@@ -14,8 +14,8 @@
 //! existing role; registers, at the same time, the app's identifier URI, service
 //! principal and federated credentials and puts the app's audience on the tenant's OIDC
 //! provider; then sets the role's trust to that audience and exactly those service
-//! principals (converging the rest of the role from what was read), and makes the
-//! app-role assignments.
+//! principals (converging the rest of the role from what was read). The app-role
+//! assignments are made as soon as the service principal exists.
 //!
 //! **Remove** deletes the role first (so nobody can assume it), then soft-deletes the
 //! Entra application; then, at once, removes our audience (and the provider only when

@@ -188,8 +188,9 @@ impl Plan {
         }
     }
 
-    /// This plan and `other` at once: they share no object, so no step of one waits
-    /// for a step of the other.
+    /// This plan and `other` at once: no step of one waits for a step of the other.
+    /// Their generations share only the account's OIDC provider, which a removal deletes
+    /// only when no role trusts it, and which a convergence puts back should it go.
     pub fn alongside(mut self, other: Self) -> Self {
         let (targets, steps) = (self.targets.len(), self.steps.len());
         self.targets.extend(other.targets);
@@ -212,7 +213,7 @@ impl Plan {
     }
 
     /// The number of steps in its longest chain: how many operations run one after
-    /// another, at least.
+    /// another, at least (logged with the plan: the floor of the event's wait).
     pub fn longest_chain(&self) -> usize {
         let mut depth = Vec::with_capacity(self.steps.len());
         for step in &self.steps {

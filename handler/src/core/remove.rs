@@ -7,8 +7,7 @@ use std::sync::{
 
 use super::{
     CoreError, Generation, Lifecycle,
-    apply::Flow,
-    converge::set,
+    apply::{Flow, ORDER, set},
     plan::Removing,
     ports::{Entra, Iam},
 };
@@ -46,8 +45,6 @@ pub(super) struct Removal<'a> {
     /// An application under the generation's name is not ours.
     foreign: AtomicBool,
 }
-
-const ORDER: &str = "the plan runs a step after those it reads from";
 
 impl<'a> Removal<'a> {
     pub(super) fn new(generation: &'a Generation) -> Self {
