@@ -1,7 +1,8 @@
 //! The time an operation must be done by, on tokio's clock (so tests can pause it).
 //!
-//! Every retry and wait in the adapters is budgeted against one of these: the protocol
-//! layer answers `FAILED` when it passes, so work after it is wasted.
+//! Every retry and wait in the adapters is budgeted against one of these: no attempt
+//! outlives it, and the protocol layer answers `FAILED` a little after it passes (for a
+//! hang), so work after it is wasted.
 
 use std::time::Duration;
 

@@ -132,8 +132,7 @@ pub fn names_nothing(physical_resource_id: &str) -> bool {
 /// What a resource learns about the invocation besides the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    /// When the work must be done: retries inside stop before it, and what is in flight
-    /// settles by it. The guard answers `FAILED` a little later ([`Timing::settle_margin`])
+    /// When the work must be done: retries inside stop before it, and no call outlives it. The guard answers `FAILED` a little later ([`Timing::settle_margin`])
     /// only if the work has not answered by then: a hang.
     pub deadline: Deadline,
     /// The ARN the Lambda was invoked as (its account is the factory's own).
@@ -146,9 +145,10 @@ pub struct Timing {
     /// The guard answers a hang this long before Lambda's deadline, leaving the rest to
     /// answer.
     pub response_reserve: Duration,
-    /// The work's own deadline comes this long before the guard's, so that it stops its
-    /// retries, lets what is in flight settle (crate::settle) and answers with its own
-    /// error; the guard cuts off only a hang.
+    /// The work's own deadline comes this long before the guard's: every call of the work
+    /// ends by it, and the margin leaves the work time to gather what its concurrent calls
+    /// returned (crate::settle) and answer with its own error; the guard cuts off only a
+    /// hang.
     pub settle_margin: Duration,
     /// Delivery attempts end this long before Lambda's deadline.
     pub delivery_margin: Duration,
