@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -156,7 +157,14 @@ def cfn_lint(*paths: Path) -> list[dict]:
 
 # --- LZA -------------------------------------------------------------------------------
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+# LZA's validator (config/validator/replacements-config-validator.ts,
+# getReplacementKeysInFile): every `{{ … }}` on a line that is not a comment must name a
+# replacement, the `account` lookup or a dynamic reference.
+LZA_TOKEN = re.compile(r"{{([\w\s\d]*)}}")
+LZA_HANDLEBARS = REPO / "tests" / "deploy" / "lza" / "handlebars"
+# The sample organisation the fragment is rendered for: accounts-config.yaml's names, and
+# the ids Organizations gives them.
+LZA_ACCOUNT_IDS = {"SharedServices": "111111111111", "Sandbox": "222222222222"}
 
 
 def replacements() -> dict[str, str]:
@@ -164,22 +172,40 @@ def replacements() -> dict[str, str]:
     return {entry["key"]: str(entry["value"]) for entry in document["globalReplacements"]}
 
 
-def substitute(text: str, values: dict[str, str]) -> str:
-    """LZA's replacement step: every `{{ Key }}` by its value; an unknown key is an error."""
-
-    def value(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in values:
-            raise KeyError(f"{{{{ {key} }}}} is not defined in {LZA_REPLACEMENTS.name}")
-        return values[key]
-
-    return PLACEHOLDER.sub(value, text)
+def lza_tokens(text: str) -> list[str]:
+    """The replacement tokens LZA's validator finds in `text`, comment lines skipped."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [token.strip() for token in LZA_TOKEN.findall("\n".join(lines))]
 
 
-def fragment(text: str | None = None) -> dict:
-    """The fragment as LZA reads it: replacements substituted, then parsed."""
+def render(text: str, values: dict[str, str], account_ids: dict[str, str] = LZA_ACCOUNT_IDS) -> str:
+    """LZA's replacement step, by the Handlebars release LZA uses (lza/handlebars/render.js):
+    the whole file, comments included, with `values` and each account name standing for
+    itself, as LZA's ReplacementsConfig does. Fails with Handlebars' own message."""
+    if not (LZA_HANDLEBARS / "node_modules" / "handlebars").is_dir():
+        raise AssertionError(
+            f"Handlebars is not installed in {LZA_HANDLEBARS}: scripts/node-env installs it "
+            "(scripts/test runs it)"
+        )
+    placeholders = {**values, **{name: name for name in account_ids}}
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = [Path(scratch) / name for name in ("config.yaml", "values.json", "ids.json")]
+        for path, content in zip(paths, (text, json.dumps(placeholders), json.dumps(account_ids))):
+            path.write_text(content, encoding="utf-8")
+        done = subprocess.run(
+            ["node", str(LZA_HANDLEBARS / "render.js"), *map(str, paths)],
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise AssertionError(f"LZA could not load the file: {done.stderr.strip()}")
+    return done.stdout
+
+
+def fragment(text: str | None = None, values: dict[str, str] | None = None) -> dict:
+    """The fragment as LZA reads it: rendered with the replacements, then parsed."""
     raw = LZA_FRAGMENT.read_text(encoding="utf-8") if text is None else text
-    return yaml.safe_load(substitute(raw, replacements()))
+    return yaml.safe_load(render(raw, replacements() if values is None else values))
 
 
 def lza_schema() -> dict:

@@ -14,11 +14,11 @@ import yaml
 
 import deploy_support
 from deploy_support import (
+    LZA_ACCOUNT_IDS,
     LZA_FRAGMENT,
     LZA_REPLACEMENTS,
     LZA_TEMPLATE_PREFIX,
     MEMBER,
-    PLACEHOLDER,
     REPO,
     cfn_lint,
     check_parameter_values,
@@ -26,6 +26,8 @@ from deploy_support import (
     load_yaml,
     lza_entries,
     lza_schema,
+    lza_tokens,
+    render,
     replacements,
     repo_template,
     resources,
@@ -122,14 +124,59 @@ def test_a_misspelt_key_is_caught(good: str, bad: str, misspelt: str) -> None:
 
 
 def test_every_replacement_is_defined_and_used() -> None:
-    used = set(PLACEHOLDER.findall(LZA_FRAGMENT.read_text(encoding="utf-8")))
+    # LZA's validator: a token names a replacement, or is the account lookup.
+    tokens = lza_tokens(LZA_FRAGMENT.read_text(encoding="utf-8"))
+    lookups = {t.split()[1] for t in tokens if t.startswith("account ")}
+    used = {t for t in tokens if not t.startswith("account ")} | lookups
     defined = replacements()
     assert used - set(defined) == set(), f"used but not defined in {LZA_REPLACEMENTS.name}"
     assert set(defined) - used == set(), f"defined but never used in {LZA_FRAGMENT.name}"
+    assert all(len(t.split()) == 2 for t in tokens if t.startswith("account ")), tokens
     document = yaml.safe_load(LZA_REPLACEMENTS.read_text(encoding="utf-8"))
     for entry in document["globalReplacements"]:
         assert set(entry) == {"key", "type", "value"} and entry["type"] == "String", entry
         assert isinstance(entry["value"], str), f"quote {entry['key']}'s value: LZA reads strings"
+
+
+def test_lza_renders_the_fragment_and_its_values_arrive_as_written() -> None:
+    # Characters Handlebars would HTML-escape between double braces, in every value (but
+    # a double quote, which would end the YAML string the value is written in).
+    values = {key: f"{value}&'=<>`" for key, value in replacements().items()}
+    values["EntraFactoryAccountName"] = "SharedServices"
+    document = fragment(values=values)
+    hub = next(e for e in document["customizations"]["cloudFormationStacks"] if e["name"] == "EntraFederatedRoleHub")
+    given = {p["name"]: p["value"] for p in hub["parameters"]}
+    assert given["AllowedFederatedCredentials"] == values["EntraAllowedFederatedCredentials"]
+    assert given["EntraTenantId"] == values["EntraTenantId"]
+
+
+def test_lza_looks_the_factory_account_up_by_name() -> None:
+    (stackset,) = fragment()["customizations"]["cloudFormationStackSets"]
+    given = {p["name"]: p["value"] for p in stackset["parameters"]}
+    factory = LZA_ACCOUNT_IDS[replacements()["EntraFactoryAccountName"]]
+    assert given["HubAccountId"] == factory
+    assert given["HubExecutionRoleArns"] == (
+        f"arn:{replacements()['EntraPartition']}:iam::{factory}:role/entra-federated-role-"
+        f"{replacements()['EntraFactoryRegion']}"
+    )
+
+
+@pytest.mark.parametrize(
+    "broken, error",
+    [
+        ("# Values in {{ }} differ per installation.\n", "Parse error"),
+        ("# {{ EntraTenantId }\n", "Parse error"),
+    ],
+)
+def test_a_comment_lza_cannot_render_is_caught(broken: str, error: str) -> None:
+    text = broken + LZA_FRAGMENT.read_text(encoding="utf-8")
+    with pytest.raises(AssertionError, match=f"LZA could not load the file: {error}"):
+        render(text, replacements())
+
+
+def test_no_arn_names_a_partition() -> None:
+    text = LZA_FRAGMENT.read_text(encoding="utf-8")
+    assert re.findall(r"arn:aws[-a-z]*:", text) == [], "use the EntraPartition replacement"
 
 
 def test_the_fragment_has_the_hub_the_member_stackset_and_an_example() -> None:
@@ -153,10 +200,9 @@ def test_each_template_exists_parses_and_takes_the_parameters_given(kind_entry) 
     assert check_parameter_values(template, given, entry["name"]) == []
 
 
-def test_stacks_are_ordered_and_the_stackset_may_create_named_roles() -> None:
+def test_the_stackset_may_create_named_roles_and_agrees_with_the_hub() -> None:
     document = fragment()
     stacks = {e["name"]: e for e in document["customizations"]["cloudFormationStacks"]}
-    assert stacks["EntraFederatedRoleHub"]["runOrder"] < stacks["EntraFederatedRoleExample"]["runOrder"]
     (stackset,) = document["customizations"]["cloudFormationStackSets"]
     named = any(
         "RoleName" in r["Properties"] for r in resources(load_yaml(MEMBER), "AWS::IAM::Role").values()
