@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_support import DOCS, LZA, REPO, load_yaml, templates
+from deploy_support import CLOUDFORMATION, DOCS, LZA, REPO, cfn_lint, load_yaml, templates
 
 DOC_FILES = sorted(DOCS.glob("*.md")) + [LZA / "README.md", REPO / "README.md"]
 CREATING = {("cloudformation", "deploy"), ("cloudformation", "create-stack"), ("cloudformation", "create-stack-set")}
@@ -128,3 +128,23 @@ def test_every_test_the_readme_names_exists():
         }
         found = any(f.startswith(name) for f in functions) if prefix else name in functions
         assert found, f"README cites {file}::{name}{prefix}, which is no function there"
+
+
+def test_the_readmes_example_works_in_every_account_the_factory_serves(tmp_path: Path) -> None:
+    # A member account has the ServiceToken parameter (member-role.yaml), not the hub's
+    # export: the example must read the parameter, and be a template cfn-lint accepts.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    usage = readme.split("## Using the resource", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", usage, flags=re.S).group(1)
+    path = tmp_path / "example.yaml"
+    path.write_text(example, encoding="utf-8")
+    template = load_yaml(path)
+    assert "ImportValue" not in example
+    member = load_yaml(CLOUDFORMATION / "member-role.yaml")
+    (parameter,) = [r for r in member["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"]
+    assert parameter["Properties"]["Name"] == {"Ref": "ServiceTokenParameterName"}
+    token = template["Parameters"]["ServiceToken"]
+    assert token["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert token["Default"] == member["Parameters"]["ServiceTokenParameterName"]["Default"]
+    findings = [m for m in cfn_lint(path) if m["Level"] in ("Error", "Warning")]
+    assert findings == []
