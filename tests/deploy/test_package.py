@@ -43,3 +43,37 @@ def test_a_missing_arm64_target_stops_the_build_and_says_what_to_do(tmp_path: Pa
     assert "aarch64-unknown-linux-gnu is not installed and could not be" in result.stderr
     assert "scripts/package --x86-64" in result.stderr
     assert "Architecture=x86_64" in result.stderr
+
+
+def test_the_lambda_zip_is_the_binary_alone_and_the_same_binary_gives_the_same_bytes(tmp_path: Path) -> None:
+    import sys
+    import zipfile
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from lambda_zip import lambda_zip
+
+    binary = tmp_path / "bootstrap"
+    binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    lambda_zip(binary, first)
+    os.utime(binary, (0, 0))  # another build time changes nothing
+    lambda_zip(binary, second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        (entry,) = archive.infolist()
+        assert entry.filename == "bootstrap"
+        assert entry.external_attr >> 16 == 0o100755
+        assert archive.read("bootstrap") == binary.read_bytes()
+
+
+def test_the_packaging_tools_are_pinned_by_version_and_by_hash() -> None:
+    import re
+
+    text = (REPO / "scripts" / "package-requirements.txt").read_text(encoding="utf-8")
+    requirements = re.sub(r"\\\n\s*", " ", re.sub(r"#.*", "", text)).split("\n")
+    pinned = [line.split() for line in requirements if line.strip()]
+    assert [words[0] for words in pinned] == ["cargo-lambda==1.9.2", "ziglang==0.17.1"]
+    for words in pinned:
+        hashes = [w for w in words[1:] if re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", w)]
+        assert len(hashes) == len(words) - 1 >= 4, words
+    assert "--require-hashes" in PACKAGE.read_text(encoding="utf-8")
