@@ -25,6 +25,7 @@ HANDLER_SRC = REPO / "handler" / "src"
 HUB = CLOUDFORMATION / "hub.yaml"
 MEMBER = CLOUDFORMATION / "member-role.yaml"
 SINGLE = CLOUDFORMATION / "single-account.yaml"
+CATALOG_LAUNCH = CLOUDFORMATION / "catalog-launch-role.yaml"
 WORKLOAD = CLOUDFORMATION / "examples" / "workload-role.yaml"
 
 # LZA's own schema (v1.15.5), kept in the repository so the tests run from a plain clone.

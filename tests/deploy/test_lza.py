@@ -35,6 +35,11 @@ from deploy_support import (
 )
 
 
+def member_stackset(document: dict) -> dict:
+    (stackset,) = [s for s in document["customizations"]["cloudFormationStackSets"] if s["name"] == "EntraFederatedRoleMember"]
+    return stackset
+
+
 def strict_errors(document: dict) -> list[str]:
     validator = jsonschema.Draft7Validator(strict(lza_schema()))
     return [
@@ -151,7 +156,7 @@ def test_lza_renders_the_fragment_and_its_values_arrive_as_written() -> None:
 
 
 def test_lza_looks_the_factory_account_up_by_name() -> None:
-    (stackset,) = fragment()["customizations"]["cloudFormationStackSets"]
+    stackset = member_stackset(fragment())
     given = {p["name"]: p["value"] for p in stackset["parameters"]}
     factory = LZA_ACCOUNT_IDS[replacements()["EntraFactoryAccountName"]]
     assert given["HubAccountId"] == factory
@@ -179,13 +184,15 @@ def test_no_arn_names_a_partition() -> None:
     assert re.findall(r"arn:aws[-a-z]*:", text) == [], "use the EntraPartition replacement"
 
 
-def test_the_fragment_has_the_hub_the_member_stackset_and_an_example() -> None:
-    entries = {entry["template"]: kind for kind, entry in lza_entries(fragment())}
-    assert entries == {
-        f"{LZA_TEMPLATE_PREFIX}hub.yaml": "cloudFormationStacks",
-        f"{LZA_TEMPLATE_PREFIX}member-role.yaml": "cloudFormationStackSets",
-        f"{LZA_TEMPLATE_PREFIX}examples/workload-role.yaml": "cloudFormationStacks",
-    }
+def test_the_fragment_has_the_hub_the_member_stackset_the_launch_role_and_an_example() -> None:
+    entries = sorted((kind, entry["name"], entry["template"]) for kind, entry in lza_entries(fragment()))
+    assert entries == [
+        ("cloudFormationStackSets", "EntraFederatedRoleCatalogLaunch", f"{LZA_TEMPLATE_PREFIX}catalog-launch-role.yaml"),
+        ("cloudFormationStackSets", "EntraFederatedRoleMember", f"{LZA_TEMPLATE_PREFIX}member-role.yaml"),
+        ("cloudFormationStacks", "EntraFederatedRoleCatalogLaunch", f"{LZA_TEMPLATE_PREFIX}catalog-launch-role.yaml"),
+        ("cloudFormationStacks", "EntraFederatedRoleExample", f"{LZA_TEMPLATE_PREFIX}examples/workload-role.yaml"),
+        ("cloudFormationStacks", "EntraFederatedRoleHub", f"{LZA_TEMPLATE_PREFIX}hub.yaml"),
+    ]
 
 
 @pytest.mark.parametrize("kind_entry", list(lza_entries(fragment())), ids=lambda ke: ke[1]["name"])
@@ -203,7 +210,7 @@ def test_each_template_exists_parses_and_takes_the_parameters_given(kind_entry) 
 def test_the_stackset_may_create_named_roles_and_agrees_with_the_hub() -> None:
     document = fragment()
     stacks = {e["name"]: e for e in document["customizations"]["cloudFormationStacks"]}
-    (stackset,) = document["customizations"]["cloudFormationStackSets"]
+    stackset = member_stackset(document)
     named = any(
         "RoleName" in r["Properties"] for r in resources(load_yaml(MEMBER), "AWS::IAM::Role").values()
     )
@@ -229,7 +236,7 @@ def test_the_package_keeps_the_secure_defaults() -> None:
     # path, the AWS administrator policies denied (in every partition).
     document = fragment()
     stacks = {e["name"]: {p["name"]: p["value"] for p in e["parameters"]} for e in document["customizations"]["cloudFormationStacks"]}
-    (stackset,) = document["customizations"]["cloudFormationStackSets"]
+    stackset = member_stackset(document)
     member = {p["name"]: p["value"] for p in stackset["parameters"]}
     hub, example = stacks["EntraFederatedRoleHub"], stacks["EntraFederatedRoleExample"]
     assert hub["RequirePermissionsBoundary"] == member["RequirePermissionsBoundary"] == "true"
@@ -255,7 +262,13 @@ def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> 
     assert text == LZA_FRAGMENT.read_text(encoding="utf-8")
     assert (package / "replacements-config.yaml").is_file()
     assert (package / "README.md").is_file()
-    named = [entry["template"] for _, entry in lza_entries(fragment(text))]
+    document = fragment(text)
+    named = {entry["template"] for _, entry in lza_entries(document)} | {
+        version["template"]
+        for portfolio in document["customizations"]["serviceCatalogPortfolios"]
+        for product in portfolio["products"]
+        for version in product["versions"]
+    }
     for relative in named:
         assert (package / relative).is_file(), f"the package lacks {relative}"
         assert (package / relative).read_bytes() == repo_template(relative).read_bytes()
@@ -263,3 +276,35 @@ def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> 
     assert sorted(package / n for n in named) == templates, "the package carries other templates"
     findings = [m for m in cfn_lint(*templates) if m["Level"] in ("Error", "Warning")]
     assert findings == []
+
+
+def test_the_portfolio_launches_the_examples_template_with_the_stacksets_launch_role() -> None:
+    document = fragment()
+    (portfolio,) = document["customizations"]["serviceCatalogPortfolios"]
+    stackset = member_stackset(document)
+    member = {p["name"]: p["value"] for p in stackset["parameters"]}
+    launch_roles = [
+        entry for _, entry in lza_entries(document) if entry["template"].endswith("catalog-launch-role.yaml")
+    ]
+    # LZA shares a portfolio with OUs only from the management account.
+    assert portfolio["account"] == replacements()["EntraCatalogAccountName"]
+    assert portfolio["shareTargets"]["organizationalUnits"] == stackset["deploymentTargets"]["organizationalUnits"]
+    assert portfolio["regions"] == [member["MemberRoleRegion"]]
+    (association,) = portfolio["portfolioAssociations"]
+    assert association["propagateAssociation"] is True
+    (product,) = portfolio["products"]
+    # A LocalRole must exist in the portfolio's account and in every account it is shared with.
+    role = product["constraints"]["launch"]
+    assert role["type"] == "LocalRole"
+    for entry in launch_roles:
+        assert {p["name"]: p["value"] for p in entry["parameters"]}["LaunchRoleName"] == role["role"]
+        assert entry["regions"] == [member["MemberRoleRegion"]], "one region: IAM is global"
+    (stack,) = [e for e in launch_roles if "accounts" in e["deploymentTargets"]]
+    assert stack["deploymentTargets"]["accounts"] == [portfolio["account"]]
+    (instances,) = [e for e in launch_roles if "organizationalUnits" in e["deploymentTargets"]]
+    assert instances["deploymentTargets"] == stackset["deploymentTargets"]
+    for version in product["versions"]:
+        template = load_yaml(repo_template(version["template"]))
+        # A user launches it with the defaults it shows: each must be one the factory takes.
+        assert check_parameter_values(template, {"GitHubRepository": "contoso/app"}, product["name"]) == []
+        assert template["Parameters"]["ServiceToken"]["Default"] == load_yaml(MEMBER)["Parameters"]["ServiceTokenParameterName"]["Default"]

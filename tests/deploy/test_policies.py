@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import iam_policy
-from deploy_support import HUB, MEMBER, SINGLE, Rendered, load_yaml, sdk_calls
+from deploy_support import CATALOG_LAUNCH, HUB, MEMBER, SINGLE, Rendered, load_yaml, sdk_calls
 from iam_policy import Decision, Request, arn_matches, evaluate, glob
 
 # --- the evaluator, held to the IAM User Guide's examples ------------------------------------
@@ -711,3 +711,40 @@ def test_ignoring_denies_fails_the_tables(monkeypatch) -> None:
     real = iam_policy.applying
     monkeypatch.setattr(iam_policy, "applying", lambda s, r, effect: [] if effect == "Deny" else real(s, r, effect))
     assert len(mismatches(cases, statements)) == 2
+
+
+# --- the Service Catalog launch role (catalog-launch-role.yaml) ----------------------------
+
+FUNCTION = "arn:aws:lambda:eu-west-1:111111111111:function:entra-federated-role"
+SC_STACK = f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/SC-{ACCOUNT}-pp-abcdefghijklm/5c1e8d20-86e3-11ef-a6a3-0affd3b5c7a1"
+TOKEN_PARAMETER = f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/entra-federated-role/service-token"
+PROVISIONING = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
+
+
+def launch_role_statements() -> list[dict]:
+    return Rendered(load_yaml(CATALOG_LAUNCH), {"HubAccountId": "111111111111"}).policy_statements("LaunchRole")
+
+
+def test_the_launch_role_may_run_the_product_and_nothing_else() -> None:
+    statements = launch_role_statements()
+    allowed = [
+        Request("cloudformation:CreateStack", SC_STACK),
+        Request("cloudformation:UpdateStack", SC_STACK),
+        Request("cloudformation:DeleteStack", SC_STACK),
+        Request("cloudformation:DescribeStackEvents", SC_STACK),
+        Request("cloudformation:GetTemplateSummary", "*"),
+        Request("s3:GetObject", "arn:aws:s3:::cf-templates-sc/product.yaml", PROVISIONING),
+        Request("ssm:GetParameters", TOKEN_PARAMETER),
+        Request("lambda:InvokeFunction", FUNCTION),
+    ]
+    refused = [
+        Request("cloudformation:CreateStack", STACK),
+        Request("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/secret.txt"),
+        Request("ssm:GetParameters", f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/prod/db-password"),
+        Request("lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:111111111111:function:other"),
+        Request("iam:CreateRole", arn("role/entra-federated/ci")),
+        Request("iam:PassRole", MEMBER_ROLE),
+        Request("sts:AssumeRole", MEMBER_ROLE),
+    ]
+    assert [r.action for r in allowed if not evaluate(r, statements).allowed] == []
+    assert [f"{r.action} {r.resource}" for r in refused if evaluate(r, statements).allowed] == []
