@@ -32,6 +32,9 @@ WORKLOAD = CLOUDFORMATION / "examples" / "workload-role.yaml"
 LZA_SCHEMA = REPO / "tests" / "deploy" / "lza" / "customizations-config.schema.json"
 LZA_FRAGMENT = LZA / "customizations-config.yaml"
 LZA_REPLACEMENTS = LZA / "replacements-config.yaml"
+# The alternative entry: the auto-deploying member StackSet.
+LZA_AUTO_DEPLOY = LZA / "customizations-config.auto-deploy.yaml"
+MEMBER_STACKSET = CLOUDFORMATION / "member-stackset.yaml"
 # Where the LZA package puts this repository's cloudformation/ in a config repository
 # (scripts/bundle lays it out so; tests/deploy/test_lza.py checks the real package).
 LZA_TEMPLATE_PREFIX = "cloudformation/entra-federated-role/"

@@ -15,10 +15,12 @@ import yaml
 import deploy_support
 from deploy_support import (
     LZA_ACCOUNT_IDS,
+    LZA_AUTO_DEPLOY,
     LZA_FRAGMENT,
     LZA_REPLACEMENTS,
     LZA_TEMPLATE_PREFIX,
     MEMBER,
+    MEMBER_STACKSET,
     REPO,
     cfn_lint,
     check_parameter_values,
@@ -130,12 +132,12 @@ def test_a_misspelt_key_is_caught(good: str, bad: str, misspelt: str) -> None:
 
 def test_every_replacement_is_defined_and_used() -> None:
     # LZA's validator: a token names a replacement, or is the account lookup.
-    tokens = lza_tokens(LZA_FRAGMENT.read_text(encoding="utf-8"))
+    tokens = lza_tokens(LZA_FRAGMENT.read_text(encoding="utf-8") + LZA_AUTO_DEPLOY.read_text(encoding="utf-8"))
     lookups = {t.split()[1] for t in tokens if t.startswith("account ")}
     used = {t for t in tokens if not t.startswith("account ")} | lookups
     defined = replacements()
     assert used - set(defined) == set(), f"used but not defined in {LZA_REPLACEMENTS.name}"
-    assert set(defined) - used == set(), f"defined but never used in {LZA_FRAGMENT.name}"
+    assert set(defined) - used == set(), f"defined but never used in {LZA_FRAGMENT.name} or {LZA_AUTO_DEPLOY.name}"
     assert all(len(t.split()) == 2 for t in tokens if t.startswith("account ")), tokens
     document = yaml.safe_load(LZA_REPLACEMENTS.read_text(encoding="utf-8"))
     for entry in document["globalReplacements"]:
@@ -263,7 +265,8 @@ def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> 
     assert (package / "replacements-config.yaml").is_file()
     assert (package / "README.md").is_file()
     document = fragment(text)
-    named = {entry["template"] for _, entry in lza_entries(document)} | {
+    alternative = fragment((package / LZA_AUTO_DEPLOY.name).read_text(encoding="utf-8"))
+    named = {entry["template"] for d in (document, alternative) for _, entry in lza_entries(d)} | {
         version["template"]
         for portfolio in document["customizations"]["serviceCatalogPortfolios"]
         for product in portfolio["products"]
@@ -287,7 +290,7 @@ def test_the_portfolio_launches_the_examples_template_with_the_stacksets_launch_
         entry for _, entry in lza_entries(document) if entry["template"].endswith("catalog-launch-role.yaml")
     ]
     # LZA shares a portfolio with OUs only from the management account.
-    assert portfolio["account"] == replacements()["EntraCatalogAccountName"]
+    assert portfolio["account"] == replacements()["EntraManagementAccountName"]
     assert portfolio["shareTargets"]["organizationalUnits"] == stackset["deploymentTargets"]["organizationalUnits"]
     assert portfolio["regions"] == [member["MemberRoleRegion"]]
     (association,) = portfolio["portfolioAssociations"]
@@ -308,3 +311,39 @@ def test_the_portfolio_launches_the_examples_template_with_the_stacksets_launch_
         # A user launches it with the defaults it shows: each must be one the factory takes.
         assert check_parameter_values(template, {"GitHubRepository": "contoso/app"}, product["name"]) == []
         assert template["Parameters"]["ServiceToken"]["Default"] == load_yaml(MEMBER)["Parameters"]["ServiceTokenParameterName"]["Default"]
+
+
+def test_the_auto_deploying_alternative_renders_validates_and_matches_the_stackset_entry() -> None:
+    document = fragment(LZA_AUTO_DEPLOY.read_text(encoding="utf-8"))
+    assert strict_errors(document) == []
+    ((kind, entry),) = list(lza_entries(document))
+    assert kind == "cloudFormationStacks"
+    assert entry["deploymentTargets"] == {"accounts": [replacements()["EntraManagementAccountName"]]}
+    given = {p["name"]: p["value"] for p in entry["parameters"]}
+    template = load_yaml(repo_template(entry["template"]))
+    assert check_parameter_values(template, given, entry["name"]) == []
+    # The same member role, configured the same: only the targets are said otherwise.
+    member = {p["name"]: p["value"] for p in member_stackset(fragment())["parameters"]}
+    targets = ("OrganizationalUnitIds", "ExcludedAccountIds", "Regions")
+    assert {k: v for k, v in given.items() if k not in targets} == member
+    assert given["ExcludedAccountIds"] == LZA_ACCOUNT_IDS[replacements()["EntraFactoryAccountName"]]
+    assert given["Regions"].split(",") == member_stackset(fragment())["regions"]
+    stackset = template["Resources"]["MemberStackSet"]["Properties"]
+    assert stackset["PermissionModel"] == "SERVICE_MANAGED"
+    assert stackset["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert stackset["TemplateBody"] == MEMBER.read_text(encoding="utf-8")
+
+
+def test_the_auto_deploying_template_is_generated_from_the_member_template() -> None:
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "member_stackset.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    outer = load_yaml(MEMBER_STACKSET)["Parameters"]
+    for name, spec in load_yaml(MEMBER)["Parameters"].items():
+        assert outer[name]["Type"] == "String"
+        assert outer[name].get("AllowedPattern") == spec.get("AllowedPattern"), name
+        assert outer[name].get("AllowedValues") == spec.get("AllowedValues"), name
+        assert outer[name].get("Default") == spec.get("Default"), name
