@@ -12,13 +12,14 @@ replacements.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import re
 import sys
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 REPO = Path(__file__).resolve().parents[1]
 ZIP_NAME = re.compile(r"entra-federated-role-(?P<version>[0-9][0-9A-Za-z.+-]*)-(?P<arch>arm64|x86_64)\.zip")
@@ -62,7 +63,7 @@ def checked_zip(path: Path) -> tuple[bytes, str, str]:
     recorded = path.with_name(path.name + ".sha256")
     if not recorded.is_file():
         raise PublishError(f"{recorded} is missing: scripts/package writes it beside the zip")
-    if recorded.read_text(encoding="utf-8").split()[0] != digest:
+    if recorded.read_text(encoding="utf-8").split()[:1] != [digest]:
         raise PublishError(f"{path.name} does not match {recorded.name}: rebuild it with scripts/package")
     return data, digest, match.group("version")
 
@@ -80,35 +81,63 @@ def publish(zip_path: Path, bucket: str, regions: list[str], prefix: str, sessio
     if "{region}" not in bucket and len(regions) > 1:
         raise PublishError("--bucket must contain {region}: Lambda reads code only from a bucket in its own region")
     data, digest, version = checked_zip(zip_path)
+    checksum = base64.b64encode(bytes.fromhex(digest)).decode()
     key = f"{prefix.strip('/')}/{version}/{zip_path.name}"
+    # Every bucket must be the caller's own: the hub would load its code from whatever
+    # bucket is printed.
+    owner = session.client("sts").get_caller_identity()["Account"]
     placed = []
     for region in regions:
         name = bucket.replace("{region}", region)
         s3 = session.client("s3", region_name=region)
         try:
-            location = s3.get_bucket_location(Bucket=name)["LocationConstraint"] or "us-east-1"
+            location = s3.get_bucket_location(Bucket=name, ExpectedBucketOwner=owner)["LocationConstraint"]
         except ClientError as error:
-            raise PublishError(f"bucket {name} cannot be read ({error.response['Error']['Code']}): create it in {region}, or check the credentials") from error
+            raise PublishError(
+                f"bucket {name} cannot be read as account {owner}'s ({error.response['Error']['Code']}): "
+                f"create it in {region}, or check the credentials"
+            ) from error
+        # GetBucketLocation answers null for us-east-1 and EU for old eu-west-1 buckets.
+        location = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if location != region:
             raise PublishError(f"bucket {name} is in {location}, not {region}: Lambda reads code only from a bucket in its own region")
         try:
-            existing = s3.head_object(Bucket=name, Key=key)
+            existing = s3.head_object(Bucket=name, Key=key, ExpectedBucketOwner=owner, ChecksumMode="ENABLED")
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
                 raise PublishError(f"s3://{name}/{key} cannot be read ({error.response['Error']['Code']})") from error
             existing = None
         if existing is not None:
-            if existing.get("Metadata", {}).get("sha256") != digest:
+            if digest not in (existing.get("Metadata", {}).get("sha256"), _hex(existing.get("ChecksumSHA256"))):
                 raise PublishError(
                     f"s3://{name}/{key} holds other bytes: a release's key never changes its code "
-                    "(CloudFormation would not update the function); raise the version, or delete that object"
+                    "(CloudFormation would not update the function, and a stack rolling back needs the old one); "
+                    "raise the version in Cargo.toml and build again"
                 )
             print(f"{region}: s3://{name}/{key} is already this zip", file=sys.stderr)
         else:
-            s3.put_object(Bucket=name, Key=key, Body=data, Metadata={"sha256": digest}, ChecksumAlgorithm="SHA256")
+            try:
+                s3.put_object(
+                    Bucket=name,
+                    Key=key,
+                    Body=data,
+                    Metadata={"sha256": digest},
+                    ChecksumSHA256=checksum,
+                    ExpectedBucketOwner=owner,
+                    IfNoneMatch="*",  # a publication running at the same time keeps its bytes
+                )
+            except ClientError as error:
+                raise PublishError(f"s3://{name}/{key} could not be written ({error.response['Error']['Code']})") from error
             print(f"{region}: uploaded s3://{name}/{key}", file=sys.stderr)
         placed.append((region, name, key))
     return placed
+
+
+def _hex(checksum: str | None) -> str | None:
+    """A base64 SHA-256 as S3 reports it, in hex; None when S3 has none (a multipart upload)."""
+    if not checksum or "-" in checksum:
+        return None
+    return base64.b64decode(checksum).hex()
 
 
 def report(placed: list[tuple[str, str, str]]) -> str:
@@ -116,11 +145,12 @@ def report(placed: list[tuple[str, str, str]]) -> str:
     for region, bucket, key in placed:
         lines.append(f"{region}: CodeS3Bucket={bucket} CodeS3Key={key}")
     lines.append("")
-    lines.append("# LZA: replacements-config.yaml (one hub entry per region, each with its own bucket):")
-    for region, bucket, key in placed:
-        lines.append(f"#   {region}")
-        lines.append(f"  - key: EntraFactoryCodeBucket\n    type: String\n    value: {bucket}")
-        lines.append(f"  - key: EntraFactoryCodeKey\n    type: String\n    value: {key}")
+    lines.append("# LZA replacements-config.yaml: the first region's are the fragment's; give each further")
+    lines.append("# hub entry its own pair, named as below, in its CodeS3Bucket and CodeS3Key.")
+    for index, (region, bucket, key) in enumerate(placed):
+        suffix = "" if index == 0 else "".join(part.capitalize() for part in region.split("-"))
+        lines.append(f"  - key: EntraFactoryCodeBucket{suffix}\n    type: String\n    value: {bucket}")
+        lines.append(f"  - key: EntraFactoryCodeKey{suffix}\n    type: String\n    value: {key}")
     lines.append("")
     lines.append(
         "# The function's name and region are forever once a workload stack uses them: a custom\n"
@@ -135,6 +165,9 @@ def main(argv: list[str] | None = None, session=None) -> int:
         regions = regions_of(args.regions)
         session = session or boto3.Session(profile_name=args.profile)
         placed = publish(args.zip, args.bucket, regions, args.prefix, session)
+    except (BotoCoreError, ClientError) as error:
+        print(f"scripts/publish: AWS refused or could not be reached: {error}", file=sys.stderr)
+        return 1
     except PublishError as error:
         print(f"scripts/publish: {error}", file=sys.stderr)
         return 1

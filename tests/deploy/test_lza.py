@@ -150,11 +150,17 @@ def test_lza_renders_the_fragment_and_its_values_arrive_as_written() -> None:
     # a double quote, which would end the YAML string the value is written in).
     values = {key: f"{value}&'=<>`" for key, value in replacements().items()}
     values["EntraFactoryAccountName"] = "SharedServices"
-    document = fragment(values=values)
-    hub = next(e for e in document["customizations"]["cloudFormationStacks"] if e["name"] == "EntraFederatedRoleHub")
-    given = {p["name"]: p["value"] for p in hub["parameters"]}
-    assert given["AllowedFederatedCredentials"] == values["EntraAllowedFederatedCredentials"]
-    assert given["EntraTenantId"] == values["EntraTenantId"]
+    for path in (LZA_FRAGMENT, LZA_AUTO_DEPLOY):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = fragment(path.read_text(encoding="utf-8"), values=values)
+        checked = 0
+        for (_, written), (_, rendered) in zip(lza_entries(raw), lza_entries(document)):
+            for wanted, got in zip(written.get("parameters", []), rendered.get("parameters", [])):
+                token = re.fullmatch(r"\{\{\{?\s*(\w+)\s*\}?\}\}", wanted["value"])
+                if token:
+                    assert got["value"] == values[token.group(1)], (path.name, wanted["name"])
+                    checked += 1
+        assert checked >= 5, path.name
 
 
 def test_lza_looks_the_factory_account_up_by_name() -> None:

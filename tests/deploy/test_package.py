@@ -62,6 +62,7 @@ def test_the_lambda_zip_is_the_binary_alone_and_the_same_binary_gives_the_same_b
     with zipfile.ZipFile(first) as archive:
         (entry,) = archive.infolist()
         assert entry.filename == "bootstrap"
+        assert entry.date_time == (1980, 1, 1, 0, 0, 0)
         assert entry.external_attr >> 16 == 0o100755
         assert archive.read("bootstrap") == binary.read_bytes()
 

@@ -721,8 +721,12 @@ TOKEN_PARAMETER = f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/entra-federated-ro
 PROVISIONING = {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
 
 
+def launch_role(**given: str) -> Rendered:
+    return Rendered(load_yaml(CATALOG_LAUNCH), {"HubAccountId": "111111111111", **given})
+
+
 def launch_role_statements() -> list[dict]:
-    return Rendered(load_yaml(CATALOG_LAUNCH), {"HubAccountId": "111111111111"}).policy_statements("LaunchRole")
+    return launch_role().policy_statements("LaunchRole")
 
 
 def test_the_launch_role_may_run_the_product_and_nothing_else() -> None:
@@ -748,3 +752,29 @@ def test_the_launch_role_may_run_the_product_and_nothing_else() -> None:
     ]
     assert [r.action for r in allowed if not evaluate(r, statements).allowed] == []
     assert [f"{r.action} {r.resource}" for r in refused if evaluate(r, statements).allowed] == []
+    # Nothing more than that: every grant, action by resource.
+    granted = sorted(
+        (action, statement["Resource"])
+        for statement in statements
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    )
+    stacks = f"arn:aws:cloudformation:*:{ACCOUNT}:stack/SC-*"
+    assert granted == sorted(
+        [(f"cloudformation:{a}", stacks) for a in ("CreateStack", "UpdateStack", "DeleteStack", "DescribeStacks", "DescribeStackEvents", "SetStackPolicy")]
+        + [("cloudformation:GetTemplateSummary", "*"), ("cloudformation:ValidateTemplate", "*"), ("s3:GetObject", "*")]
+        + [(f"ssm:{a}", f"arn:aws:ssm:*:{ACCOUNT}:parameter/entra-federated-role/service-token") for a in ("GetParameter", "GetParameters")]
+        + [("lambda:InvokeFunction", "arn:aws:lambda:*:111111111111:function:entra-federated-role")]
+    )
+    assert all(s["Effect"] == "Allow" for s in statements)
+
+
+def test_only_service_catalog_may_assume_the_launch_role() -> None:
+    trust = launch_role().resource("LaunchRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {"Effect": "Allow", "Principal": {"Service": "servicecatalog.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+
+
+def test_the_launch_role_of_the_portfolios_own_account_can_do_nothing() -> None:
+    inert = launch_role(Launches="false").resource("LaunchRole")
+    assert "Policies" not in inert and "ManagedPolicyArns" not in inert

@@ -59,6 +59,9 @@ def test_the_zip_goes_to_each_regions_bucket_and_the_parameters_are_printed(aws,
     for region in REGIONS:
         assert f"{region}: CodeS3Bucket=acme-artifacts-{region} CodeS3Key={key}" in out
     assert "ServiceToken cannot change" in out
+    # The first region's pair is the fragment's; a further region's has a name of its own.
+    assert "key: EntraFactoryCodeBucket\n    type: String\n    value: acme-artifacts-eu-west-1" in out
+    assert "key: EntraFactoryCodeKeyUsEast1\n" in out
     # Again: nothing to do.
     assert run(aws, "--bucket", "acme-artifacts-{region}", "--regions", ",".join(REGIONS), str(zip_path)) == 0
     assert "is already this zip" in capsys.readouterr().err
@@ -96,3 +99,11 @@ def test_a_zip_that_does_not_match_its_checksum_is_refused(aws, tmp_path, capsys
     zip_path.write_bytes(b"PK-tampered")
     assert run(aws, "--bucket", "acme-artifacts-{region}", "--regions", "eu-west-1", str(zip_path)) == 1
     assert "does not match" in capsys.readouterr().err
+
+
+def test_an_old_eu_bucket_counts_as_ireland(aws, tmp_path) -> None:
+    # GetBucketLocation answers "EU" for eu-west-1 buckets made with that old constraint.
+    s3 = aws.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="legacy-eu-west-1", CreateBucketConfiguration={"LocationConstraint": "EU"})
+    assert s3.get_bucket_location(Bucket="legacy-eu-west-1")["LocationConstraint"] == "EU"
+    assert run(aws, "--bucket", "legacy-{region}", "--regions", "eu-west-1", str(built_zip(tmp_path))) == 0
