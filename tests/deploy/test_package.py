@@ -78,3 +78,11 @@ def test_the_packaging_tools_are_pinned_by_version_and_by_hash() -> None:
         hashes = [w for w in words[1:] if re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", w)]
         assert len(hashes) == len(words) - 1 >= 4, words
     assert "--require-hashes" in PACKAGE.read_text(encoding="utf-8")
+
+
+def test_the_build_keeps_the_machines_paths_out_of_the_binary() -> None:
+    # Verified by building two checkouts in different folders (docs/README.md): the same
+    # zip. Here, only that the remapping stays in place.
+    text = PACKAGE.read_text(encoding="utf-8")
+    assert '--remap-path-prefix=$PWD=/build' in text
+    assert '--remap-path-prefix=$cargo_home=/cargo' in text
