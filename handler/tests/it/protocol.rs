@@ -139,6 +139,21 @@ fn single_body(endpoint: &ResponseEndpoint) -> Value {
     serde_json::from_slice(&requests[0].body).unwrap()
 }
 
+/// The `Reason` of the only answer.
+fn reason(endpoint: &ResponseEndpoint) -> String {
+    single_body(endpoint)["Reason"].as_str().unwrap().to_owned()
+}
+
+/// A Create handled by a guard around `behaviour`, whose Lambda deadline is `deadline`:
+/// the endpoint the answer went to, and the outcome.
+async fn create(behaviour: Behaviour, deadline: SystemTime) -> (ResponseEndpoint, Outcome) {
+    let endpoint = ResponseEndpoint::start().await;
+    let handler = guard(Ok(behaviour), &endpoint);
+    let event = events::create(&endpoint.url("create"), json!({}));
+    let outcome = handler.handle(event, deadline, FUNCTION_ARN).await;
+    (endpoint, outcome)
+}
+
 #[tokio::test]
 async fn success_is_put_once_with_an_empty_content_type_and_the_envelope_copied() {
     let endpoint = ResponseEndpoint::start().await;
@@ -174,16 +189,7 @@ async fn success_is_put_once_with_an_empty_content_type_and_the_envelope_copied(
 
 #[tokio::test]
 async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
-    let endpoint = ResponseEndpoint::start().await;
-    let handler = guard(Ok(Behaviour::Fail), &endpoint);
-
-    let outcome = handler
-        .handle(
-            events::create(&endpoint.url("c"), json!({})),
-            in_seconds(30),
-            FUNCTION_ARN,
-        )
-        .await;
+    let (endpoint, outcome) = create(Behaviour::Fail, in_seconds(30)).await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
     let body = single_body(&endpoint);
@@ -197,16 +203,7 @@ async fn a_failed_create_reports_the_chain_under_a_failed_create_id() {
 
 #[tokio::test]
 async fn a_create_refused_before_any_write_reports_an_id_that_names_nothing() {
-    let endpoint = ResponseEndpoint::start().await;
-    let handler = guard(Ok(Behaviour::Refuse), &endpoint);
-
-    let outcome = handler
-        .handle(
-            events::create(&endpoint.url("r"), json!({})),
-            in_seconds(30),
-            FUNCTION_ARN,
-        )
-        .await;
+    let (endpoint, outcome) = create(Behaviour::Refuse, in_seconds(30)).await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
     // Not the resource's failed-create id: its Delete has nothing to clean up, even
@@ -242,22 +239,10 @@ async fn a_failed_update_or_delete_keeps_the_physical_id() {
 
 #[tokio::test]
 async fn a_panic_is_answered_failed() {
-    let endpoint = ResponseEndpoint::start().await;
-    let handler = guard(Ok(Behaviour::Panic), &endpoint);
-
-    let outcome = handler
-        .handle(
-            events::create(&endpoint.url("p"), json!({})),
-            in_seconds(30),
-            FUNCTION_ARN,
-        )
-        .await;
+    let (endpoint, outcome) = create(Behaviour::Panic, in_seconds(30)).await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
-    let reason = single_body(&endpoint)["Reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reason = reason(&endpoint);
     assert!(
         reason.contains("panicked: invariant broken in the test resource"),
         "{reason}"
@@ -270,17 +255,8 @@ async fn a_panic_is_answered_failed() {
 
 #[tokio::test]
 async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
-    let endpoint = ResponseEndpoint::start().await;
-    let handler = guard(Ok(Behaviour::Hang), &endpoint);
     let deadline = SystemTime::now() + Duration::from_millis(2500);
-
-    let outcome = handler
-        .handle(
-            events::create(&endpoint.url("h"), json!({})),
-            deadline,
-            FUNCTION_ARN,
-        )
-        .await;
+    let (endpoint, outcome) = create(Behaviour::Hang, deadline).await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
     let received = endpoint.requests()[0].received_at;
@@ -291,10 +267,7 @@ async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
         margin >= Duration::from_secs(1),
         "answered only {margin:?} before the deadline"
     );
-    let reason = single_body(&endpoint)["Reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reason = reason(&endpoint);
     assert!(reason.starts_with("timed out"), "{reason}");
     // A Create cut short may have written: the Delete that follows must find it.
     assert_eq!(
@@ -307,23 +280,11 @@ async fn a_hang_is_answered_failed_a_safety_margin_before_the_deadline() {
 /// with its own error: the guard's cutoff comes later, for a hang only.
 #[tokio::test]
 async fn work_that_gives_up_at_its_deadline_answers_with_its_own_error() {
-    let endpoint = ResponseEndpoint::start().await;
-    let handler = guard(Ok(Behaviour::GiveUpAtDeadline), &endpoint);
     let deadline = SystemTime::now() + Duration::from_millis(2500);
-
-    let outcome = handler
-        .handle(
-            events::create(&endpoint.url("d"), json!({})),
-            deadline,
-            FUNCTION_ARN,
-        )
-        .await;
+    let (endpoint, outcome) = create(Behaviour::GiveUpAtDeadline, deadline).await;
 
     assert_eq!(delivered(&outcome), ("FAILED", 1));
-    let reason = single_body(&endpoint)["Reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reason = reason(&endpoint);
     assert!(reason.contains("IAM did not answer"), "{reason}");
 }
 
@@ -382,10 +343,7 @@ async fn the_reason_is_truncated_within_the_body_limit_keeping_both_ends() {
 
     let raw = &endpoint.requests()[0].body;
     assert!(raw.len() <= 4096, "body is {} bytes", raw.len());
-    let reason = single_body(&endpoint)["Reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reason = reason(&endpoint);
     assert!(
         reason.starts_with("creating the role: detail detail"),
         "{reason}"
