@@ -220,7 +220,7 @@ impl EntraFederatedRole {
         let stack = StackArn::parse(request.stack_id).map_err(ResourceError::from)?;
         self.config
             .guardrails
-            .check(&properties, &stack)
+            .check(&properties, &stack.partition, &stack.account)
             .map_err(ResourceError::from)?;
         self.check_trust_size(&properties, &stack)
             .map_err(ResourceError::from)?;

@@ -49,6 +49,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod adoption;
 pub mod app_role;
 pub mod caller;
 pub mod credentials;
@@ -61,6 +62,7 @@ pub mod ownership;
 pub mod plan;
 mod properties;
 pub mod role;
+pub mod role_event;
 pub mod trust;
 
 pub use entra::{
@@ -78,4 +80,5 @@ pub use iam::{
     MIN_SESSION_SECONDS, MaxSessionDuration, PARTITIONS, PolicyArn, PolicyDocument, PolicyName,
     RESERVED_TAG_PREFIX, RoleDescription, RoleName, RolePath, Tag, TagKey, TagValue,
 };
+pub(crate) use properties::suggestion;
 pub use properties::{CLOUDFORMATION_PROPERTIES, PROPERTY_NAMES, Properties, ReplacementKey};

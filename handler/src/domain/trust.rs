@@ -31,6 +31,11 @@ pub enum TrustPolicyError {
         /// The policy's length.
         chars: usize,
     },
+    /// A role's own trust cannot be read as a policy (made outside the factory).
+    #[error(
+        "the role's trust policy is not a JSON policy with a `Statement`; give it a valid trust policy"
+    )]
+    Unreadable,
 }
 
 /// The trust policy JSON (compact, subjects sorted and unique, so equal inputs give equal
@@ -70,6 +75,63 @@ pub fn trust_policy(
     Ok(text)
 }
 
+/// The `Sid` of the statement that seals a role.
+const SEALED_SID: &str = "SealedUntilItsCallersAreKnown";
+
+/// The trust of a role made outside CloudFormation (DESIGN §9) with the factory's part
+/// replaced by `ours` (a [`trust_policy`]), or sealed when `ours` is `None`.
+///
+/// The factory's part is every statement whose federated principal names the tenant's
+/// provider `provider_arn`, and the sealing statement; every other statement stays as
+/// the role's owner wrote it. A trust that would be left with no statement gets the
+/// sealing one, which admits nobody.
+pub fn adopted_trust(
+    current: &str,
+    provider_arn: &str,
+    ours: Option<&str>,
+) -> Result<String, TrustPolicyError> {
+    let mut policy: Value =
+        serde_json::from_str(current).map_err(|_| TrustPolicyError::Unreadable)?;
+    let statements = match policy.get_mut("Statement") {
+        Some(Value::Array(list)) => std::mem::take(list),
+        Some(one @ Value::Object(_)) => vec![one.take()],
+        _ => return Err(TrustPolicyError::Unreadable),
+    };
+    let names_provider = |principal: &Value| match principal {
+        Value::String(arn) => arn == provider_arn,
+        Value::Array(arns) => arns.iter().any(|arn| arn == provider_arn),
+        _ => false,
+    };
+    let mut kept: Vec<Value> = statements
+        .into_iter()
+        .filter(|statement| {
+            let federated = &statement["Principal"]["Federated"];
+            !names_provider(federated) && statement["Sid"] != SEALED_SID
+        })
+        .collect();
+    let added = match ours {
+        Some(ours) => serde_json::from_str::<Value>(ours)
+            .map_err(|_| TrustPolicyError::Unreadable)?["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        None if kept.is_empty() => {
+            let sealed: Value =
+                serde_json::from_str(&sealed_trust_policy()).expect("the sealed trust is JSON");
+            sealed["Statement"].as_array().cloned().unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    kept.extend(added);
+    policy["Statement"] = Value::Array(kept);
+    let text = policy.to_string();
+    let chars = text.chars().count();
+    if chars > MAX_TRUST_POLICY_CHARS {
+        return Err(TrustPolicyError::TooLarge { chars });
+    }
+    Ok(text)
+}
+
 /// The trust a role is created with before its callers are known (the Entra side is
 /// registered at the same time): it admits nobody. A trust without an `Allow` already
 /// does; the explicit `Deny` says so to whoever reads the role meanwhile.
@@ -77,7 +139,7 @@ pub fn sealed_trust_policy() -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "SealedUntilItsCallersAreKnown",
+            "Sid": SEALED_SID,
             "Effect": "Deny",
             "Principal": "*",
             "Action": [
@@ -193,6 +255,85 @@ mod tests {
                     .contains(&json!(action))
             );
         }
+    }
+
+    fn statements(policy: &str) -> Vec<Value> {
+        serde_json::from_str::<Value>(policy).unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn an_adopted_trust_keeps_the_owners_statements_and_replaces_ours() {
+        let owners = json!({
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        });
+        let placeholder = json!({
+            "Effect": "Allow",
+            "Principal": {"Federated": PROVIDER},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/:aud": "placeholder"}}
+        });
+        let current =
+            json!({"Version": "2012-10-17", "Statement": [owners, placeholder]}).to_string();
+        let ours = trust_policy(PROVIDER, ISSUER, "api://app", &subjects(1)).unwrap();
+
+        let adopted = adopted_trust(&current, PROVIDER, Some(&ours)).unwrap();
+        assert_eq!(
+            statements(&adopted),
+            [owners.clone(), statements(&ours)[0].clone()]
+        );
+        // Converging again changes nothing.
+        assert!(same_policy(
+            &adopted,
+            &adopted_trust(&adopted, PROVIDER, Some(&ours)).unwrap()
+        ));
+
+        // Sealed: our statement goes, the owner's stays.
+        let sealed = adopted_trust(&adopted, PROVIDER, None).unwrap();
+        assert_eq!(statements(&sealed), [owners]);
+    }
+
+    #[test]
+    fn an_adopted_trust_left_empty_is_sealed_and_unsealed_again() {
+        let current = json!({"Version": "2012-10-17", "Statement": {
+            "Effect": "Allow",
+            "Principal": {"Federated": [PROVIDER]},
+            "Action": "sts:AssumeRoleWithWebIdentity"
+        }})
+        .to_string();
+        let sealed = adopted_trust(&current, PROVIDER, None).unwrap();
+        assert_eq!(statements(&sealed), statements(&sealed_trust_policy()));
+        let ours = trust_policy(PROVIDER, ISSUER, "api://app", &subjects(2)).unwrap();
+        assert!(same_policy(
+            &adopted_trust(&sealed, PROVIDER, Some(&ours)).unwrap(),
+            &ours
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_or_oversized_adopted_trust_is_refused() {
+        for current in ["", "[]", r#"{"Version":"2012-10-17"}"#] {
+            assert_eq!(
+                adopted_trust(current, PROVIDER, None),
+                Err(TrustPolicyError::Unreadable),
+                "{current}"
+            );
+        }
+        let big = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": "x".repeat(1900)},
+            "Action": "sts:AssumeRole"
+        }]})
+        .to_string();
+        let ours = trust_policy(PROVIDER, ISSUER, "api://app", &subjects(1)).unwrap();
+        assert!(matches!(
+            adopted_trust(&big, PROVIDER, Some(&ours)),
+            Err(TrustPolicyError::TooLarge { .. })
+        ));
     }
 
     #[test]

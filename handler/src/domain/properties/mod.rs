@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use self::parser::{Parser, field, parse_bool};
+pub(crate) use self::suggest::suggestion;
 use super::entra::{AppId, DisplayName, FederatedCredential, TokenVersion};
 use super::error::{PropertyError, PropertyErrors, kind};
 use super::iam::{

@@ -1,7 +1,7 @@
 //! "Did you mean": the closest accepted name to an unknown one.
 
 /// The closest candidate to `key`: equal ignoring case, or at most two edits away.
-pub(super) fn suggestion<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn suggestion<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let key = key.to_lowercase();
     candidates
         .iter()
