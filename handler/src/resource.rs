@@ -128,11 +128,15 @@ const OBJECT_ID_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
 
 /// One resource generation and the account its role lives in.
 ///
-/// Its physical id is its role's ARN ([`Generation::role_arn`]), or, after a failed
+/// Its physical id is its role's ARN ([`Target::role_arn`]), or, after a failed
 /// Create, an id that names no role.
 struct Target {
     generation: Generation,
     account: Account,
+    /// The stack the resource belongs to.
+    stack: StackArn,
+    /// The resource's logical id.
+    logical_id: String,
 }
 
 impl Target {
@@ -140,7 +144,7 @@ impl Target {
     /// Delete must never remove one generation under another's id (the cleanup phase's
     /// Delete of an old generation names the old role and sends the old properties).
     fn check_named_by(&self, physical_id: &str) -> Result<(), OtherResource> {
-        let expected = self.generation.role_arn();
+        let expected = self.role_arn();
         if is_role_arn(physical_id) && physical_id != expected {
             return Err(OtherResource {
                 physical_id: physical_id.to_owned(),
@@ -148,6 +152,16 @@ impl Target {
             });
         }
         Ok(())
+    }
+
+    /// The role's ARN: the generation's physical id.
+    fn role_arn(&self) -> String {
+        self.generation.name.role_arn(&self.stack)
+    }
+
+    /// Another generation of the same resource.
+    fn sibling(&self, config: &Config, name: GenerationName) -> Generation {
+        Generation::new(config, &self.stack, &self.logical_id, name)
     }
 }
 
@@ -203,8 +217,10 @@ impl EntraFederatedRole {
             .await?;
         let name = GenerationName::new(&stack, logical_id, key);
         Ok(Target {
-            generation: Generation::new(&self.config, stack, logical_id, name),
+            generation: Generation::new(&self.config, &stack, logical_id, name),
             account,
+            stack,
+            logical_id: logical_id.to_owned(),
         })
     }
 
@@ -299,10 +315,9 @@ impl EntraFederatedRole {
         if !self.config.verify_caller_stack {
             return Ok(());
         }
-        let generation = &target.generation;
         let check = CallerCheck {
-            stack: &generation.stack,
-            logical_id: &generation.ownership.logical_id,
+            stack: &target.stack,
+            logical_id: &target.logical_id,
             request,
             window: caller::window(properties.get("ServiceTimeout")),
         };
@@ -339,10 +354,12 @@ impl EntraFederatedRole {
         let Target {
             generation,
             account,
+            stack,
+            logical_id,
         } = &admitted.target;
         let display_name = match &admitted.properties.application_display_name {
             Some(name) => name.clone(),
-            None => derived_display_name(&generation.stack, &generation.ownership.logical_id),
+            None => derived_display_name(stack, logical_id),
         };
         let wanted = Wanted {
             properties: &admitted.properties,
@@ -547,10 +564,11 @@ impl CustomResource for EntraFederatedRole {
         let old_key = Properties::recover_replacement_key(&request.old_resource_properties);
         let new_key = admitted.properties.replacement_key();
         let Target {
-            generation,
             account,
+            stack,
+            logical_id,
+            ..
         } = &admitted.target;
-        let (stack, logical_id) = (&generation.stack, generation.ownership.logical_id.as_str());
         let deadline = invocation.deadline;
         let physical_id = &request.physical_resource_id;
         let holder = match shared_role(stack, logical_id, old_key.as_ref(), &new_key, physical_id) {
@@ -581,7 +599,7 @@ impl CustomResource for EntraFederatedRole {
                 return Ok(success);
             }
             UpdatePlan::RollBack { abandoned } => {
-                let abandoned = generation.sibling(&self.config, abandoned);
+                let abandoned = admitted.target.sibling(&self.config, abandoned);
                 let how = Converge::RemovingFailedReplacement(&abandoned);
                 self.converge(&admitted, how, deadline).await?
             }

@@ -13,8 +13,10 @@ use crate::{
     deadline::Deadline,
     domain::{
         RoleName,
+        adoption::ForeignRole,
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
         role::{RoleSpec, RoleState, RoleWrite, RoleWrites, role_removal, role_writes},
+        trust::TrustPolicyError,
     },
     retry::Backoff,
     settle::settle_all,
@@ -42,6 +44,19 @@ pub enum RoleError {
         /// IAM's refusal.
         source: AwsError,
     },
+    /// A role made outside CloudFormation is gone, made again, or no longer asks to be
+    /// federated: what the factory was about to write no longer applies.
+    #[error("role {name} {why}, so the factory left it alone; its own event converges it")]
+    Changed {
+        /// The role's name.
+        name: String,
+        /// What changed.
+        why: &'static str,
+    },
+    /// The trust of a role made outside CloudFormation cannot take the factory's
+    /// statement.
+    #[error(transparent)]
+    Trust(#[from] TrustPolicyError),
     /// A role of that name exists but is not this resource generation's.
     #[error(
         "a role named {name} (IAM compares role names regardless of case) already exists in \
@@ -86,6 +101,25 @@ pub(crate) fn decode_policy(document: &str) -> String {
     percent_encoding::percent_decode_str(document)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+fn trust_of(role: &aws_sdk_iam::types::Role) -> String {
+    role.assume_role_policy_document()
+        .map(decode_policy)
+        .unwrap_or_default()
+}
+
+fn boundary_of(role: &aws_sdk_iam::types::Role) -> Option<String> {
+    role.permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_owned)
+}
+
+fn tags_of(role: &aws_sdk_iam::types::Role) -> Vec<(String, String)> {
+    role.tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
 }
 
 /// IAM's answer to a trust naming a provider it does not see: one just created and not yet
@@ -353,6 +387,50 @@ impl Account {
         name: &RoleName,
         deadline: Deadline,
     ) -> Result<ObservedRole, AwsError> {
+        let inline = self.read(
+            deadline,
+            format!("listing the inline policies of {name}"),
+            |iam| {
+                iam.list_role_policies()
+                    .role_name(name.as_str())
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
+        let (role, inline) = futures::join!(self.read_role(name, deadline), inline);
+        let inline = match inline {
+            Ok(inline) => inline,
+            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some((role, managed)) = role? else {
+            return Ok(None);
+        };
+        Ok(Some(RoleState {
+            trust: trust_of(&role),
+            description: role
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            max_session: role
+                .max_session_duration()
+                .and_then(|s| u32::try_from(s).ok()),
+            boundary: boundary_of(&role),
+            tags: tags_of(&role),
+            managed,
+            inline,
+        }))
+    }
+
+    /// The role `name` and the ARNs of its managed policies, read at once; `None` when
+    /// it does not exist.
+    async fn read_role(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<(aws_sdk_iam::types::Role, Vec<String>)>, AwsError> {
         let role = self.read(deadline, format!("reading role {name}"), |iam| {
             iam.get_role().role_name(name.as_str()).send()
         });
@@ -368,60 +446,58 @@ impl Account {
                     .collect::<Result<Vec<_>, _>>()
             },
         );
-        let inline = self.read(
-            deadline,
-            format!("listing the inline policies of {name}"),
-            |iam| {
-                iam.list_role_policies()
-                    .role_name(name.as_str())
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-            },
-        );
-        let (role, managed, inline) = futures::join!(role, managed, inline);
-        let role = match role {
-            Ok(output) => output.role,
-            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let (managed, inline) = match (managed, inline) {
-            (Ok(managed), Ok(inline)) => (managed, inline),
-            (Err(error), _) | (_, Err(error)) if error.kind() == ErrorKind::NoSuchEntity => {
-                return Ok(None);
-            }
+        let absent = |error: &AwsError| error.kind() == ErrorKind::NoSuchEntity;
+        let (role, managed) = match futures::join!(role, managed) {
+            (Ok(role), Ok(managed)) => (role.role, managed),
+            (Err(error), _) | (_, Err(error)) if absent(&error) => return Ok(None),
             (Err(error), _) | (_, Err(error)) => return Err(error),
         };
-        let Some(role) = role else { return Ok(None) };
-        Ok(Some(RoleState {
-            trust: role
-                .assume_role_policy_document()
-                .map(decode_policy)
-                .unwrap_or_default(),
-            description: role
-                .description()
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned),
-            max_session: role
-                .max_session_duration()
-                .and_then(|s| u32::try_from(s).ok()),
-            boundary: role
-                .permissions_boundary()
-                .and_then(|b| b.permissions_boundary_arn())
-                .map(str::to_owned),
-            tags: role
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                .collect(),
-            managed: managed
-                .iter()
-                .filter_map(|p| p.policy_arn())
-                .map(str::to_owned)
-                .collect(),
-            inline,
+        let managed = managed
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .map(str::to_owned)
+            .collect();
+        Ok(role.map(|role| (role, managed)))
+    }
+
+    /// The role `name`, made outside CloudFormation, as IAM has it now: read with its
+    /// managed policies at once; `None` when it does not exist.
+    pub async fn read_foreign(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<ForeignRole>, AwsError> {
+        let Some((role, managed)) = self.read_role(name, deadline).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ForeignRole {
+            name: name.clone(),
+            path: role.path().to_owned(),
+            id: role.role_id().to_owned(),
+            arn: role.arn().to_owned(),
+            trust: trust_of(&role),
+            boundary: boundary_of(&role),
+            tags: tags_of(&role),
+            managed,
         }))
+    }
+
+    /// Makes `writes` on the role `name` made outside CloudFormation, all at once, each
+    /// run to its end.
+    pub async fn write_foreign(
+        &self,
+        name: &RoleName,
+        writes: &[RoleWrite],
+        deadline: Deadline,
+    ) -> Result<(), RoleError> {
+        settle_all(
+            writes
+                .iter()
+                .map(|write| self.write_role(name, write, deadline)),
+        )
+        .await
+        .map(drop)
+        .map_err(RoleError::from)
     }
 
     /// One planned write on the role `name`. A policy already detached or deleted is

@@ -8,18 +8,18 @@
 //! after it ([`Flow::Stop`]: the application is gone, or not ours) ends its chain.
 //! Each step's calls are bounded by the event's deadline.
 
-use std::future::Future;
+use std::{future::Future, sync::OnceLock};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{
-    Converged, CoreError, Lifecycle, Removed, Wanted,
+    Converged, CoreError, Generation, Lifecycle, Removed, Wanted, adopt,
     converge::Convergence,
     plan::{Intent, Operation, Plan, Step},
     ports::{Entra, Iam},
     remove::Removal,
 };
-use crate::deadline::Deadline;
+use crate::{deadline::Deadline, domain::adoption::Status};
 
 /// What became of one target of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub enum Outcome {
     Converged(Box<Converged>),
     /// The generation is gone.
     Removed(Removed),
+    /// The role made outside CloudFormation is sealed, and says why. Its ARN.
+    Sealed(String),
 }
 
 /// Why a step may read what an earlier one learnt.
@@ -53,6 +55,11 @@ pub(super) enum Flow {
 enum Job<'a> {
     Converge(Box<Convergence<'a>>),
     Remove(Box<Removal<'a>>),
+    Seal {
+        generation: &'a Generation,
+        reason: &'a str,
+        role_arn: OnceLock<String>,
+    },
 }
 
 impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
@@ -70,12 +77,17 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
         let jobs: Vec<Job<'_>> = plan
             .targets()
             .iter()
-            .map(|target| match target.intent {
+            .map(|target| match &target.intent {
                 Intent::Converge => Job::Converge(Box::new(Convergence::new(
                     &target.generation,
                     wanted.expect("a convergence needs what is wanted"),
                 ))),
                 Intent::Remove => Job::Remove(Box::new(Removal::new(&target.generation))),
+                Intent::Refuse(reason) => Job::Seal {
+                    generation: &target.generation,
+                    reason,
+                    role_arn: OnceLock::new(),
+                },
             })
             .collect();
         let failures = drive(plan.steps(), |step| {
@@ -87,6 +99,20 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                     }
                     (Job::Remove(job), Operation::Remove(operation)) => {
                         self.remove_step(job, operation, deadline).await
+                    }
+                    (
+                        Job::Seal {
+                            generation,
+                            reason,
+                            role_arn,
+                        },
+                        Operation::Seal,
+                    ) => {
+                        let status = Status::Refused { reason };
+                        let arn = adopt::write_trust(self.iam, generation, None, status, deadline)
+                            .await?;
+                        set(role_arn, arn);
+                        Ok(Flow::Next)
                     }
                     _ => unreachable!("a plan's steps match their target's intent"),
                 }
@@ -114,6 +140,9 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 (Some((_, error)), _) => Err(error),
                 (None, Job::Converge(job)) => Ok(Outcome::Converged(Box::new(job.converged()))),
                 (None, Job::Remove(job)) => Ok(Outcome::Removed(job.removed())),
+                (None, Job::Seal { role_arn, .. }) => {
+                    Ok(Outcome::Sealed(role_arn.into_inner().expect(ORDER)))
+                }
             });
         }
         outcomes

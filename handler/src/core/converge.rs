@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    CoreError, Generation, Lifecycle,
+    CoreError, Generation, Lifecycle, RoleOwner, adopt,
     apply::{Flow, ORDER, set},
     plan::Converging,
     ports::{Entra, Iam},
@@ -20,6 +20,7 @@ use crate::{
     deadline::Deadline,
     domain::{
         AppId, DisplayName, Properties,
+        adoption::Status,
         federation::audience,
         role::RoleSpec,
         trust::{sealed_trust_policy, trust_policy},
@@ -75,8 +76,9 @@ pub(super) struct Convergence<'a> {
     generation: &'a Generation,
     wanted: Wanted<'a>,
     spec: WorkloadSpec,
-    /// The role as wanted, with a trust that admits nobody.
-    sealed: RoleSpec,
+    /// The role as wanted, with a trust that admits nobody (`None`: a role made outside
+    /// CloudFormation, which the factory does not shape).
+    sealed: Option<RoleSpec>,
     /// The application as upserted, its appId and audience.
     application: OnceLock<(Upserted, AppId, String)>,
     early_role: Mutex<Option<EarlyRole>>,
@@ -100,12 +102,15 @@ impl<'a> Convergence<'a> {
                 trusted_client_app_ids: properties.trusted_client_app_ids.clone(),
                 require_app_role_assignment: properties.require_app_role_assignment,
             },
-            sealed: RoleSpec::new(
-                properties,
-                generation.name.role_name.clone(),
-                sealed_trust_policy(),
-                generation.ownership.clone(),
-            ),
+            sealed: match &generation.role {
+                RoleOwner::Factory(ownership) => Some(RoleSpec::new(
+                    properties,
+                    generation.name.role_name.clone(),
+                    sealed_trust_policy(),
+                    ownership.clone(),
+                )),
+                RoleOwner::Adopted { .. } => None,
+            },
             generation,
             wanted,
             application: OnceLock::new(),
@@ -118,6 +123,12 @@ impl<'a> Convergence<'a> {
 
     fn application(&self) -> &(Upserted, AppId, String) {
         self.application.get().expect(ORDER)
+    }
+
+    fn sealed(&self) -> &RoleSpec {
+        self.sealed
+            .as_ref()
+            .expect("only a role the factory makes is created, read or converged whole")
     }
 
     fn service_principal(&self) -> &ServicePrincipal {
@@ -178,11 +189,11 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 set(&job.application, (upserted, app_id, audience));
             }
             Converging::CreateSealedRole => {
-                let sealed = self.iam.create_sealed(&job.sealed, deadline).await?;
+                let sealed = self.iam.create_sealed(job.sealed(), deadline).await?;
                 *job.early_role.lock().expect("never poisoned") = Some(EarlyRole::Sealed(sealed));
             }
             Converging::ReadRole => {
-                let observed = self.iam.observe_role(&job.sealed.name, deadline).await?;
+                let observed = self.iam.observe_role(&job.sealed().name, deadline).await?;
                 *job.early_role.lock().expect("never poisoned") =
                     Some(EarlyRole::Observed(observed));
             }
@@ -204,6 +215,9 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             }
             Converging::OpenTrust => {
                 set(&job.role_arn, self.open_trust(job, deadline).await?);
+            }
+            Converging::OpenAdoptedTrust => {
+                set(&job.role_arn, self.open_adopted_trust(job, deadline).await?);
             }
             Converging::AssignAppRole => {
                 let (upserted, _, _) = job.application();
@@ -238,7 +252,7 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 audience,
                 &job.subjects(),
             )?,
-            ..job.sealed.clone()
+            ..job.sealed().clone()
         };
         // An attempt after the first (IAM did not see the provider) reads the role afresh.
         let write_role = || async {
@@ -260,6 +274,26 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             }
         };
         Ok(with_provider(self.iam, &generation.issuer, audience, deadline, write_role).await?)
+    }
+}
+
+impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
+    /// Sets the factory's statement — the audience and exactly the service principals —
+    /// in the trust of a role made outside CloudFormation. Returns its ARN.
+    async fn open_adopted_trust(
+        &self,
+        job: &Convergence<'_>,
+        deadline: Deadline,
+    ) -> Result<String, CoreError> {
+        let generation = job.generation;
+        let (_, app_id, audience) = job.application();
+        let provider = job.provider.get().expect(ORDER);
+        let ours = trust_policy(&provider.arn, &generation.issuer, audience, &job.subjects())?;
+        let status = Status::Federated {
+            app_id: app_id.as_str(),
+        };
+        let write = || adopt::write_trust(self.iam, generation, Some(&ours), status, deadline);
+        Ok(with_provider(self.iam, &generation.issuer, audience, deadline, write).await?)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::{
     deadline::Deadline,
     domain::{
         RoleName,
+        adoption::ForeignRole,
         app_role::{AppRole, AppRoleWrites, app_role_writes, assignment_writes},
         federation::provider_arn,
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
@@ -57,6 +58,9 @@ pub(super) struct FakeProvider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct FakeRole {
     pub(super) name: String,
+    /// Its unique id: a role made again under its name gets another.
+    pub(super) id: String,
+    pub(super) path: String,
     pub(super) state: RoleState,
 }
 
@@ -90,6 +94,12 @@ impl Clouds {
     fn id(&mut self) -> String {
         self.next_id += 1;
         format!("{:08x}-0000-4000-8000-{:012x}", self.next_id, self.next_id)
+    }
+
+    /// A role's unique id, as IAM makes them (`AROA` and 17 more).
+    pub(super) fn role_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("AROA{:017X}", self.next_id)
     }
 }
 
@@ -271,10 +281,13 @@ impl FakeIam<'_> {
                     return false;
                 }
                 let state = RoleState::created(spec);
+                let id = clouds.role_id();
                 clouds.roles.insert(
                     key,
                     FakeRole {
                         name: spec.name.to_string(),
+                        id,
+                        path: spec.path.to_string(),
                         state,
                     },
                 );
@@ -339,6 +352,22 @@ impl FakeIam<'_> {
                     .map(|role| role.state.clone())
             })
             .map_err(aws)
+    }
+}
+
+impl FakeRole {
+    /// The role as [`Iam::read_foreign`] reads it.
+    pub(super) fn foreign(&self) -> ForeignRole {
+        ForeignRole {
+            name: RoleName::parse(&self.name).expect("a fake role has a valid name"),
+            path: self.path.clone(),
+            id: self.id.clone(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role{}{}", self.path, self.name),
+            trust: self.state.trust.clone(),
+            boundary: self.state.boundary.clone(),
+            tags: self.state.tags.clone(),
+            managed: self.state.managed.clone(),
+        }
     }
 }
 
@@ -486,6 +515,28 @@ impl Iam for FakeIam<'_> {
             })
             .map_err(aws)?;
         Ok(RoleDeletion::Deleted)
+    }
+
+    async fn read_foreign(
+        &self,
+        name: &RoleName,
+        _: Deadline,
+    ) -> Result<Option<ForeignRole>, AwsError> {
+        self.0
+            .read(|clouds| {
+                let key = name.as_str().to_ascii_lowercase();
+                clouds.roles.get(&key).map(FakeRole::foreign)
+            })
+            .map_err(aws)
+    }
+
+    async fn write_foreign(
+        &self,
+        name: &RoleName,
+        writes: &[RoleWrite],
+        _: Deadline,
+    ) -> Result<(), RoleError> {
+        Ok(self.write_role(name, writes)?)
     }
 }
 

@@ -14,13 +14,20 @@ use serde_json::{Value, json};
 
 use super::{
     Generation, Lifecycle, Plan, Wanted,
-    fake::{Clouds, FakeEntra, FakeIam, Fault, World},
+    fake::{ACCOUNT, Clouds, FakeEntra, FakeIam, FakeRole, Fault, World},
 };
 use crate::{
     config::{self, Config},
     deadline::Deadline,
     domain::{
-        AppId, DisplayName, Properties, ownership::StackArn, plan::GenerationName, role::RoleState,
+        AppId, DisplayName, Properties,
+        adoption::{
+            Adoption, ForeignRole, TAG_APP_ID, TAG_FEDERATE, TAG_REASON, TAG_STATUS, adoption,
+        },
+        guardrails::Guardrails,
+        ownership::StackArn,
+        plan::GenerationName,
+        role::RoleState,
     },
     graph::TrustedClient,
 };
@@ -103,9 +110,22 @@ impl Resource {
             })
             .collect();
         Self {
-            generation: Generation::new(&config(), stack, "CiRole", name),
+            generation: Generation::new(&config(), &stack, "CiRole", name),
             properties,
             trusted,
+        }
+    }
+
+    /// The generation of `role`, made outside CloudFormation, as its tags ask.
+    fn adopted(role: &ForeignRole) -> Self {
+        let properties = match adoption(role, &Guardrails::default(), "aws", ACCOUNT) {
+            Adoption::Federate(properties) => *properties,
+            other => panic!("the role asks validly: {other:?}"),
+        };
+        Self {
+            generation: Generation::adopted(&config(), ACCOUNT, role),
+            properties,
+            trusted: Vec::new(),
         }
     }
 
@@ -132,6 +152,10 @@ enum Step<'a> {
         to: &'a Resource,
         from: &'a Resource,
     },
+    /// The federation of a role made outside CloudFormation.
+    Adopt(&'a Resource),
+    /// The refusal of a role made outside CloudFormation.
+    Refuse(&'a Resource),
 }
 
 impl Step<'_> {
@@ -154,6 +178,14 @@ impl Step<'_> {
                 let plan = Plan::converge(to.generation.clone(), false)
                     .alongside(Plan::remove(from.generation.clone()));
                 (plan, Some(to.wanted(&display_name)))
+            }
+            Self::Adopt(role) => (
+                Plan::adopt(role.generation.clone()),
+                Some(role.wanted(&display_name)),
+            ),
+            Self::Refuse(role) => {
+                let reason = "`ManagedPolicyArns` contains AdministratorAccess".to_owned();
+                (Plan::refuse(role.generation.clone(), reason), None)
             }
         };
         let outcomes = lifecycle.apply(&plan, wanted, deadline()).await;
@@ -390,5 +422,238 @@ async fn pictures_name_objects_by_generation_not_by_id() {
     assert_eq!(
         Picture::of(&leaked).provider,
         Some((true, vec![format!("api://{app_id}")]))
+    );
+}
+
+/// The owner's own statement in the trust of the role made outside CloudFormation.
+fn owners_statement() -> Value {
+    json!({"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"})
+}
+
+/// A role someone made outside CloudFormation, asking to be federated for two GitHub
+/// workflows, with `id` as IAM's unique id.
+fn foreign_role(id: &str) -> FakeRole {
+    let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    FakeRole {
+        name: "deploy-web".to_owned(),
+        id: id.to_owned(),
+        path: "/entra-federated/".to_owned(),
+        state: RoleState {
+            trust: json!({"Version": "2012-10-17", "Statement": [owners_statement()]}).to_string(),
+            description: None,
+            max_session: Some(3600),
+            boundary: None,
+            tags: vec![
+                tag("team", "web"),
+                tag(TAG_FEDERATE, "true"),
+                tag(
+                    "entra-federated-role:github:main",
+                    "repo:contoso/web:ref:refs/heads/main",
+                ),
+                tag(
+                    "entra-federated-role:github:release",
+                    "repo:contoso/web:environment:release",
+                ),
+            ],
+            managed: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned()],
+            inline: Vec::new(),
+        },
+    }
+}
+
+/// `clouds` with `role` in them, as IAM would hold it.
+fn with_role(mut clouds: Clouds, role: FakeRole) -> Clouds {
+    clouds.roles.insert(role.name.clone(), role);
+    clouds
+}
+
+/// The role `deploy-web` in `clouds`, as the front door reads it.
+fn read(clouds: &Clouds) -> ForeignRole {
+    clouds.roles["deploy-web"].foreign()
+}
+
+fn tag<'c>(clouds: &'c Clouds, key: &str) -> Option<&'c str> {
+    clouds.roles["deploy-web"]
+        .state
+        .tags
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn trust(clouds: &Clouds) -> Value {
+    serde_json::from_str(&clouds.roles["deploy-web"].state.trust).unwrap()
+}
+
+#[tokio::test]
+async fn a_role_made_outside_cloudformation_gets_its_app_and_only_the_factorys_statement() {
+    let start = with_role(Clouds::default(), foreign_role("AROAFIRSTINCARNATION1"));
+    let web = &Resource::adopted(&read(&start));
+    let (adopted, writes) = clean(&start, Step::Adopt(web)).await;
+
+    let app = &adopted.apps[web.generation.unique_name.as_str()];
+    assert!(
+        app.application
+            .tags
+            .contains(&"entra-federated-role:role=222222222222/deploy-web".to_owned())
+    );
+    assert_eq!(app.credentials.len(), 2);
+    let sp = app.service_principal.as_ref().unwrap().id.clone();
+    let statements = trust(&adopted)["Statement"].as_array().unwrap().clone();
+    assert_eq!(
+        statements[0],
+        owners_statement(),
+        "the owner's statement stays first"
+    );
+    let condition = &statements[1]["Condition"]["StringEquals"];
+    let key = "sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
+    assert_eq!(
+        condition[format!("{key}:aud")],
+        json!(format!("api://{}", app.application.app_id))
+    );
+    assert_eq!(
+        condition[format!("{key}:sub")],
+        json!(sp),
+        "pinned on the subject too"
+    );
+    assert_eq!(tag(&adopted, TAG_STATUS), Some("federated"));
+    assert_eq!(
+        tag(&adopted, TAG_APP_ID),
+        Some(app.application.app_id.as_str())
+    );
+    let role = &adopted.roles["deploy-web"].state;
+    let before = &start.roles["deploy-web"].state;
+    assert_eq!(
+        (
+            &role.managed,
+            &role.inline,
+            role.boundary.as_ref(),
+            role.max_session
+        ),
+        (
+            &before.managed,
+            &before.inline,
+            before.boundary.as_ref(),
+            before.max_session
+        ),
+        "nothing else of the role changes"
+    );
+
+    // Delivered again: nothing more is written.
+    let world = World::new(adopted.clone());
+    world.arm(None);
+    assert!(Step::Adopt(web).run(&world).await);
+    assert_eq!(world.clouds(), adopted);
+
+    // Stopped at any write, then delivered again: the same end.
+    let adopted = Picture::of(&adopted);
+    for (case, state) in interrupted(&start, writes, Step::Adopt(web)).await {
+        assert_eq!(
+            then(&state, Step::Adopt(web)).await,
+            adopted,
+            "redelivered after {case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_role_that_stops_asking_loses_its_app_and_audience_but_is_never_deleted() {
+    let start = with_role(Clouds::default(), foreign_role("AROAFIRSTINCARNATION1"));
+    let web = &Resource::adopted(&read(&start));
+    let (adopted, _) = clean(&start, Step::Adopt(web)).await;
+    let mut opted_out = adopted.clone();
+    let role = opted_out.roles.get_mut("deploy-web").unwrap();
+    role.state.tags.retain(|(k, _)| k != TAG_FEDERATE);
+    let (withdrawn, writes) = clean(&opted_out, Step::Delete(web)).await;
+    let check = |clouds: &Clouds, case: &str| {
+        assert!(clouds.apps.is_empty(), "no application left after {case}");
+        assert!(clouds.deleted_service_principals.is_empty(), "{case}");
+        assert_eq!(
+            clouds.provider.as_ref().map(|p| p.audiences.len()),
+            Some(0),
+            "{case}"
+        );
+        let tags: Vec<&str> = clouds.roles["deploy-web"]
+            .state
+            .tags
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "team",
+                "entra-federated-role:github:main",
+                "entra-federated-role:github:release"
+            ],
+            "the role stays, without the factory's tags, after {case}"
+        );
+    };
+    check(&withdrawn, "a clean run");
+    for (case, state) in interrupted(&opted_out, writes, Step::Delete(web)).await {
+        let (redelivered, _) = clean(&state, Step::Delete(web)).await;
+        check(&redelivered, &case);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_role_is_sealed_and_told_why_and_keeps_its_app_for_when_it_is_mended() {
+    let start = with_role(Clouds::default(), foreign_role("AROAFIRSTINCARNATION1"));
+    let web = &Resource::adopted(&read(&start));
+    let (adopted, _) = clean(&start, Step::Adopt(web)).await;
+    let (refused, writes) = clean(&adopted, Step::Refuse(web)).await;
+    assert_eq!(trust(&refused)["Statement"], json!([owners_statement()]));
+    assert_eq!(tag(&refused, TAG_STATUS), Some("refused"));
+    assert_eq!(
+        tag(&refused, TAG_REASON),
+        Some("ManagedPolicyArns contains AdministratorAccess")
+    );
+    assert_eq!(tag(&refused, TAG_APP_ID), None);
+    assert_eq!(refused.apps, adopted.apps, "the application stays");
+    for (case, state) in interrupted(&adopted, writes, Step::Refuse(web)).await {
+        let redelivered = then(&state, Step::Refuse(web)).await;
+        assert_eq!(
+            redelivered,
+            Picture::of(&refused),
+            "redelivered after {case}"
+        );
+    }
+    // Mended: federated again, with the same application.
+    let (mended, _) = clean(&refused, Step::Adopt(web)).await;
+    assert_eq!(mended, adopted);
+}
+
+#[tokio::test]
+async fn a_role_made_again_under_its_name_is_never_written_for_its_predecessor() {
+    let first = with_role(Clouds::default(), foreign_role("AROAFIRSTINCARNATION1"));
+    let old = &Resource::adopted(&read(&first));
+    let (adopted, _) = clean(&first, Step::Adopt(old)).await;
+    // Deleted and made again under the same name, before the factory heard of it.
+    let again = with_role(adopted.clone(), foreign_role("AROASECONDINCARNATION"));
+    let new_role = again.roles["deploy-web"].clone();
+
+    // A late event for the old role, planned before the change: refused at the role.
+    let world = World::new(again.clone());
+    world.arm(None);
+    assert!(
+        !Step::Adopt(old).run(&world).await,
+        "the old generation is not applied to the new role"
+    );
+    assert_eq!(world.clouds().roles["deploy-web"], new_role);
+
+    // Removing the old generation leaves the new role exactly as it is.
+    let (removed, _) = clean(&again, Step::Delete(old)).await;
+    assert_eq!(removed.roles["deploy-web"], new_role);
+    assert!(removed.apps.is_empty());
+
+    // The new role gets an application of its own.
+    let new = &Resource::adopted(&read(&removed));
+    assert_ne!(new.generation.unique_name, old.generation.unique_name);
+    let (federated, _) = clean(&removed, Step::Adopt(new)).await;
+    assert_eq!(federated.apps.len(), 1);
+    assert!(
+        federated
+            .apps
+            .contains_key(new.generation.unique_name.as_str())
     );
 }

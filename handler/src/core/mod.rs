@@ -26,6 +26,7 @@
 //! Every step is idempotent, so a repeated event — also after a crash between any two
 //! writes, or an answer lost after a write landed — converges on the same end state.
 
+mod adopt;
 mod apply;
 mod converge;
 #[cfg(test)]
@@ -45,23 +46,22 @@ use crate::{
     aws::{AwsError, provider::ProviderError, role::RoleError},
     config::Config,
     domain::{
+        adoption::ForeignRole,
         ownership::{Ownership, StackArn},
         plan::GenerationName,
         trust::TrustPolicyError,
     },
-    graph::{AppOwner, GraphError, UniqueName},
+    graph::{AppOrigin, AppOwner, GraphError, UniqueName},
 };
 
-/// One resource generation: what it is called everywhere, and how its objects are
-/// marked as its own.
+/// One generation: what it is called everywhere, who owns its role, and how its
+/// application is marked as its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
-    /// The stack it belongs to.
-    pub stack: StackArn,
     /// Its names.
     pub name: GenerationName,
-    /// The role's markers.
-    pub ownership: Ownership,
+    /// Whose its role is.
+    pub role: RoleOwner,
     /// The application's `uniqueName`.
     pub unique_name: UniqueName,
     /// The application's markers.
@@ -70,40 +70,77 @@ pub struct Generation {
     pub issuer: String,
 }
 
+/// Whose a generation's role is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleOwner {
+    /// The factory makes it, and marks it as the generation's.
+    Factory(Ownership),
+    /// It was made outside CloudFormation and asked to be federated (DESIGN §9): the
+    /// factory writes only its part of the trust and its status tags, and only while the
+    /// role with this unique id still asks.
+    Adopted {
+        /// The role's unique id.
+        id: String,
+    },
+}
+
 impl Generation {
     /// The generation `name` of the resource `logical_id` in `stack`, under the tenant
     /// and cloud `config` names.
-    pub fn new(config: &Config, stack: StackArn, logical_id: &str, name: GenerationName) -> Self {
-        let unique_name =
-            UniqueName::parse(&name.unique_name()).expect("hex digits make a valid uniqueName");
-        let owner = AppOwner {
+    pub fn new(config: &Config, stack: &StackArn, logical_id: &str, name: GenerationName) -> Self {
+        let ownership = Ownership {
             stack_id: stack.arn.clone(),
             logical_id: logical_id.to_owned(),
-            account: stack.account.clone(),
             generation: name.key.clone(),
         };
+        let origin = AppOrigin::Resource {
+            stack_id: stack.arn.clone(),
+            logical_id: logical_id.to_owned(),
+        };
+        Self::with(
+            config,
+            name,
+            RoleOwner::Factory(ownership),
+            &stack.account,
+            origin,
+        )
+    }
+
+    /// The generation of `role`, made outside CloudFormation in `account`: keyed on the
+    /// role's unique id, so that a role deleted and made again under the same name never
+    /// shares an application with its predecessor.
+    pub fn adopted(config: &Config, account: &str, role: &ForeignRole) -> Self {
+        let name = GenerationName::adopted(account, role);
+        let origin = AppOrigin::Role {
+            name: role.name.to_string(),
+            id: role.id.clone(),
+        };
+        let owner = RoleOwner::Adopted {
+            id: role.id.clone(),
+        };
+        Self::with(config, name, owner, account, origin)
+    }
+
+    fn with(
+        config: &Config,
+        name: GenerationName,
+        role: RoleOwner,
+        account: &str,
+        origin: AppOrigin,
+    ) -> Self {
+        let unique_name =
+            UniqueName::parse(&name.unique_name()).expect("hex digits make a valid uniqueName");
         Self {
             issuer: config.cloud.issuer(&config.tenant_id, name.token_version),
-            ownership: Ownership {
-                stack_id: stack.arn.clone(),
-                logical_id: logical_id.to_owned(),
+            owner: AppOwner {
+                account: account.to_owned(),
                 generation: name.key.clone(),
+                origin,
             },
-            stack,
+            role,
             unique_name,
-            owner,
             name,
         }
-    }
-
-    /// Another generation of the same resource.
-    pub fn sibling(&self, config: &Config, name: GenerationName) -> Self {
-        Self::new(config, self.stack.clone(), &self.ownership.logical_id, name)
-    }
-
-    /// The role's ARN: the generation's physical id.
-    pub fn role_arn(&self) -> String {
-        self.name.role_arn(&self.stack)
     }
 
     /// The generation key.

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::Generation;
+use super::{Generation, RoleOwner};
 
 /// One operation on one generation's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub enum Operation {
     Converge(Converging),
     /// A step of a removal.
     Remove(Removing),
+    /// Seals a role made outside CloudFormation whose request is refused: the factory's
+    /// statement out of its trust, the reason on it.
+    Seal,
 }
 
 /// The steps of a convergence.
@@ -43,6 +46,10 @@ pub enum Converging {
     OpenTrust,
     /// `RequireAppRoleAssignment`: the app role and exactly the principals assigned.
     AssignAppRole,
+    /// Sets the factory's statement — the audience and the service principals — in the
+    /// trust of a role made outside CloudFormation, and its status tags, while the role
+    /// still asks.
+    OpenAdoptedTrust,
 }
 
 /// The steps of a removal.
@@ -50,6 +57,9 @@ pub enum Converging {
 pub enum Removing {
     /// Deletes the role when it is the generation's own.
     DeleteRole,
+    /// Takes the factory's status tags off a role made outside CloudFormation (never
+    /// deletes it).
+    ReleaseRole,
     /// Looks the live application up by its `uniqueName`.
     FindApplication,
     /// Soft-deletes the application (or finds it among deleted items).
@@ -80,7 +90,12 @@ impl fmt::Display for Operation {
                 "set the role's trust to the audience and service principals"
             }
             Self::Converge(C::AssignAppRole) => "converge the app-role assignments",
+            Self::Converge(C::OpenAdoptedTrust) => {
+                "set the factory's statement in the role's trust, and its status tags"
+            }
+            Self::Seal => "take the factory's statement out of the role's trust, and say why",
             Self::Remove(R::DeleteRole) => "delete the role",
+            Self::Remove(R::ReleaseRole) => "take the factory's status tags off the role",
             Self::Remove(R::FindApplication) => "find the application",
             Self::Remove(R::DeleteApplication) => "soft-delete the application",
             Self::Remove(R::RemoveAudience) => "remove the audience (and the provider when unused)",
@@ -91,12 +106,14 @@ impl fmt::Display for Operation {
 }
 
 /// What the plan does with a generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
     /// Make its objects agree with what is wanted.
     Converge,
     /// Remove its objects.
     Remove,
+    /// Refuse a role made outside CloudFormation, for this reason.
+    Refuse(String),
 }
 
 /// A generation the plan acts on.
@@ -149,14 +166,46 @@ impl Plan {
         )
     }
 
+    /// Converges `generation`, of a role made outside CloudFormation (DESIGN §9): the
+    /// application is upserted, registered and its audience added; then the factory's
+    /// statement is set in the role's trust. The role is neither created nor changed
+    /// otherwise.
+    pub fn adopt(generation: Generation) -> Self {
+        use Converging::*;
+        let steps: [(Converging, &[usize]); 5] = [
+            (UpsertApplication { existing: true }, &[]),
+            (RegisterApplication, &[0]),
+            (AddAudience, &[0]),
+            (OpenAdoptedTrust, &[1, 2]),
+            (AssignAppRole, &[1]),
+        ];
+        Self::one(
+            Intent::Converge,
+            generation,
+            steps.map(|(step, after)| (Operation::Converge(step), after)),
+        )
+    }
+
+    /// Refuses `generation`, of a role made outside CloudFormation, for `reason`: its
+    /// trust is sealed; its application, if any, stays for when the request is mended.
+    pub fn refuse(generation: Generation, reason: String) -> Self {
+        Self::one(Intent::Refuse(reason), generation, [(Operation::Seal, &[])])
+    }
+
     /// Removes `generation`: the role first (so that nobody can assume it), then the
     /// application; then the audience and the service principal; the application's
     /// purge last, since its deleted item is where a repeated removal reads the appId
     /// that names the audience.
+    /// A role made outside CloudFormation is never deleted: the factory's status tags
+    /// come off it instead.
     pub fn remove(generation: Generation) -> Self {
         use Removing::*;
+        let role = match generation.role {
+            RoleOwner::Factory(_) => DeleteRole,
+            RoleOwner::Adopted { .. } => ReleaseRole,
+        };
         let steps: [(Removing, &[usize]); 6] = [
-            (DeleteRole, &[]),
+            (role, &[]),
             (FindApplication, &[]),
             (DeleteApplication, &[0, 1]),
             (RemoveAudience, &[2]),
@@ -233,6 +282,7 @@ impl fmt::Display for Plan {
             let intent = match target.intent {
                 Intent::Converge => "converge",
                 Intent::Remove => "remove",
+                Intent::Refuse(_) => "refuse",
             };
             writeln!(
                 f,
@@ -269,17 +319,21 @@ mod tests {
 
     const STACK: &str = "arn:aws:cloudformation:eu-west-1:222222222222:stack/ci/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
 
-    fn generation(role_name: &str) -> Generation {
+    fn config() -> config::Config {
         let env = |name: &str| match name {
             "ENTRA_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".to_owned()),
             "ENTRA_CLIENT_ID" => Some("11111111-2222-3333-4444-555555555555".to_owned()),
             _ => None,
         };
-        let config = config::load(env).config.expect("a valid configuration");
+        config::load(env).config.expect("a valid configuration")
+    }
+
+    fn generation(role_name: &str) -> Generation {
+        let config = config();
         let stack = StackArn::parse(STACK).unwrap();
         let properties = Properties::parse(&serde_json::json!({ "RoleName": role_name })).unwrap();
         let name = GenerationName::new(&stack, "CiRole", &properties.replacement_key());
-        Generation::new(&config, stack, "CiRole", name)
+        Generation::new(&config, &stack, "CiRole", name)
     }
 
     #[test]
@@ -338,6 +392,61 @@ mod tests {
             expected.map(|(step, after)| (Operation::Remove(step), after))
         );
         assert_eq!(plan.longest_chain(), 4);
+    }
+
+    fn adopted() -> Generation {
+        let config = config();
+        let role = crate::domain::adoption::ForeignRole {
+            name: crate::domain::RoleName::parse("deploy-web").unwrap(),
+            path: "/".to_owned(),
+            id: "AROAEXAMPLEROLEID1234".to_owned(),
+            arn: "arn:aws:iam::222222222222:role/deploy-web".to_owned(),
+            trust: "{}".to_owned(),
+            boundary: None,
+            tags: Vec::new(),
+            managed: Vec::new(),
+        };
+        Generation::adopted(&config, "222222222222", &role)
+    }
+
+    #[test]
+    fn a_role_made_outside_cloudformation_is_federated_without_being_made_or_deleted() {
+        let plan = Plan::adopt(adopted());
+        let key = plan.targets()[0].generation.key().to_owned();
+        let unique = plan.targets()[0].generation.unique_name.to_string();
+        assert_eq!(
+            plan.to_string(),
+            format!(
+                "converge generation {key} (role deploy-web, application {unique}):\n\
+                 \x20 1. read and upsert the application\n\
+                 \x20 2. register the identifier URI, service principal and federated credentials, after 1\n\
+                 \x20 3. add the audience to the OIDC provider, after 1\n\
+                 \x20 4. set the factory's statement in the role's trust, and its status tags, after 2, 3\n\
+                 \x20 5. converge the app-role assignments, after 2\n"
+            )
+        );
+        assert_eq!(plan.longest_chain(), 3);
+        let removal = Plan::remove(adopted());
+        assert_eq!(
+            removal.steps()[0].operation,
+            Operation::Remove(Removing::ReleaseRole)
+        );
+        assert!(
+            removal
+                .steps()
+                .iter()
+                .all(|s| s.operation != Operation::Remove(Removing::DeleteRole))
+        );
+        let refusal = Plan::refuse(adopted(), "why".to_owned());
+        assert_eq!(
+            refusal.targets()[0].intent,
+            Intent::Refuse("why".to_owned())
+        );
+        assert!(
+            refusal.to_string().contains(
+                "  1. take the factory's statement out of the role's trust, and say why\n"
+            )
+        );
     }
 
     #[test]

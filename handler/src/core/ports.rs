@@ -15,7 +15,12 @@ use crate::{
         role::{ObservedRole, RoleDeletion, RoleError, SealedRole},
     },
     deadline::Deadline,
-    domain::{RoleName, ownership::Ownership, role::RoleSpec},
+    domain::{
+        RoleName,
+        adoption::ForeignRole,
+        ownership::Ownership,
+        role::{RoleSpec, RoleWrite},
+    },
     graph::{
         AppOwner, Application, ApplicationSpec, Changes, GraphClient, GraphError, Located,
         ServicePrincipal, UniqueName, Upserted, WorkloadSpec,
@@ -100,6 +105,22 @@ pub trait Iam: Sync {
         ownership: &Ownership,
         deadline: Deadline,
     ) -> impl Future<Output = Result<RoleDeletion, AwsError>> + Send;
+
+    /// The role `name`, made outside CloudFormation, as IAM has it now — its unique id,
+    /// tags and managed policies included; `None` when it does not exist.
+    fn read_foreign(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Option<ForeignRole>, AwsError>> + Send;
+    /// Makes `writes` — its trust and the factory's status tags, nothing else — on the
+    /// role `name` made outside CloudFormation, all at once.
+    fn write_foreign(
+        &self,
+        name: &RoleName,
+        writes: &[RoleWrite],
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<(), RoleError>> + Send;
 }
 
 /// The tenant's Entra ID: the generation's application and service principal.
@@ -261,6 +282,23 @@ impl Iam for Account {
         deadline: Deadline,
     ) -> Result<RoleDeletion, AwsError> {
         Account::delete_role(self, name, ownership, deadline).await
+    }
+
+    async fn read_foreign(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<ForeignRole>, AwsError> {
+        Account::read_foreign(self, name, deadline).await
+    }
+
+    async fn write_foreign(
+        &self,
+        name: &RoleName,
+        writes: &[RoleWrite],
+        deadline: Deadline,
+    ) -> Result<(), RoleError> {
+        Account::write_foreign(self, name, writes, deadline).await
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{
 };
 
 use super::{
-    CoreError, Generation, Lifecycle,
+    CoreError, Generation, Lifecycle, RoleOwner, adopt,
     apply::{Flow, ORDER, set},
     plan::Removing,
     ports::{Entra, Iam},
@@ -84,12 +84,20 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
         let (unique_name, owner) = (&generation.unique_name, &generation.owner);
         match step {
             Removing::DeleteRole => {
+                let RoleOwner::Factory(ownership) = &generation.role else {
+                    unreachable!("a plan deletes only a role the factory made");
+                };
                 let role = self
                     .iam
-                    .delete_role(&generation.name.role_name, &generation.ownership, deadline)
+                    .delete_role(&generation.name.role_name, ownership, deadline)
                     .await?;
                 tracing::info!(role = %generation.name.role_name, outcome = ?role, "role step of the removal");
                 set(&job.role, role);
+            }
+            Removing::ReleaseRole => {
+                adopt::release(self.iam, generation, deadline).await?;
+                // The factory never deletes a role it did not make.
+                set(&job.role, RoleDeletion::Absent);
             }
             Removing::FindApplication => {
                 // A failed lookup is no failure yet: the next step searches deleted items.

@@ -23,10 +23,12 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    PolicyArn, Properties, PropertyError, PropertyErrors, RoleName, RolePath,
+    MAX_TAG_VALUE_CHARS, PolicyArn, Properties, PropertyError, PropertyErrors, RoleName, RolePath,
     guardrails::Guardrails,
     ownership::{MANAGED_BY_VALUE, TAG_MANAGED_BY},
+    role::RoleWrite,
     suggestion,
+    trust::same_policy,
 };
 
 /// The opt-in: `true` (any case) asks the factory to federate the role.
@@ -150,6 +152,85 @@ pub fn adoption(
         Ok(()) => Adoption::Federate(Box::new(properties)),
         Err(violations) => Adoption::Refused(violations.to_string()),
     }
+}
+
+/// What the factory says on a role it took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<'a> {
+    /// Federated: the application's id.
+    Federated {
+        /// The application (client) id.
+        app_id: &'a str,
+    },
+    /// Refused, and why.
+    Refused {
+        /// What to change.
+        reason: &'a str,
+    },
+}
+
+/// The writes that give `role` the trust `trust` and the status tags of `status`: only
+/// what differs from what it has.
+pub fn adopted_writes(role: &ForeignRole, trust: &str, status: Status<'_>) -> Vec<RoleWrite> {
+    let mut writes = Vec::new();
+    if !same_policy(&role.trust, trust) {
+        writes.push(RoleWrite::SetTrust(trust.to_owned()));
+    }
+    let wanted: Vec<(&str, String)> = match status {
+        Status::Federated { app_id } => vec![
+            (TAG_STATUS, "federated".to_owned()),
+            (TAG_APP_ID, app_id.to_owned()),
+        ],
+        Status::Refused { reason } => vec![
+            (TAG_STATUS, "refused".to_owned()),
+            (TAG_REASON, tag_value(reason)),
+        ],
+    };
+    let tag: Vec<(String, String)> = wanted
+        .iter()
+        .filter(|(key, value)| role.tag(key) != Some(value.as_str()))
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect();
+    if !tag.is_empty() {
+        writes.push(RoleWrite::Tag(tag));
+    }
+    let stale: Vec<String> = status_keys(role)
+        .filter(|key| !wanted.iter().any(|(k, _)| key.eq_ignore_ascii_case(k)))
+        .collect();
+    if !stale.is_empty() {
+        writes.push(RoleWrite::Untag(stale));
+    }
+    writes
+}
+
+/// The writes that take the factory's status tags off `role` (its trust is the
+/// owner's to change once it no longer asks).
+pub fn release_writes(role: &ForeignRole) -> Vec<RoleWrite> {
+    let keys: Vec<String> = status_keys(role).collect();
+    match keys.is_empty() {
+        true => Vec::new(),
+        false => vec![RoleWrite::Untag(keys)],
+    }
+}
+
+/// The keys of the factory's status tags on `role`, as the role spells them.
+fn status_keys(role: &ForeignRole) -> impl Iterator<Item = String> + '_ {
+    role.tags
+        .iter()
+        .filter(|(k, _)| STATUS_TAGS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+        .map(|(k, _)| k.clone())
+}
+
+/// `text` as an IAM tag value: letters, digits, spaces and `_ . : / = + - @` only (the
+/// others become spaces, runs of spaces one), at most 256 characters.
+pub fn tag_value(text: &str) -> String {
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    let cleaned: String = text
+        .chars()
+        .map(|c| if allowed(c) { c } else { ' ' })
+        .collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    words.join(" ").chars().take(MAX_TAG_VALUE_CHARS).collect()
 }
 
 /// The role's request, as the resource's properties: the Entra side from its tags, the
@@ -496,6 +577,67 @@ mod tests {
             reason.contains("entra-federated-role:github:main-again`: has the same `Issuer` and `Subject` as `entra-federated-role:github:main`"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_federated_role_gets_its_trust_and_status_once() {
+        let mut federated = role(&[(TAG_FEDERATE, "true"), (TAG_REASON, "old")]);
+        let writes = adopted_writes(
+            &federated,
+            "{\"Statement\":[]}",
+            Status::Federated { app_id: "a1" },
+        );
+        assert_eq!(
+            writes,
+            [
+                RoleWrite::SetTrust("{\"Statement\":[]}".to_owned()),
+                RoleWrite::Tag(vec![
+                    (TAG_STATUS.to_owned(), "federated".to_owned()),
+                    (TAG_APP_ID.to_owned(), "a1".to_owned()),
+                ]),
+                RoleWrite::Untag(vec![TAG_REASON.to_owned()]),
+            ]
+        );
+        federated.trust = "{ \"Statement\": [] }".to_owned();
+        federated.tags = vec![
+            (TAG_FEDERATE.to_owned(), "true".to_owned()),
+            (TAG_STATUS.to_owned(), "federated".to_owned()),
+            (TAG_APP_ID.to_owned(), "a1".to_owned()),
+        ];
+        assert_eq!(
+            adopted_writes(
+                &federated,
+                "{\"Statement\":[]}",
+                Status::Federated { app_id: "a1" }
+            ),
+            []
+        );
+        assert_eq!(
+            release_writes(&federated),
+            [RoleWrite::Untag(vec![
+                TAG_STATUS.to_owned(),
+                TAG_APP_ID.to_owned()
+            ])]
+        );
+        assert_eq!(release_writes(&role(&[(TAG_FEDERATE, "true")])), []);
+    }
+
+    #[test]
+    fn a_refusal_is_written_as_a_valid_tag_value() {
+        let refused = role(&[(TAG_FEDERATE, "true"), (TAG_APP_ID, "a1")]);
+        let reason = format!("property `x`: (bad); {}", "long ".repeat(100));
+        let writes = adopted_writes(
+            &refused,
+            &refused.trust,
+            Status::Refused { reason: &reason },
+        );
+        let [RoleWrite::Tag(tags), RoleWrite::Untag(stale)] = writes.as_slice() else {
+            panic!("{writes:?}");
+        };
+        let value = &tags[1].1;
+        assert!(value.starts_with("property x : bad long long"), "{value}");
+        assert_eq!(value.chars().count(), MAX_TAG_VALUE_CHARS);
+        assert_eq!(stale, &[TAG_APP_ID.to_owned()]);
     }
 
     #[test]

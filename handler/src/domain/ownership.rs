@@ -23,6 +23,13 @@ pub const TAG_LOGICAL_ID: &str = "entra-federated-role:logical-id";
 /// which is not in that account).
 pub const TAG_ACCOUNT: &str = "entra-federated-role:account";
 
+/// Tag key (on the Entra application of a role made outside CloudFormation) holding the
+/// role's account and lower-case name, `<account>/<name>`.
+pub const TAG_ROLE: &str = "entra-federated-role:role";
+/// Tag key (on the Entra application of a role made outside CloudFormation) holding the
+/// role's unique id.
+pub const TAG_ROLE_ID: &str = "entra-federated-role:role-id";
+
 /// A CloudFormation stack ARN: `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackArn {
@@ -93,6 +100,19 @@ pub fn generation_key(stack_id: &str, logical_id: &str, key: &ReplacementKey) ->
     hash.update(logical_id.as_bytes());
     hash.update([0]);
     hash.update(serde_json::to_vec(key).expect("the replacement key serialises"));
+    let digest = hash.finalize();
+    digest.iter().take(10).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The generation key of a role made outside CloudFormation (DESIGN §9): its account and
+/// unique id, which IAM never gives another role. 20 hex digits of SHA-256, like
+/// [`generation_key`], from an input no stack resource can produce.
+pub fn adopted_generation_key(account: &str, role_id: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"adopted-role\0");
+    hash.update(account.as_bytes());
+    hash.update([0]);
+    hash.update(role_id.as_bytes());
     let digest = hash.finalize();
     digest.iter().take(10).map(|b| format!("{b:02x}")).collect()
 }
@@ -210,6 +230,24 @@ mod tests {
             generation_key(STACK, "CiRole", &props(json!({"RolePath": "/ci/"})))
         );
         assert_ne!(base, generation_key(STACK, "Other", &props(json!({}))));
+    }
+
+    #[test]
+    fn a_role_made_again_under_its_name_is_another_generation() {
+        let first = adopted_generation_key("222222222222", "AROAFIRSTINCARNATION1");
+        assert_eq!(first.len(), 20);
+        assert_eq!(
+            first,
+            adopted_generation_key("222222222222", "AROAFIRSTINCARNATION1")
+        );
+        assert_ne!(
+            first,
+            adopted_generation_key("222222222222", "AROASECONDINCARNATIO")
+        );
+        assert_ne!(
+            first,
+            adopted_generation_key("333333333333", "AROAFIRSTINCARNATION1")
+        );
     }
 
     #[test]

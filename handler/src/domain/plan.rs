@@ -20,7 +20,8 @@ use std::fmt;
 
 use super::{
     ReplacementKey, RoleName, RolePath, TokenVersion,
-    ownership::{StackArn, default_role_name, generation_key},
+    adoption::ForeignRole,
+    ownership::{StackArn, adopted_generation_key, default_role_name, generation_key},
 };
 
 /// The names one generation gives its objects.
@@ -49,6 +50,17 @@ impl GenerationName {
             role_name,
             role_path: key.role_path.clone(),
             token_version: key.token_version,
+        }
+    }
+
+    /// The generation of a role made outside CloudFormation (DESIGN §9): keyed on its
+    /// account and unique id; its application asks for v1 tokens.
+    pub fn adopted(account: &str, role: &ForeignRole) -> Self {
+        Self {
+            key: adopted_generation_key(account, &role.id),
+            role_name: role.name.clone(),
+            role_path: RolePath::parse(&role.path).unwrap_or_default(),
+            token_version: TokenVersion::V1,
         }
     }
 

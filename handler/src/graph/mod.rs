@@ -55,8 +55,8 @@ pub use error::{
     SignInError,
 };
 pub use model::{
-    AppOwner, Application, ApplicationSpec, Changes, Located, ServicePrincipal, TrustedClient,
-    UniqueName, Upserted, WorkloadSpec,
+    AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located, ServicePrincipal,
+    TrustedClient, UniqueName, Upserted, WorkloadSpec,
 };
 
 /// The Graph client; clone-free, share it behind an `Arc`.

@@ -6,7 +6,8 @@ use crate::domain::app_role::AppRole;
 use crate::domain::{
     AppId, DisplayName, FederatedCredential, TokenVersion,
     ownership::{
-        MANAGED_BY_VALUE, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_STACK_ID,
+        MANAGED_BY_VALUE, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_ROLE,
+        TAG_ROLE_ID, TAG_STACK_ID,
     },
 };
 
@@ -56,17 +57,44 @@ impl std::fmt::Display for UniqueName {
     }
 }
 
-/// Who an application belongs to: one generation of one resource.
+/// Who an application belongs to: one generation of one resource, or one role made
+/// outside CloudFormation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppOwner {
-    /// The stack's ARN.
-    pub stack_id: String,
-    /// The logical resource id.
-    pub logical_id: String,
     /// The account the role lives in.
     pub account: String,
     /// The generation key.
     pub generation: String,
+    /// What asked for it.
+    pub origin: AppOrigin,
+}
+
+/// What asked for an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppOrigin {
+    /// A `Custom::EntraFederatedRole` of a stack.
+    Resource {
+        /// The stack's ARN.
+        stack_id: String,
+        /// The logical resource id.
+        logical_id: String,
+    },
+    /// A role made outside CloudFormation that asked with its tags (DESIGN §9).
+    Role {
+        /// The role's name.
+        name: String,
+        /// The role's unique id.
+        id: String,
+    },
+}
+
+/// The tag an application of a role made outside CloudFormation carries, whichever
+/// incarnation of the role it served: how the factory finds it once the role is gone.
+pub fn role_tag(account: &str, role_name: &str) -> String {
+    tag(
+        TAG_ROLE,
+        &format!("{account}/{}", role_name.to_ascii_lowercase()),
+    )
 }
 
 impl AppOwner {
@@ -76,19 +104,39 @@ impl AppOwner {
             tag(TAG_MANAGED_BY, MANAGED_BY_VALUE),
             tag(TAG_GENERATION, &self.generation),
             tag(TAG_ACCOUNT, &self.account),
-            tag(TAG_LOGICAL_ID, &self.logical_id),
-            tag(TAG_STACK_ID, &self.stack_id),
         ];
+        match &self.origin {
+            AppOrigin::Resource {
+                stack_id,
+                logical_id,
+            } => {
+                tags.push(tag(TAG_LOGICAL_ID, logical_id));
+                tags.push(tag(TAG_STACK_ID, stack_id));
+            }
+            AppOrigin::Role { name, id } => {
+                tags.push(role_tag(&self.account, name));
+                tags.push(tag(TAG_ROLE_ID, id));
+            }
+        }
         tags.retain(|t| t.chars().count() <= 256);
         tags
     }
 
     /// The application `notes` (at most 1024 characters).
     pub fn notes(&self) -> String {
-        let notes = format!(
-            "Managed by the CloudFormation resource Custom::EntraFederatedRole. Stack: {}; logical id: {}; account: {}; generation: {}. Changes made here are overwritten by the stack; delete the stack resource to remove it.",
-            self.stack_id, self.logical_id, self.account, self.generation
-        );
+        let notes = match &self.origin {
+            AppOrigin::Resource {
+                stack_id,
+                logical_id,
+            } => format!(
+                "Managed by the CloudFormation resource Custom::EntraFederatedRole. Stack: {stack_id}; logical id: {logical_id}; account: {}; generation: {}. Changes made here are overwritten by the stack; delete the stack resource to remove it.",
+                self.account, self.generation
+            ),
+            AppOrigin::Role { name, id } => format!(
+                "Managed by entra-federated-role for the IAM role {name} (id {id}) of account {}, which asked for it with its tags; generation: {}. Changes made here are overwritten; remove the role's opt-in tag, or the role, to remove it.",
+                self.account, self.generation
+            ),
+        };
         notes.chars().take(1024).collect()
     }
 
@@ -276,10 +324,12 @@ mod tests {
 
     fn owner(generation: &str) -> AppOwner {
         AppOwner {
-            stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1".into(),
-            logical_id: "CiRole".into(),
             account: "222222222222".into(),
             generation: generation.into(),
+            origin: AppOrigin::Resource {
+                stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1".into(),
+                logical_id: "CiRole".into(),
+            },
         }
     }
 
@@ -297,6 +347,27 @@ mod tests {
                 "entra-federated-role:stack-id=arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1",
             ]
         );
+    }
+
+    #[test]
+    fn a_role_made_outside_cloudformation_is_tagged_by_account_name_and_id() {
+        let adopted = AppOwner {
+            origin: AppOrigin::Role {
+                name: "Deploy-Web".into(),
+                id: "AROAEXAMPLEROLEID1234".into(),
+            },
+            ..owner("0123abcd")
+        };
+        let tags = adopted.tags();
+        assert_eq!(
+            tags[3..],
+            [
+                "entra-federated-role:role=222222222222/deploy-web",
+                "entra-federated-role:role-id=AROAEXAMPLEROLEID1234",
+            ]
+        );
+        assert_eq!(tags[3], role_tag("222222222222", "DEPLOY-WEB"));
+        assert!(adopted.notes().contains("Deploy-Web"));
     }
 
     #[test]

@@ -16,9 +16,9 @@ use entra_federated_role::domain::{
     Issuer, Subject, TokenVersion,
 };
 use entra_federated_role::graph::{
-    AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential, Changes,
-    Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError, TrustedClient,
-    UniqueName, WorkloadSpec,
+    AppOrigin, AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential,
+    Changes, Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError,
+    TrustedClient, UniqueName, WorkloadSpec,
 };
 use entra_federated_role::retry::{Backoff, RetryPolicy};
 use entra_federated_role::secret::Secret;
@@ -82,10 +82,12 @@ pub(crate) fn deadline() -> Deadline {
 
 fn owner(generation: &str) -> AppOwner {
     AppOwner {
-        stack_id: STACK.to_owned(),
-        logical_id: "CiRole".to_owned(),
         account: "222222222222".to_owned(),
         generation: generation.to_owned(),
+        origin: AppOrigin::Resource {
+            stack_id: STACK.to_owned(),
+            logical_id: "CiRole".to_owned(),
+        },
     }
 }
 

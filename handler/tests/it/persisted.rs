@@ -11,7 +11,7 @@ use entra_federated_role::{
         ownership::{MANAGED_BY_VALUE, Ownership, StackArn, TAG_MANAGED_BY, generation_key},
         plan::GenerationName,
     },
-    graph::AppOwner,
+    graph::{AppOrigin, AppOwner},
 };
 use serde_json::json;
 
@@ -115,10 +115,12 @@ fn ownership_markers_never_change() {
         "the provider marker changed: our providers would be kept forever, or others deleted"
     );
     let owner = AppOwner {
-        stack_id: STACK.to_owned(),
-        logical_id: "CiRole".to_owned(),
         account: "222222222222".to_owned(),
         generation: "32b47b9ca7a453ada346".to_owned(),
+        origin: AppOrigin::Resource {
+            stack_id: STACK.to_owned(),
+            logical_id: "CiRole".to_owned(),
+        },
     };
     assert_eq!(
         owner.tags(),
