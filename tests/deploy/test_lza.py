@@ -268,8 +268,11 @@ def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> 
     subprocess.run([str(REPO / "scripts" / "bundle"), "--lza-only", str(package)], check=True)
     text = (package / "customizations-config.yaml").read_text(encoding="utf-8")
     assert text == LZA_FRAGMENT.read_text(encoding="utf-8")
-    assert (package / "replacements-config.yaml").is_file()
-    assert (package / "README.md").is_file()
+    for name in ["replacements-config.yaml", "organization-config.yaml", "README.md"]:
+        assert (package / name).read_bytes() == (REPO / "lza-customizations" / name).read_bytes(), name
+    policy = yaml.safe_load((package / "organization-config.yaml").read_text(encoding="utf-8"))
+    for entry in policy["serviceControlPolicies"]:
+        assert (package / entry["policy"]).is_file(), f"the package lacks {entry['policy']}"
     document = fragment(text)
     alternative = fragment((package / LZA_AUTO_DEPLOY.name).read_text(encoding="utf-8"))
     named = {entry["template"] for d in (document, alternative) for _, entry in lza_entries(d)} | {
