@@ -362,6 +362,17 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// The smallest valid configuration (a tenant and the factory's app), for tests.
+#[cfg(test)]
+pub(crate) fn for_tests() -> Config {
+    let env = |name: &str| match name {
+        "ENTRA_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".to_owned()),
+        "ENTRA_CLIENT_ID" => Some("11111111-2222-3333-4444-555555555555".to_owned()),
+        _ => None,
+    };
+    load(env).config.expect("a valid configuration")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

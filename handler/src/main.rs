@@ -6,8 +6,11 @@ use std::time::{Duration, SystemTime};
 use aws_config::BehaviorVersion;
 use entra_federated_role::{
     cfn::{Handler, HttpTransport, Timing},
-    config, logging,
+    config,
+    deadline::Deadline,
+    logging,
     resource::EntraFederatedRole,
+    role_events::{self, BATCH_MARGIN},
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -34,11 +37,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-        handler
-            .handle(event.payload, deadline, &event.context.invoked_function_arn)
-            .await;
+        let function_arn = &event.context.invoked_function_arn;
+        if role_events::is_sqs_batch(&event.payload) {
+            // IAM's events, from the factory's queue: the answer names the messages to
+            // deliver again.
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let deadline = Deadline::after(left.saturating_sub(BATCH_MARGIN));
+            let answer = match handler.resource() {
+                Ok(resource) => {
+                    resource
+                        .handle_batch(&event.payload, function_arn, deadline)
+                        .await
+                }
+                Err(errors) => role_events::fail_batch(&event.payload, errors),
+            };
+            return Ok::<Value, std::convert::Infallible>(answer);
+        }
+        handler.handle(event.payload, deadline, function_arn).await;
         // Always a normal return: an error would make Lambda retry an answered event.
-        Ok::<(), std::convert::Infallible>(())
+        Ok(Value::Null)
     }))
     .await
 }

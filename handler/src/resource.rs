@@ -25,7 +25,7 @@ use tokio::sync::OnceCell;
 
 use crate::{
     aws::{
-        Account, AccountError, Aws, AwsError,
+        Account, AccountError, Aws, AwsError, Place,
         caller::{CallerCheck, CallerError},
     },
     cfn::{
@@ -183,7 +183,18 @@ fn is_role_arn(id: &str) -> bool {
 }
 
 impl EntraFederatedRole {
-    async fn graph(&self) -> Result<&GraphClient, ResourceError> {
+    /// The factory's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The factory's AWS side.
+    pub(crate) fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// The Graph client, signed in on first use.
+    pub(crate) async fn graph(&self) -> Result<&GraphClient, ResourceError> {
         self.graph
             .get_or_try_init(|| async {
                 let credential = signin::credential(&self.config, &self.sdk).await?;
@@ -209,7 +220,7 @@ impl EntraFederatedRole {
         let account = self
             .aws
             .account(
-                &stack,
+                &Place::from(&stack),
                 &invocation.function_arn,
                 session,
                 invocation.deadline,
@@ -265,16 +276,7 @@ impl EntraFederatedRole {
             let trusted = graph
                 .resolve_trusted_clients(&properties.trusted_client_app_ids, deadline)
                 .await?;
-            let owners: Vec<TrustedClientOwner<'_>> = trusted
-                .iter()
-                .map(|client| TrustedClientOwner {
-                    app_id: &client.app_id,
-                    owner_tenant_id: client.owner_tenant_id.as_deref(),
-                })
-                .collect();
-            self.config
-                .guardrails
-                .check_trusted_clients(&owners, &self.config.tenant_id)?;
+            self.check_trusted_clients(&trusted)?;
             Ok::<_, ResourceError>((graph, trusted))
         };
         // A caller that is not confirmed hears nothing else, not even whether the trusted
@@ -301,6 +303,24 @@ impl EntraFederatedRole {
             graph,
             trusted,
         })
+    }
+
+    /// Holds the trusted clients, as Graph described them, to the guardrail on their
+    /// tenant.
+    pub(crate) fn check_trusted_clients(
+        &self,
+        trusted: &[TrustedClient],
+    ) -> Result<(), GuardrailViolations> {
+        let owners: Vec<TrustedClientOwner<'_>> = trusted
+            .iter()
+            .map(|client| TrustedClientOwner {
+                app_id: &client.app_id,
+                owner_tenant_id: client.owner_tenant_id.as_deref(),
+            })
+            .collect();
+        self.config
+            .guardrails
+            .check_trusted_clients(&owners, &self.config.tenant_id)
     }
 
     /// Confirms, unless `VERIFY_CALLER_STACK` is off, that CloudFormation is sending

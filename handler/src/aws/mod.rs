@@ -78,6 +78,28 @@ pub enum AccountError {
     NoCredentials(String),
 }
 
+/// Where the factory acts for a request: an account, its partition, and the region the
+/// request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// `aws`, `aws-cn`, `aws-us-gov`, …
+    pub partition: String,
+    /// The request's region.
+    pub region: String,
+    /// The account the request's role lives in.
+    pub account: String,
+}
+
+impl From<&StackArn> for Place {
+    fn from(stack: &StackArn) -> Self {
+        Self {
+            partition: stack.partition.clone(),
+            region: stack.region.clone(),
+            account: stack.account.clone(),
+        }
+    }
+}
+
 /// One account's clients.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -88,13 +110,13 @@ pub struct Account {
 }
 
 impl Account {
-    fn new(config: &SdkConfig, id: &str, stack: &StackArn) -> Self {
+    fn new(config: &SdkConfig, place: &Place) -> Self {
         let cloudformation = aws_sdk_cloudformation::config::Builder::from(config)
-            .region(Region::new(stack.region.clone()))
+            .region(Region::new(place.region.clone()))
             .build();
         Self {
-            id: id.to_owned(),
-            partition: stack.partition.clone(),
+            id: place.account.clone(),
+            partition: place.partition.clone(),
             iam: aws_sdk_iam::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(cloudformation),
         }
@@ -184,12 +206,12 @@ impl Aws {
         }
     }
 
-    /// The account `stack` lives in, as seen from the factory invoked as `function_arn`.
+    /// The account of `place`, as seen from the factory invoked as `function_arn`.
     /// `session` names the member-role session (CloudTrail shows it); it is logged with
     /// each request that reuses the cached session.
     pub async fn account(
         &self,
-        stack: &StackArn,
+        place: &Place,
         function_arn: &str,
         session: &str,
         deadline: Deadline,
@@ -199,21 +221,21 @@ impl Aws {
             .nth(4)
             .filter(|account| account.len() == 12)
             .ok_or_else(|| AccountError::FunctionArn(function_arn.to_owned()))?;
-        if stack.account == own {
-            return Ok(Account::new(&self.base, own, stack));
+        if place.account == own {
+            return Ok(Account::new(&self.base, place));
         }
         let Some(role_name) = &self.member_role_name else {
             return Err(AccountError::NoMemberRole {
-                target: stack.account.clone(),
+                target: place.account.clone(),
                 own: own.to_owned(),
             });
         };
-        if let Some(credentials) = self.cached(&stack.account) {
-            return Ok(self.member(credentials, stack));
+        if let Some(credentials) = self.cached(&place.account) {
+            return Ok(self.member(credentials, place));
         }
         let role_arn = format!(
             "arn:{}:iam::{}:role/{role_name}",
-            stack.partition, stack.account
+            place.partition, place.account
         );
         let session = session_name(session);
         let action = format!("assuming {role_arn}");
@@ -237,24 +259,24 @@ impl Aws {
             Some(expiry),
             "member-role",
         );
-        tracing::info!(account = %stack.account, role = %role_arn, %session, "assumed the member role");
+        tracing::info!(account = %place.account, role = %role_arn, %session, "assumed the member role");
         self.members
             .lock()
             .expect("the account cache is never poisoned")
-            .insert(stack.account.clone(), credentials.clone());
-        Ok(self.member(credentials, stack))
+            .insert(place.account.clone(), credentials.clone());
+        Ok(self.member(credentials, place))
     }
 
-    /// The member account of `stack`, reached with `credentials`. They are static, so the
+    /// The member account of `place`, reached with `credentials`. They are static, so the
     /// clients skip the identity cache (it would keep an entry per client built).
-    fn member(&self, credentials: Credentials, stack: &StackArn) -> Account {
+    fn member(&self, credentials: Credentials, place: &Place) -> Account {
         let config = self
             .base
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .identity_cache(IdentityCache::no_cache())
             .build();
-        Account::new(&config, &stack.account, stack)
+        Account::new(&config, place)
     }
 
     /// The cached credentials for `account` while they stay valid long enough; expired

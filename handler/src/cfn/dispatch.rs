@@ -211,6 +211,11 @@ impl<R: CustomResource, T: Transport> Handler<R, T> {
         }
     }
 
+    /// The resource, or why it could not be built.
+    pub fn resource(&self) -> Result<&R, &str> {
+        self.resource.as_ref().map_err(String::as_str)
+    }
+
     /// Handles one raw event whose Lambda deadline is `deadline`: exactly one response
     /// to an allowed `ResponseURL`, whatever happens.
     pub async fn handle(&self, event: Value, deadline: SystemTime, function_arn: &str) -> Outcome {

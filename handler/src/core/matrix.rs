@@ -38,12 +38,7 @@ const TRUSTED_SP: &str = "trusted-client-service-principal";
 const FAULTS: [Fault; 3] = [Fault::Refused, Fault::AnswerLost, Fault::Crash];
 
 fn config() -> Config {
-    let env = |name: &str| match name {
-        "ENTRA_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".to_owned()),
-        "ENTRA_CLIENT_ID" => Some("11111111-2222-3333-4444-555555555555".to_owned()),
-        _ => None,
-    };
-    config::load(env).config.expect("a valid configuration")
+    config::for_tests()
 }
 
 /// Every property that makes an object: managed and inline policies, a boundary, tags,
@@ -123,7 +118,7 @@ impl Resource {
             other => panic!("the role asks validly: {other:?}"),
         };
         Self {
-            generation: Generation::adopted(&config(), ACCOUNT, role),
+            generation: Generation::adopted(&config(), ACCOUNT, &role.name, &role.id),
             properties,
             trusted: Vec::new(),
         }

@@ -46,7 +46,7 @@ use crate::{
     aws::{AwsError, provider::ProviderError, role::RoleError},
     config::Config,
     domain::{
-        adoption::ForeignRole,
+        RoleName,
         ownership::{Ownership, StackArn},
         plan::GenerationName,
         trust::TrustPolicyError,
@@ -106,18 +106,16 @@ impl Generation {
         )
     }
 
-    /// The generation of `role`, made outside CloudFormation in `account`: keyed on the
-    /// role's unique id, so that a role deleted and made again under the same name never
+    /// The generation of the role `role` with the unique id `id`, made outside
+    /// CloudFormation in `account`: keyed on the role's unique id, so that a role deleted and made again under the same name never
     /// shares an application with its predecessor.
-    pub fn adopted(config: &Config, account: &str, role: &ForeignRole) -> Self {
-        let name = GenerationName::adopted(account, role);
+    pub fn adopted(config: &Config, account: &str, role: &RoleName, id: &str) -> Self {
+        let name = GenerationName::adopted(account, role, id);
         let origin = AppOrigin::Role {
-            name: role.name.to_string(),
-            id: role.id.clone(),
+            name: role.to_string(),
+            id: id.to_owned(),
         };
-        let owner = RoleOwner::Adopted {
-            id: role.id.clone(),
-        };
+        let owner = RoleOwner::Adopted { id: id.to_owned() };
         Self::with(config, name, owner, account, origin)
     }
 

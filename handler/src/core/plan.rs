@@ -313,19 +313,14 @@ mod tests {
 
     use super::*;
     use crate::{
-        config,
+        config::{self, Config},
         domain::{Properties, ownership::StackArn, plan::GenerationName},
     };
 
     const STACK: &str = "arn:aws:cloudformation:eu-west-1:222222222222:stack/ci/0e5b8c10-86e3-11ef-a6a3-0affd3b5c7a1";
 
-    fn config() -> config::Config {
-        let env = |name: &str| match name {
-            "ENTRA_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".to_owned()),
-            "ENTRA_CLIENT_ID" => Some("11111111-2222-3333-4444-555555555555".to_owned()),
-            _ => None,
-        };
-        config::load(env).config.expect("a valid configuration")
+    fn config() -> Config {
+        config::for_tests()
     }
 
     fn generation(role_name: &str) -> Generation {
@@ -396,17 +391,8 @@ mod tests {
 
     fn adopted() -> Generation {
         let config = config();
-        let role = crate::domain::adoption::ForeignRole {
-            name: crate::domain::RoleName::parse("deploy-web").unwrap(),
-            path: "/".to_owned(),
-            id: "AROAEXAMPLEROLEID1234".to_owned(),
-            arn: "arn:aws:iam::222222222222:role/deploy-web".to_owned(),
-            trust: "{}".to_owned(),
-            boundary: None,
-            tags: Vec::new(),
-            managed: Vec::new(),
-        };
-        Generation::adopted(&config, "222222222222", &role)
+        let name = crate::domain::RoleName::parse("deploy-web").unwrap();
+        Generation::adopted(&config, "222222222222", &name, "AROAEXAMPLEROLEID1234")
     }
 
     #[test]

@@ -20,7 +20,6 @@ use std::fmt;
 
 use super::{
     ReplacementKey, RoleName, RolePath, TokenVersion,
-    adoption::ForeignRole,
     ownership::{StackArn, adopted_generation_key, default_role_name, generation_key},
 };
 
@@ -55,11 +54,13 @@ impl GenerationName {
 
     /// The generation of a role made outside CloudFormation (DESIGN §9): keyed on its
     /// account and unique id; its application asks for v1 tokens.
-    pub fn adopted(account: &str, role: &ForeignRole) -> Self {
+    /// (The role's path is not part of its generation: the factory never makes or names
+    /// the role by it.)
+    pub fn adopted(account: &str, role: &RoleName, id: &str) -> Self {
         Self {
-            key: adopted_generation_key(account, &role.id),
-            role_name: role.name.clone(),
-            role_path: RolePath::parse(&role.path).unwrap_or_default(),
+            key: adopted_generation_key(account, id),
+            role_name: role.clone(),
+            role_path: RolePath::root(),
             token_version: TokenVersion::V1,
         }
     }

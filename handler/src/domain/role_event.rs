@@ -73,6 +73,13 @@ pub enum RoleEvent {
 #[error("not an IAM event the factory can read: {0}")]
 pub struct InvalidRoleEvent(String);
 
+impl InvalidRoleEvent {
+    /// An event that is not an IAM API call, and why.
+    pub fn new(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+}
+
 impl RoleEvent {
     /// Reads an EventBridge event.
     pub fn parse(event: &Value) -> Result<Self, InvalidRoleEvent> {

@@ -56,7 +56,7 @@ pub use error::{
 };
 pub use model::{
     AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located, ServicePrincipal,
-    TrustedClient, UniqueName, Upserted, WorkloadSpec,
+    TrustedClient, UniqueName, Upserted, WorkloadSpec, managed_by_tag, role_tag, tagged_role_id,
 };
 
 /// The Graph client; clone-free, share it behind an `Arc`.

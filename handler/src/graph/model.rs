@@ -97,11 +97,23 @@ pub fn role_tag(account: &str, role_name: &str) -> String {
     )
 }
 
+/// The marker every application the factory makes carries.
+pub fn managed_by_tag() -> String {
+    tag(TAG_MANAGED_BY, MANAGED_BY_VALUE)
+}
+
+/// The unique id of the role made outside CloudFormation an application was made for,
+/// read from its tags.
+pub fn tagged_role_id(tags: &[String]) -> Option<&str> {
+    let prefix = format!("{TAG_ROLE_ID}=");
+    tags.iter().find_map(|t| t.strip_prefix(prefix.as_str()))
+}
+
 impl AppOwner {
     /// The application `tags` marking it as ours (each at most 256 characters).
     pub fn tags(&self) -> Vec<String> {
         let mut tags = vec![
-            tag(TAG_MANAGED_BY, MANAGED_BY_VALUE),
+            managed_by_tag(),
             tag(TAG_GENERATION, &self.generation),
             tag(TAG_ACCOUNT, &self.account),
         ];
@@ -142,8 +154,7 @@ impl AppOwner {
 
     /// Whether `tags` mark an application of this generation.
     pub fn owns(&self, tags: &[String]) -> bool {
-        tags.contains(&tag(TAG_MANAGED_BY, MANAGED_BY_VALUE))
-            && tags.contains(&tag(TAG_GENERATION, &self.generation))
+        tags.contains(&managed_by_tag()) && tags.contains(&tag(TAG_GENERATION, &self.generation))
     }
 }
 
@@ -367,6 +378,8 @@ mod tests {
             ]
         );
         assert_eq!(tags[3], role_tag("222222222222", "DEPLOY-WEB"));
+        assert_eq!(tagged_role_id(&tags), Some("AROAEXAMPLEROLEID1234"));
+        assert_eq!(tagged_role_id(&owner("0123abcd").tags()), None);
         assert!(adopted.notes().contains("Deploy-Web"));
     }
 

@@ -11,7 +11,7 @@ use super::http::Call;
 use super::model::{
     AppOwner, AppRoleAssignment, Application, ApplicationSpec, Changes,
     FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName, Upserted,
-    WorkloadSpec,
+    WorkloadSpec, managed_by_tag, role_tag,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
@@ -687,6 +687,36 @@ impl GraphClient {
         };
         let purged = gone_is_fine(self.send(request, deadline).await)?;
         Ok(purged.is_some())
+    }
+
+    /// The live applications the factory made for the role `role_name` of `account`
+    /// (made outside CloudFormation), whichever incarnation of the role each served
+    /// ("List applications" with `$filter=tags/any(t:t eq '…')`). Eventually consistent:
+    /// an application made a moment ago may be missing; the next sweep finds it.
+    pub async fn role_applications(
+        &self,
+        account: &str,
+        role_name: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<Application>, GraphError> {
+        let tag = role_tag(account, role_name);
+        let action = format!("list the applications of role {role_name} of account {account}");
+        let filter: String = url::form_urlencoded::byte_serialize(
+            format!("tags/any(t:t eq '{}')", tag.replace('\'', "''")).as_bytes(),
+        )
+        .collect();
+        let path = format!("/applications?$filter={filter}");
+        let apps: Vec<Application> = values(
+            &action,
+            self.send(call(&action, Method::GET, path), deadline)
+                .await?
+                .body,
+        )?;
+        // Graph filtered on the tag; the markers are checked here all the same.
+        Ok(apps
+            .into_iter()
+            .filter(|app| app.tags.contains(&tag) && app.tags.contains(&managed_by_tag()))
+            .collect())
     }
 
     async fn find_deleted(

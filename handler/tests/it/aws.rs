@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use entra_federated_role::{
     aws::{
-        AccountError, Aws,
+        AccountError, Aws, Place,
         caller::{CallerCheck, CallerError},
         provider::{ProviderCleanup, ProviderError},
         role::{RoleDeletion, RoleError},
@@ -66,7 +66,12 @@ async fn single_account() -> (entra_federated_role::aws::Account, SdkConfig) {
     let (id, config) = fresh_account().await;
     let aws = Aws::new(config.clone(), None);
     let account = aws
-        .account(&stack(&id), &function_arn(&id), "efr-test", deadline())
+        .account(
+            &Place::from(&stack(&id)),
+            &function_arn(&id),
+            "efr-test",
+            deadline(),
+        )
         .await
         .unwrap();
     (account, config)
@@ -606,7 +611,7 @@ async fn hub_mode_lands_everything_in_the_member_account_and_nothing_in_the_hub(
 
     let member = aws
         .account(
-            &stack(&member_id),
+            &Place::from(&stack(&member_id)),
             &function_arn(&hub_id),
             "efr-6d1c7c7f",
             deadline(),
@@ -644,7 +649,7 @@ async fn hub_mode_lands_everything_in_the_member_account_and_nothing_in_the_hub(
     // The session is reused while valid.
     let again = aws
         .account(
-            &stack(&member_id),
+            &Place::from(&stack(&member_id)),
             &function_arn(&hub_id),
             "efr-other",
             deadline(),
@@ -660,7 +665,7 @@ async fn hub_mode_without_a_member_role_fails_with_what_to_configure() {
     let aws = Aws::new(hub_config, None);
     let error = aws
         .account(
-            &stack("333333333333"),
+            &Place::from(&stack("333333333333")),
             &function_arn(&hub_id),
             "s",
             deadline(),
@@ -692,7 +697,12 @@ async fn the_caller_is_confirmed_from_the_stacks_own_events() {
     .unwrap();
     assert_eq!(in_progress.account, id);
     let account = aws
-        .account(&in_progress, &function_arn(id), "s", deadline())
+        .account(
+            &Place::from(&in_progress),
+            &function_arn(id),
+            "s",
+            deadline(),
+        )
         .await
         .unwrap();
     let check = |stack, logical_id, request| CallerCheck {

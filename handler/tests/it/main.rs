@@ -12,4 +12,5 @@ mod lifecycle;
 mod moto_support;
 mod persisted;
 mod protocol;
+mod role_events;
 mod signin;

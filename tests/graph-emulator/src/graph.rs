@@ -353,6 +353,9 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
         };
         return application_route(state, request, key, &segments[1..]);
     }
+    if first == "applications" && segments.len() == 1 && *request.method == Method::GET {
+        return list_applications(state, request);
+    }
     if first == "applications" && segments.len() >= 2 {
         let made = state
             .applications
@@ -404,6 +407,50 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
 }
 
 // --- applications -----------------------------------------------------------------
+
+/// `GET /applications` ("List applications", learn.microsoft.com/graph/api/
+/// application-list): an `Application.ReadWrite.OwnedBy` caller lists the applications it
+/// owns. `$filter` takes `tags/any(t:t eq '<tag>')` (the `application` resource type: `tags`
+/// "Supports `$filter` (`eq`, `not`, `ge`, `le`, `startsWith`)", lambda operators per "Use
+/// the $filter query parameter"); other clauses are refused as Graph refuses what it does
+/// not support. The list is eventually consistent: a new application appears once its
+/// write has replicated.
+fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResult {
+    let filter = url::form_urlencoded::parse(request.query.as_bytes())
+        .find(|(k, _)| k == "$filter")
+        .map(|(_, v)| v.into_owned());
+    let tag = match filter.as_deref() {
+        None => None,
+        Some(f) => Some(
+            tag_filter(f)
+                .ok_or_else(|| GraphFailure::bad_request(format!("Invalid filter clause: {f}")))?,
+        ),
+    };
+    let factory = state.factory_sp_id.clone();
+    let value: Vec<Value> = state
+        .applications
+        .values()
+        .filter(|a| a.owners.contains(&factory) && replicated(state, a.created_at))
+        .filter(|a| tag.as_ref().is_none_or(|t| a.tags.contains(t)))
+        .map(|a| application_json(a, None))
+        .collect();
+    Ok((StatusCode::OK, Some(json!({ "value": value }))))
+}
+
+/// The tag of `tags/any(x:x eq '<tag>')`, with `''` read as `'`.
+fn tag_filter(filter: &str) -> Option<String> {
+    let inner = filter.trim().strip_prefix("tags/any(")?.strip_suffix(')')?;
+    let (variable, condition) = inner.split_once(':')?;
+    let value = condition
+        .trim()
+        .strip_prefix(variable.trim())?
+        .trim_start()
+        .strip_prefix("eq")?
+        .trim()
+        .strip_prefix('\'')?
+        .strip_suffix('\'')?;
+    Some(value.replace("''", "'"))
+}
 
 /// Whether a write made at `at` has replicated ([`crate::Settings::replication_lag`]):
 /// until then, what it made is not found by its object id, and what it deleted is not

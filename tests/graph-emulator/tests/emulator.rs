@@ -1363,3 +1363,71 @@ async fn the_binary_prints_its_ready_line_and_stops_when_stdin_closes() {
         .unwrap();
     assert!(status.success());
 }
+
+/// "List applications" with `$filter=tags/any(t:t eq '…')`: the factory lists only what
+/// it owns (`Application.ReadWrite.OwnedBy`), filtered on one tag; clauses Graph would not
+/// take are refused; a new application appears once its write has replicated.
+#[tokio::test]
+async fn owned_applications_are_listed_by_tag() {
+    let c = start().await;
+    c.emulator.seed_foreign_application("foreign", true);
+    for (name, tags) in [
+        ("blue", json!(["team=web", "x"])),
+        ("green", json!(["team=db"])),
+    ] {
+        c.create_app_and_sp(name).await;
+        c.patch(
+            &format!("/applications(uniqueName='{name}')"),
+            json!({"tags": tags}),
+        )
+        .await;
+    }
+    let list = |filter: &str| {
+        format!(
+            "/applications?$filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        )
+    };
+    let names = |body: &Value| -> Vec<String> {
+        let mut names: Vec<String> = body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["uniqueName"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (status, all) = c.graph(Method::GET, "/applications", None).await;
+    assert_eq!(
+        (status, names(&all)),
+        (StatusCode::OK, vec!["blue".to_owned(), "green".to_owned()])
+    );
+    let (status, web) = c
+        .graph(Method::GET, &list("tags/any(t:t eq 'team=web')"), None)
+        .await;
+    assert_eq!(
+        (status, names(&web)),
+        (StatusCode::OK, vec!["blue".to_owned()])
+    );
+    let (_, none) = c
+        .graph(Method::GET, &list("tags/any(x: x eq 'team=ops')"), None)
+        .await;
+    assert!(names(&none).is_empty());
+    let (status, error) = c
+        .graph(Method::GET, &list("startswith(displayName,'b')"), None)
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "Request_BadRequest")
+    );
+
+    c.emulator
+        .configure(|s| s.replication_lag = Duration::from_secs(60));
+    c.create_app_and_sp("late").await;
+    let (_, listed) = c.graph(Method::GET, "/applications", None).await;
+    assert!(
+        !names(&listed).contains(&"late".to_owned()),
+        "not replicated yet"
+    );
+}

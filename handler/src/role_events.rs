@@ -1,0 +1,512 @@
+//! The event-driven front door (DESIGN §9): roles made outside CloudFormation.
+//!
+//! An IAM event only names a role ([`RoleHint`]). The factory reads, at once, the role as
+//! IAM has it now and the applications it made for that role's name (each tagged with
+//! the incarnation it served), decides what the role asks ([`adoption`]), and hands the
+//! core one plan ([`role_plan`]):
+//!
+//! - applications of another incarnation of the name (a role deleted, or deleted and made
+//!   again) are removed — never the role that now holds the name;
+//! - the role now: federated, refused (its trust sealed, the reason on it), withdrawn
+//!   (its application and audience removed), or left alone.
+//!
+//! So a late, repeated or reordered event converges on the same state as a timely one,
+//! and the sweep is this same step for every role.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::{
+    aws::{AccountError, Place},
+    config::Config,
+    core::{Generation, Lifecycle, Outcome, Plan, Wanted},
+    deadline::Deadline,
+    domain::{
+        DisplayName, Properties, RoleName,
+        adoption::{Adoption, ForeignRole, adoption},
+        role_event::{InvalidRoleEvent, RoleEvent, RoleHint},
+    },
+    graph::{GraphError, TrustedClient, tagged_role_id},
+    resource::{EntraFederatedRole, ResourceError},
+};
+
+/// What became of a role an event named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Federation {
+    /// Not the factory's to touch, and why.
+    LeftAlone(&'static str),
+    /// Federated: callers of its application may assume it.
+    Federated {
+        /// The role's ARN.
+        role_arn: String,
+        /// The application's id.
+        app_id: String,
+    },
+    /// Asked, but refused: sealed, with the reason on it.
+    Refused {
+        /// The role's ARN.
+        role_arn: String,
+        /// Why, and what to change.
+        reason: String,
+    },
+    /// No longer asks: its application and audience are gone.
+    Withdrawn,
+    /// Gone: the applications of its name are gone too.
+    Gone,
+}
+
+/// The plan for the role `name` of `account`: `role` as IAM has it now (`None`: gone),
+/// `decision` what it asks, `incarnations` the role ids the factory's applications for
+/// that name were made for.
+pub fn role_plan(
+    config: &Config,
+    account: &str,
+    name: &RoleName,
+    role: Option<&ForeignRole>,
+    decision: &Adoption,
+    incarnations: &[String],
+) -> Option<Plan> {
+    let mut others: Vec<&String> = incarnations
+        .iter()
+        .filter(|id| role.is_none_or(|role| &role.id != *id))
+        .collect();
+    others.sort();
+    others.dedup();
+    let removals = others
+        .into_iter()
+        .map(|id| Plan::remove(Generation::adopted(config, account, name, id)));
+    let current = role.and_then(|role| {
+        let generation = Generation::adopted(config, account, name, &role.id);
+        match decision {
+            Adoption::Federate(_) => Some(Plan::adopt(generation)),
+            Adoption::Refused(reason) => Some(Plan::refuse(generation, reason.clone())),
+            Adoption::Withdrawn => Some(Plan::remove(generation)),
+            Adoption::LeftAlone(_) => None,
+        }
+    });
+    current.into_iter().chain(removals).reduce(Plan::alongside)
+}
+
+/// The display name of a role's application when its tags give none.
+fn derived_display_name(account: &str, name: &RoleName) -> DisplayName {
+    DisplayName::parse(&format!("{account}/{name}"))
+        .expect("an account and a role name make a display name")
+}
+
+impl EntraFederatedRole {
+    /// Converges the role `hint` names, from its state now (DESIGN §9), as the factory
+    /// invoked as `function_arn` within `deadline`.
+    pub async fn federate(
+        &self,
+        hint: &RoleHint,
+        function_arn: &str,
+        deadline: Deadline,
+    ) -> Result<Federation, ResourceError> {
+        let config = self.config();
+        let place = function_place(function_arn, &hint.account)?;
+        let account = self
+            .aws()
+            .account(&place, function_arn, &hint.event_id, deadline)
+            .await?;
+        let graph = self.graph().await?;
+        let name = &hint.role_name;
+        let (role, apps) = futures::join!(
+            account.read_foreign(name, deadline),
+            graph.role_applications(&hint.account, name.as_str(), deadline),
+        );
+        let (role, apps) = (role?, apps?);
+        let incarnations: Vec<String> = apps
+            .iter()
+            .filter_map(|app| tagged_role_id(&app.tags).map(str::to_owned))
+            .collect();
+        let mut decision = match &role {
+            Some(role) => adoption(role, &config.guardrails, &place.partition, &hint.account),
+            None => Adoption::LeftAlone("it is gone"),
+        };
+        // Trusted clients are looked up, and held to the guardrail, before any write.
+        let mut trusted = Vec::new();
+        if let Adoption::Federate(properties) = &decision {
+            match self.trusted_clients(properties, deadline).await? {
+                Ok(found) => trusted = found,
+                Err(reason) => decision = Adoption::Refused(reason),
+            }
+        }
+        let Some(plan) = role_plan(
+            config,
+            &hint.account,
+            name,
+            role.as_ref(),
+            &decision,
+            &incarnations,
+        ) else {
+            tracing::info!(role = %name, account = %hint.account, why = ?decision, "left the role alone");
+            return Ok(match decision {
+                Adoption::LeftAlone(why) => Federation::LeftAlone(why),
+                _ => Federation::Gone,
+            });
+        };
+        tracing::info!(%plan, chain = plan.longest_chain(), "planned");
+        let display_name = match &decision {
+            Adoption::Federate(properties) => properties
+                .application_display_name
+                .clone()
+                .unwrap_or_else(|| derived_display_name(&hint.account, name)),
+            _ => derived_display_name(&hint.account, name),
+        };
+        let properties = match &decision {
+            Adoption::Federate(properties) => Some(properties.as_ref()),
+            _ => None,
+        };
+        let wanted = properties.map(|properties| Wanted {
+            properties,
+            trusted: &trusted,
+            display_name: &display_name,
+        });
+        let lifecycle = Lifecycle {
+            iam: &account,
+            entra: graph,
+        };
+        let mut outcomes = Vec::new();
+        for outcome in lifecycle.apply(&plan, wanted, deadline).await {
+            outcomes.push(outcome.map_err(ResourceError::from)?);
+        }
+        // The role now is the plan's first target, when it has one.
+        let current = role
+            .is_some()
+            .then(|| outcomes.into_iter().next())
+            .flatten();
+        Ok(match (decision, current) {
+            (_, Some(Outcome::Converged(converged))) => Federation::Federated {
+                role_arn: converged.role_arn,
+                app_id: converged.app_id.to_string(),
+            },
+            (Adoption::Refused(reason), Some(Outcome::Sealed(role_arn))) => {
+                Federation::Refused { role_arn, reason }
+            }
+            (Adoption::Withdrawn, _) => Federation::Withdrawn,
+            (Adoption::LeftAlone(why), _) if role.is_some() => Federation::LeftAlone(why),
+            _ => Federation::Gone,
+        })
+    }
+
+    /// The trusted clients `properties` name, resolved and held to the guardrail; the
+    /// reason for a refusal when one is unknown or not allowed.
+    async fn trusted_clients(
+        &self,
+        properties: &Properties,
+        deadline: Deadline,
+    ) -> Result<Result<Vec<TrustedClient>, String>, ResourceError> {
+        let graph = self.graph().await?;
+        let trusted = match graph
+            .resolve_trusted_clients(&properties.trusted_client_app_ids, deadline)
+            .await
+        {
+            Ok(trusted) => trusted,
+            Err(error @ GraphError::UnknownTrustedClient { .. }) => {
+                return Ok(Err(error.to_string()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let checked = self.check_trusted_clients(&trusted);
+        Ok(checked.map(|()| trusted).map_err(|v| v.to_string()))
+    }
+}
+
+/// The place of `account` for the factory invoked as `function_arn`: its partition and
+/// region are the function's own.
+fn function_place(function_arn: &str, account: &str) -> Result<Place, AccountError> {
+    let fields: Vec<&str> = function_arn.splitn(7, ':').collect();
+    match fields.as_slice() {
+        ["arn", partition, "lambda", region, _, ..] => Ok(Place {
+            partition: (*partition).to_owned(),
+            region: (*region).to_owned(),
+            account: account.to_owned(),
+        }),
+        _ => Err(AccountError::FunctionArn(function_arn.to_owned())),
+    }
+}
+
+/// How long before Lambda's deadline a batch stops its work, to answer in time.
+pub const BATCH_MARGIN: Duration = Duration::from_secs(2);
+
+/// The answer to a batch the factory cannot serve (its configuration is invalid: `why`):
+/// every message is delivered again, and ends in the dead-letter queue.
+pub fn fail_batch(batch: &Value, why: &str) -> Value {
+    tracing::error!(%why, "the factory's configuration is invalid: every message is delivered again");
+    batch_item_failures(messages(batch).into_iter().map(|(id, _)| id))
+}
+
+/// Whether `event` is a batch of messages from SQS ("Using Lambda with Amazon SQS": an
+/// object whose `Records` carry `eventSource` `aws:sqs`).
+pub fn is_sqs_batch(event: &Value) -> bool {
+    event["Records"]
+        .as_array()
+        .is_some_and(|records| records.iter().all(|r| r["eventSource"] == "aws:sqs"))
+}
+
+/// The messages of an SQS batch: each message id, and the IAM event its body carries
+/// (EventBridge puts the event's JSON in the body of the messages it sends to a queue).
+fn messages(batch: &Value) -> Vec<(String, Result<RoleEvent, InvalidRoleEvent>)> {
+    let records = batch["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    records
+        .iter()
+        .map(|record| {
+            let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+            let event = record["body"]
+                .as_str()
+                .and_then(|body| serde_json::from_str::<Value>(body).ok())
+                .map_or_else(
+                    || Err(InvalidRoleEvent::new("its body is not a JSON event")),
+                    |event| RoleEvent::parse(&event),
+                );
+            (id, event)
+        })
+        .collect()
+}
+
+impl EntraFederatedRole {
+    /// Handles an SQS batch of IAM events, each role once however many messages name it,
+    /// all at once. Returns Lambda's partial batch response: the messages to deliver
+    /// again, those whose role could not be converged and those that are no IAM event
+    /// (they end in the dead-letter queue, where an alarm sees them).
+    pub async fn handle_batch(
+        &self,
+        batch: &Value,
+        function_arn: &str,
+        deadline: Deadline,
+    ) -> Value {
+        let mut failures: Vec<String> = Vec::new();
+        let mut roles: Vec<(RoleHint, Vec<String>)> = Vec::new();
+        for (id, event) in messages(batch) {
+            match event {
+                Ok(RoleEvent::Role(hint)) => {
+                    let same = |(h, _): &&mut (RoleHint, Vec<String>)| {
+                        h.account == hint.account
+                            && h.role_name
+                                .as_str()
+                                .eq_ignore_ascii_case(hint.role_name.as_str())
+                    };
+                    match roles.iter_mut().find(same) {
+                        Some((_, ids)) => ids.push(id),
+                        None => roles.push((hint, vec![id])),
+                    }
+                }
+                Ok(RoleEvent::Ignored(why)) => tracing::info!(message = %id, %why, "nothing to do"),
+                Err(error) => {
+                    tracing::error!(message = %id, %error, "not an IAM event: left for the dead-letter queue");
+                    failures.push(id);
+                }
+            }
+        }
+        let results = futures::future::join_all(roles.iter().map(|(hint, _)| async move {
+            let span = tracing::info_span!("role_event", account = %hint.account, role = %hint.role_name, event = %hint.event_name, id = %hint.event_id);
+            self.federate(hint, function_arn, deadline).instrument(span).await
+        }))
+        .await;
+        for ((hint, ids), result) in roles.into_iter().zip(results) {
+            match result {
+                Ok(federation) => {
+                    tracing::info!(account = %hint.account, role = %hint.role_name, ?federation, "converged the role")
+                }
+                Err(error) => {
+                    tracing::warn!(account = %hint.account, role = %hint.role_name, %error, "the role could not be converged: its messages are delivered again");
+                    failures.extend(ids);
+                }
+            }
+        }
+        batch_item_failures(failures)
+    }
+}
+
+/// Lambda's partial batch response ("Implementing partial batch responses", Lambda
+/// Developer Guide): the messages to deliver again.
+fn batch_item_failures(ids: impl IntoIterator<Item = String>) -> Value {
+    let failures: Vec<Value> = ids
+        .into_iter()
+        .map(|id| json!({ "itemIdentifier": id }))
+        .collect();
+    json!({ "batchItemFailures": failures })
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        config,
+        core::plan::{Intent, Target},
+    };
+
+    const ACCOUNT: &str = "222222222222";
+
+    fn config() -> Config {
+        config::for_tests()
+    }
+
+    fn name() -> RoleName {
+        RoleName::parse("deploy-web").unwrap()
+    }
+
+    fn role(id: &str) -> ForeignRole {
+        ForeignRole {
+            name: name(),
+            path: "/entra-federated/".to_owned(),
+            id: id.to_owned(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/entra-federated/deploy-web"),
+            trust: "{}".to_owned(),
+            boundary: None,
+            tags: Vec::new(),
+            managed: Vec::new(),
+        }
+    }
+
+    /// Each target of the plan: what is done, and to which incarnation.
+    fn targets(plan: Option<Plan>) -> Vec<(Intent, String)> {
+        let config = config();
+        let incarnation = |target: &Target| {
+            ["AROAOLD", "AROANEW", "AROAOTHER"]
+                .into_iter()
+                .find(|id| {
+                    Generation::adopted(&config, ACCOUNT, &name(), id).key()
+                        == target.generation.key()
+                })
+                .unwrap_or("?")
+                .to_owned()
+        };
+        plan.map(|plan| {
+            plan.targets()
+                .iter()
+                .map(|target| (target.intent.clone(), incarnation(target)))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    fn plan(
+        role: Option<&ForeignRole>,
+        decision: Adoption,
+        apps: &[&str],
+    ) -> Vec<(Intent, String)> {
+        let apps: Vec<String> = apps.iter().map(|id| (*id).to_owned()).collect();
+        targets(role_plan(
+            &config(),
+            ACCOUNT,
+            &name(),
+            role,
+            &decision,
+            &apps,
+        ))
+    }
+
+    fn federate() -> Adoption {
+        Adoption::Federate(Box::default())
+    }
+
+    #[test]
+    fn a_gone_role_takes_every_application_of_its_name_with_it() {
+        let gone = Adoption::LeftAlone("it is gone");
+        assert_eq!(
+            plan(None, gone.clone(), &["AROANEW", "AROAOLD", "AROANEW"]),
+            [
+                (Intent::Remove, "AROANEW".into()),
+                (Intent::Remove, "AROAOLD".into())
+            ]
+        );
+        assert_eq!(plan(None, gone, &[]), []);
+    }
+
+    #[test]
+    fn the_role_now_is_planned_first_and_its_predecessors_only_removed() {
+        let new = role("AROANEW");
+        assert_eq!(
+            plan(Some(&new), federate(), &["AROAOLD", "AROANEW"]),
+            [
+                (Intent::Converge, "AROANEW".into()),
+                (Intent::Remove, "AROAOLD".into())
+            ]
+        );
+        assert_eq!(
+            plan(Some(&new), Adoption::Refused("why".into()), &[]),
+            [(Intent::Refuse("why".into()), "AROANEW".into())]
+        );
+        assert_eq!(
+            plan(Some(&new), Adoption::Withdrawn, &["AROANEW"]),
+            [(Intent::Remove, "AROANEW".into())]
+        );
+        assert_eq!(plan(Some(&new), Adoption::LeftAlone("no tag"), &[]), []);
+        assert_eq!(
+            plan(Some(&new), Adoption::LeftAlone("no tag"), &["AROAOTHER"]),
+            [(Intent::Remove, "AROAOTHER".into())]
+        );
+    }
+
+    fn sqs(bodies: &[Value]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                json!({
+                    "messageId": format!("m{i}"),
+                    "receiptHandle": "AQEB…",
+                    "body": body.as_str().map_or_else(|| body.to_string(), str::to_owned),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "…",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:entra-federated-role-events",
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    fn iam_event(name: &str) -> Value {
+        json!({
+            "version": "0", "id": "e1", "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.iam", "account": ACCOUNT, "time": "2026-12-04T10:23:43Z",
+            "region": "us-east-1", "resources": [],
+            "detail": {
+                "eventSource": "iam.amazonaws.com", "eventName": name,
+                "requestParameters": {"roleName": "deploy-web"},
+                "recipientAccountId": ACCOUNT
+            }
+        })
+    }
+
+    #[test]
+    fn an_sqs_batch_is_told_from_a_cloudformation_event() {
+        assert!(is_sqs_batch(&sqs(&[iam_event("CreateRole")])));
+        assert!(!is_sqs_batch(
+            &json!({"RequestType": "Create", "ResponseURL": "https://x"})
+        ));
+        assert!(!is_sqs_batch(
+            &json!({"Records": [{"eventSource": "aws:s3"}]})
+        ));
+    }
+
+    #[test]
+    fn each_message_carries_its_event_or_why_it_is_none() {
+        let batch = sqs(&[
+            iam_event("TagRole"),
+            iam_event("CreateUser"),
+            json!("not json"),
+        ]);
+        let read = messages(&batch);
+        assert_eq!(read.len(), 3);
+        assert!(
+            matches!(&read[0], (id, Ok(RoleEvent::Role(hint))) if id == "m0" && hint.event_name == "TagRole")
+        );
+        assert!(matches!(&read[1], (_, Ok(RoleEvent::Ignored(_)))));
+        assert!(
+            matches!(&read[2], (id, Err(e)) if id == "m2" && e.to_string().contains("not a JSON event"))
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! The event-driven front door through the real binary: a role made by hand in a member
+//! account (moto), named by IAM's CloudTrail event as EventBridge puts it in the factory's
+//! queue, and Lambda's SQS batch carrying it; Entra is the Graph emulator.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_iam::types::Tag;
+use entra_federated_role_harness::runtime_api::Outcome;
+use serde_json::{Value, json};
+
+use crate::lifecycle::{Factory, audiences, trust_document};
+use crate::moto_support::{account_config, fresh_account, random_account};
+
+const ROLE: &str = "deploy-web";
+
+/// IAM's call `name` on the role `role` of `account`, as EventBridge delivers it
+/// ("Amazon EventBridge events" around a CloudTrail record; see the parsing tests).
+fn iam_event(account: &str, name: &str, role: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("{:08x}-b491-4cf7-a9f1-bf3703467718", fastrand::u32(..)),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": account,
+        "time": "2026-12-04T10:23:43Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "requestParameters": {"roleName": role},
+            "eventType": "AwsApiCall",
+            "recipientAccountId": account
+        }
+    })
+}
+
+/// Lambda's SQS batch of `events` ("Using Lambda with Amazon SQS").
+fn batch(events: &[Value]) -> Value {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            json!({
+                "messageId": format!("message-{i}"),
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+                "body": event.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1733307823000"},
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:entra-federated-role-events",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// Delivers `events` in one batch: the messages Lambda is to deliver again.
+async fn deliver(factory: &Factory, events: &[Value]) -> Vec<String> {
+    let id = factory
+        .runtime
+        .invoke(&batch(events), Duration::from_secs(120));
+    let outcome = factory.runtime.outcome(&id, Duration::from_secs(60)).await;
+    let Some(Outcome::Response(body)) = outcome else {
+        panic!("{outcome:?}\nlogs:\n{}", factory.process.logs());
+    };
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a partial batch response: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The applications the factory made.
+fn made(factory: &Factory) -> Vec<graph_emulator::Application> {
+    let snapshot = factory.graph.snapshot();
+    snapshot
+        .applications
+        .into_iter()
+        .filter(|a| a.created_by_factory)
+        .collect()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build().unwrap()
+}
+
+fn owners_statement() -> Value {
+    json!({"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"})
+}
+
+/// Makes the role `ROLE` in `sdk`'s account by hand, with `tags`.
+async fn make_role(sdk: &SdkConfig, tags: &[(&str, &str)]) {
+    let trust = json!({"Version": "2012-10-17", "Statement": [owners_statement()]});
+    aws_sdk_iam::Client::new(sdk)
+        .create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(trust.to_string())
+        .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn role_tags(sdk: &SdkConfig) -> Vec<(String, String)> {
+    let role = aws_sdk_iam::Client::new(sdk)
+        .get_role()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let mut tags: Vec<(String, String)> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+const OPT_IN: [(&str, &str); 2] = [
+    ("entra-federated-role:federate", "true"),
+    (
+        "entra-federated-role:github:main",
+        "repo:contoso/web:ref:refs/heads/main",
+    ),
+];
+
+#[tokio::test]
+async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when_deleted() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+
+    let created = iam_event(&member, "CreateRole", ROLE);
+    assert_eq!(
+        deliver(&factory, std::slice::from_ref(&created)).await,
+        Vec::<String>::new()
+    );
+
+    // Entra: one application for the role, with the workflow's federated credential.
+    let snapshot = factory.graph.snapshot();
+    let apps = made(&factory);
+    let [app] = apps.as_slice() else {
+        panic!("one application: {apps:?}");
+    };
+    assert!(
+        app.tags
+            .contains(&format!("entra-federated-role:role={member}/{ROLE}")),
+        "{:?}",
+        app.tags
+    );
+    let credentials: Vec<&str> = app
+        .federated_identity_credentials
+        .iter()
+        .map(|c| c.subject.as_str())
+        .collect();
+    assert_eq!(credentials, ["repo:contoso/web:ref:refs/heads/main"]);
+    let sp = snapshot
+        .service_principals
+        .iter()
+        .find(|sp| sp.app_id == app.app_id)
+        .expect("its service principal");
+
+    // IAM: the owner's statement kept, the factory's pinned on audience and subject, and
+    // the role says it is federated, with the application's id.
+    let trust = trust_document(&sdk, ROLE).await.unwrap();
+    let statements = trust["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{trust:#}");
+    assert_eq!(statements[0], owners_statement());
+    let condition = statements[1]["Condition"]["StringEquals"]
+        .as_object()
+        .unwrap();
+    let issuer = format!("sts.windows.net/{}/", factory.graph.tenant_id());
+    assert_eq!(
+        condition[&format!("{issuer}:aud")],
+        json!(format!("api://{}", app.app_id))
+    );
+    assert_eq!(condition[&format!("{issuer}:sub")], json!(sp.id));
+    let provider = format!("arn:aws:iam::{member}:oidc-provider/{issuer}");
+    assert_eq!(
+        audiences(&sdk, &provider).await,
+        Some(vec![format!("api://{}", app.app_id)])
+    );
+    let tags = role_tags(&sdk).await;
+    assert!(
+        tags.contains(&("entra-federated-role:status".into(), "federated".into())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&("entra-federated-role:app-id".into(), app.app_id.clone())),
+        "{tags:?}"
+    );
+
+    // Delivered again, and with the events of the factory's own writes: nothing changes.
+    let again = [
+        created,
+        iam_event(&member, "UpdateAssumeRolePolicy", ROLE),
+        iam_event(&member, "TagRole", ROLE),
+    ];
+    assert_eq!(deliver(&factory, &again).await, Vec::<String>::new());
+    assert_eq!(trust_document(&sdk, ROLE).await.unwrap(), trust);
+    assert_eq!(made(&factory).len(), 1);
+
+    // Deleted by hand: its application and audience go too.
+    aws_sdk_iam::Client::new(&sdk)
+        .delete_role()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&factory, &[iam_event(&member, "DeleteRole", ROLE)]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        factory.entra_objects(),
+        (vec![], 0),
+        "no application, nothing left to purge"
+    );
+    assert_eq!(
+        audiences(&sdk, &provider).await.unwrap_or_default(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_the_dead_letter_queue()
+ {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &[("team", "web"), OPT_IN[1]]).await;
+    let before = (trust_document(&sdk, ROLE).await, role_tags(&sdk).await);
+
+    let mut not_iam = iam_event(&member, "CreateRole", ROLE);
+    not_iam["source"] = json!("contoso.iam");
+    let failed = deliver(&factory, &[iam_event(&member, "CreateRole", ROLE), not_iam]).await;
+    assert_eq!(failed, ["message-1"]);
+    assert_eq!(
+        (trust_document(&sdk, ROLE).await, role_tags(&sdk).await),
+        before
+    );
+    assert!(made(&factory).is_empty());
+}
+
+#[tokio::test]
+async fn a_role_made_again_under_its_name_gets_an_application_of_its_own() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+    assert!(
+        deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
+            .await
+            .is_empty()
+    );
+    let first = made(&factory)[0].app_id.clone();
+
+    // Deleted and made again before the factory hears of either: the late events name
+    // only the role, and the role now is another.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.delete_role().role_name(ROLE).send().await.unwrap();
+    make_role(&sdk, &OPT_IN).await;
+    let late = [
+        iam_event(&member, "DeleteRole", ROLE),
+        iam_event(&member, "CreateRole", ROLE),
+    ];
+    assert!(deliver(&factory, &late).await.is_empty());
+
+    let apps = made(&factory);
+    let [app] = apps.as_slice() else {
+        panic!("one application: {apps:?}")
+    };
+    assert_ne!(
+        app.app_id, first,
+        "the predecessor's application is gone, a new one made"
+    );
+    let tags = role_tags(&sdk).await;
+    assert!(
+        tags.contains(&("entra-federated-role:app-id".into(), app.app_id.clone())),
+        "{tags:?}"
+    );
+}
