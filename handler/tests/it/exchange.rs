@@ -28,7 +28,7 @@ use crate::lifecycle::{Driver, Factory, SECRET, ok, own_tenant, stack_in};
 use crate::moto_support::{config, fresh_account, root_credentials};
 
 /// Where a caller gets its Entra token, and where it exchanges it.
-struct Clouds {
+pub(crate) struct Clouds {
     /// Entra's authority host, e.g. `https://login.microsoftonline.com`.
     authority: String,
     tenant: String,
@@ -44,14 +44,14 @@ struct Clouds {
 }
 
 /// Why STS refused, or the role session it gave.
-type Exchange = Result<Session, String>;
+pub(crate) type Exchange = Result<Session, String>;
 
 #[derive(Debug)]
-struct Session {
+pub(crate) struct Session {
     /// `AssumedRoleUser.Arn`.
     arn: String,
     /// `SubjectFromWebIdentityToken`.
-    subject: String,
+    pub(crate) subject: String,
 }
 
 impl Clouds {
@@ -82,6 +82,36 @@ impl Clouds {
             .ok_or_else(|| body.to_string())
     }
 
+    /// The Entra token for `scope` that a CI job gets by signing in as the application
+    /// `app_id` with its own OIDC token (`issuer`, `subject`), signed with `key`: what a
+    /// GitHub Actions job does through the application's federated credential.
+    pub(crate) async fn ci_job_token(
+        &self,
+        key: &TestKey,
+        issuer: &str,
+        subject: &str,
+        app_id: &str,
+        scope: &str,
+    ) -> Result<String, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let assertion = key.sign(&json!({
+            "iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange",
+            "iat": now, "nbf": now, "exp": now + 300,
+        }));
+        let form = [
+            ("client_id", app_id),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        self.token(scope, &form).await
+    }
+
     /// How the factory proves who it is.
     fn caller(&self) -> [(&str, &str); 2] {
         [
@@ -101,7 +131,7 @@ impl Clouds {
         .unwrap_or_else(|error| panic!("the caller's token for {scope}: {error}"))
     }
 
-    async fn exchange(&self, role_arn: &str, token: &str) -> Exchange {
+    pub(crate) async fn exchange(&self, role_arn: &str, token: &str) -> Exchange {
         let answer = self
             .sts
             .assume_role_with_web_identity()
@@ -293,7 +323,7 @@ async fn trust_tenant_keys(graph: &GraphEmulator) {
     }
 }
 
-async fn local_clouds(factory: &Factory) -> Clouds {
+pub(crate) async fn local_clouds(factory: &Factory) -> Clouds {
     trust_tenant_keys(&factory.graph).await;
     Clouds {
         authority: factory.graph.url().to_owned(),
@@ -343,39 +373,10 @@ async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role(
     let data = ok(&created).clone();
     let role_arn = data["RoleArn"].as_str().unwrap();
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let job_token = |sub: &str| {
-        ci.sign(&json!({
-            "iss": issuer, "sub": sub, "aud": "api://AzureADTokenExchange",
-            "iat": now, "nbf": now, "exp": now + 300,
-        }))
-    };
-    let sign_in = |assertion: String| {
-        let clouds = &clouds;
-        let app_id = data["ApplicationId"].as_str().unwrap().to_owned();
-        let scope = data["TokenScope"].as_str().unwrap().to_owned();
-        async move {
-            clouds
-                .token(
-                    &scope,
-                    &[
-                        ("client_id", &app_id),
-                        (
-                            "client_assertion_type",
-                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                        ),
-                        ("client_assertion", &assertion),
-                    ],
-                )
-                .await
-        }
-    };
-    let token = sign_in(job_token(subject))
-        .await
-        .expect("the job's Entra token");
+    let app_id = data["ApplicationId"].as_str().unwrap();
+    let scope = data["TokenScope"].as_str().unwrap();
+    let sign_in = |sub| clouds.ci_job_token(&ci, issuer, sub, app_id, scope);
+    let token = sign_in(subject).await.expect("the job's Entra token");
     let claims = claims_of(&token);
     assert_eq!(claims["sub"], data["ServicePrincipalId"]);
     assert_eq!(claims["iss"], data["Issuer"]);
@@ -389,7 +390,7 @@ async fn a_ci_job_signs_in_with_its_federated_credential_and_assumes_its_role(
         data["ServicePrincipalId"].as_str().unwrap()
     );
 
-    let other_branch = sign_in(job_token("repo:contoso/app:ref:refs/heads/feature")).await;
+    let other_branch = sign_in("repo:contoso/app:ref:refs/heads/feature").await;
     assert!(
         other_branch
             .as_ref()

@@ -7,8 +7,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_iam::types::Tag;
 use entra_federated_role_harness::runtime_api::Outcome;
+use graph_emulator::TestKey;
 use serde_json::{Value, json};
 
+use crate::exchange::local_clouds;
 use crate::lifecycle::{Factory, audiences, trust_document};
 use crate::moto_support::{account_config, fresh_account, random_account};
 
@@ -293,5 +295,61 @@ async fn a_role_made_again_under_its_name_gets_an_application_of_its_own() {
     assert!(
         tags.contains(&("entra-federated-role:app-id".into(), app.app_id.clone())),
         "{tags:?}"
+    );
+}
+
+/// The story's point: once its event is handled, a GitHub Actions job of the branch the
+/// role's tags name signs in to Entra with its own token and assumes the role made by
+/// hand; a job of another branch gets no Entra token at all.
+#[tokio::test]
+async fn a_ci_job_of_the_declared_branch_assumes_the_role_made_by_hand() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let clouds = local_clouds(&factory).await;
+    let github = TestKey::generate("github actions");
+    factory.graph.add_jwks(&github.jwks()).unwrap();
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+    let role_arn = format!("arn:aws:iam::{member}:role/{ROLE}");
+
+    assert!(
+        deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
+            .await
+            .is_empty()
+    );
+    let tags = role_tags(&sdk).await;
+    let app_id = &tags
+        .iter()
+        .find(|(k, _)| k == "entra-federated-role:app-id")
+        .expect("the app id, on the role")
+        .1;
+    let scope = format!("api://{app_id}/.default");
+    let issuer = "https://token.actions.githubusercontent.com";
+    let job = |subject| clouds.ci_job_token(&github, issuer, subject, app_id, &scope);
+
+    let token = job("repo:contoso/web:ref:refs/heads/main")
+        .await
+        .expect("the job's Entra token");
+    let session = clouds
+        .exchange(&role_arn, &token)
+        .await
+        .expect("the job gets in");
+    let sp = factory
+        .graph
+        .snapshot()
+        .service_principals
+        .into_iter()
+        .find(|sp| &sp.app_id == app_id)
+        .unwrap();
+    assert_eq!(
+        session.subject, sp.id,
+        "as the role's own service principal"
+    );
+
+    let other = job("repo:contoso/web:ref:refs/heads/feature").await;
+    assert!(
+        other.as_ref().is_err_and(|e| e.contains("AADSTS700213")),
+        "{other:?}"
     );
 }
