@@ -314,7 +314,7 @@ impl EntraFederatedRole {
                     tracing::info!(account = %hint.account, role = %hint.role_name, ?federation, "converged the role")
                 }
                 Err(error) => {
-                    tracing::warn!(account = %hint.account, role = %hint.role_name, %error, "the role could not be converged: its messages are delivered again");
+                    tracing::warn!(account = %hint.account, role = %hint.role_name, messages = ?ids, %error, "the role could not be converged: its messages are delivered again");
                     failures.extend(ids);
                 }
             }

@@ -106,11 +106,23 @@ def test_nobody_but_lza_makes_or_changes_a_role_that_may_invoke_the_factory() ->
     assert decide(Request("iam:PutRolePolicy", launch_role, by(ACCESS_ROLE))).allowed
 
 
-def test_only_the_factory_makes_roles_on_its_path() -> None:
+def test_only_the_factory_and_roles_that_ask_are_made_on_its_path_and_only_the_factory_marks() -> None:
     on_path = f"arn:aws:iam::{MEMBER}:role/entra-federated/deploy-web"
-    for action in ["iam:CreateRole", "iam:TagRole", "iam:UntagRole"]:
-        assert decide(Request(action, on_path, by("developer"))) is Decision.EXPLICIT_DENY, action
-        assert decide(Request(action, on_path, by("EntraFederatedRoleMember"))).allowed, action
-    factory = {"aws:PrincipalArn": f"arn:aws:iam::{FACTORY}:role/entra-federated-role-eu-west-1"}
+    asking = {"aws:RequestTag/entra-federated-role:federate": "True", "aws:TagKeys": ["entra-federated-role:federate", "team"]}
+    marking = {"aws:RequestTag/entra-federated-role:managed-by": "entra-federated-role", "aws:TagKeys": ["entra-federated-role:managed-by"]}
+    # Someone else: a role that asks, yes; a role that does not, or one with the markers, no.
+    assert decide(Request("iam:CreateRole", on_path, {**by("developer"), **asking})).allowed
+    assert decide(Request("iam:CreateRole", on_path, by("developer"))) is Decision.EXPLICIT_DENY
+    assert decide(Request("iam:CreateRole", on_path, {**by("developer"), **asking, **marking, "aws:TagKeys": ["entra-federated-role:federate", "entra-federated-role:managed-by"]})) is Decision.EXPLICIT_DENY
+    for action in ["iam:TagRole", "iam:UntagRole"]:
+        for key in ["entra-federated-role:managed-by", "Entra-Federated-Role:Status", "entra-federated-role:app-id"]:
+            assert decide(Request(action, on_path, {**by("developer"), "aws:TagKeys": [key]})) is Decision.EXPLICIT_DENY, (action, key)
+        # The owner changes what the role asks for.
+        assert decide(Request(action, on_path, {**by("developer"), "aws:TagKeys": ["entra-federated-role:github:main"]})).allowed
+    # The factory: everything.
+    for principal in ["EntraFederatedRoleMember"]:
+        assert decide(Request("iam:CreateRole", on_path, {**by(principal), **marking})).allowed
+        assert decide(Request("iam:TagRole", on_path, {**by(principal), "aws:TagKeys": ["entra-federated-role:status"]})).allowed
+    factory = {"aws:PrincipalArn": f"arn:aws:iam::{FACTORY}:role/entra-federated-role-eu-west-1", **marking}
     assert decide(Request("iam:CreateRole", on_path.replace(MEMBER, FACTORY), factory)).allowed
     assert decide(Request("iam:CreateRole", f"arn:aws:iam::{MEMBER}:role/elsewhere", by("developer"))).allowed

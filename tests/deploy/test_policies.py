@@ -778,3 +778,42 @@ def test_only_service_catalog_may_assume_the_launch_role() -> None:
 def test_the_launch_role_of_the_portfolios_own_account_can_do_nothing() -> None:
     inert = launch_role(Launches="false").resource("LaunchRole")
     assert "Policies" not in inert and "ManagedPolicyArns" not in inert
+
+
+# --- roles made outside CloudFormation that ask (DESIGN §9) ----------------------------------
+
+ASKING = arn("role/entra-federated/deploy-web")
+STATUS = {"entra-federated-role:status": "federated", "entra-federated-role:app-id": "a1b2"}
+
+
+def asking(value: str = "true") -> dict[str, Any]:
+    """A role someone made, that carries the opt-in tag."""
+    return foreign(**{"entra-federated-role:federate": value})
+
+
+def untagging(*keys: str) -> dict[str, Any]:
+    return {"aws:TagKeys": list(keys)}
+
+
+def test_the_member_role_federates_only_roles_that_ask_and_writes_only_their_trust_and_status() -> None:
+    statements, _ = account_statements(MEMBER)
+    cases = [
+        Case("trust of a role that asks", "iam:UpdateAssumeRolePolicy", ASKING, asking()),
+        Case("the tag's value in any case", "iam:UpdateAssumeRolePolicy", ASKING, asking("True")),
+        Case("status on a role that asks", "iam:TagRole", ASKING, plus(asking(), tagging(STATUS))),
+        Case("status off a role that stopped asking", "iam:UntagRole", ASKING, plus(foreign(), untagging(*STATUS, "entra-federated-role:reason"))),
+        Case("trust of a role that does not ask", "iam:UpdateAssumeRolePolicy", ASKING, foreign(), DENY),
+        Case("trust of a role that says false", "iam:UpdateAssumeRolePolicy", ASKING, asking("false"), DENY),
+        Case("a role that asks, off the path", "iam:UpdateAssumeRolePolicy", arn("role/deploy-web"), asking(), DENY),
+        Case("the marker on a role that asks", "iam:TagRole", ASKING, plus(asking(), tagging({MARKER: "entra-federated-role"})), DENY),
+        Case("the opt-in on a role that asks", "iam:TagRole", ASKING, plus(asking(), tagging({"entra-federated-role:federate": "true"})), DENY),
+        Case("status on a role that does not ask", "iam:TagRole", ASKING, plus(foreign(), tagging(STATUS)), DENY),
+        Case("the opt-in off a role", "iam:UntagRole", ASKING, plus(asking(), untagging("entra-federated-role:federate")), DENY),
+        Case("another tag off a role", "iam:UntagRole", ASKING, plus(asking(), untagging("team")), DENY),
+        Case("deleting a role that asks", "iam:DeleteRole", ASKING, asking(), DENY),
+        Case("policies on a role that asks", "iam:AttachRolePolicy", ASKING, plus(asking(), {"iam:PermissionsBoundary": BOUNDARY}), DENY),
+        Case("inline policies on a role that asks", "iam:PutRolePolicy", ASKING, plus(asking(), {"iam:PermissionsBoundary": BOUNDARY}), DENY),
+        Case("its boundary off a role that asks", "iam:DeleteRolePermissionsBoundary", ASKING, plus(asking(), {"iam:PermissionsBoundary": BOUNDARY}), DENY),
+        Case("itself, however it is tagged", "iam:UpdateAssumeRolePolicy", MEMBER_ROLE, asking(), EXPLICIT),
+    ]
+    assert mismatches(cases, statements) == []

@@ -57,6 +57,9 @@ ACCOUNT_SIDS = {
     "NeverTouchTheFactory",
     "VerifyCallerStack",
 }
+# Roles made outside CloudFormation that ask to be federated (DESIGN §9): in member
+# accounts only, where the role events come from.
+ADOPTION_SIDS = {"FederateRolesThatAsk", "TellRolesThatAskWhereTheyStand", "ReleaseRolesThatStoppedAsking"}
 # The one account statement whose resources differ: the factory's own role is the member
 # role in member accounts, the function's role where the function itself works.
 FACTORY_ROLE = {
@@ -429,7 +432,8 @@ def test_every_change_to_an_existing_role_needs_the_ownership_marker(path) -> No
     # Tag-on-create: TagRole without the marker on the role only when the request adds it.
     assert account["TagNewRoles"]["Action"] == "iam:TagRole"
     assert account["TagNewRoles"]["Condition"] == {
-        "StringEquals": {"aws:RequestTag/entra-federated-role:managed-by": "entra-federated-role"}
+        "StringEquals": {"aws:RequestTag/entra-federated-role:managed-by": "entra-federated-role"},
+        "Null": {"aws:ResourceTag/entra-federated-role:federate": "true"},
     }
     assert "Residual risk" in MEMBER.read_text(encoding="utf-8"), "say what tag-on-create leaves open"
 
@@ -459,8 +463,8 @@ def test_the_member_role_trusts_only_the_hub_execution_roles() -> None:
         "Action": "sts:AssumeRole",
         "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Ref": "HubExecutionRoleArns"}}},
     }
-    # No other permission than the account set.
-    assert {s["Sid"] for s in statements(load_yaml(MEMBER), "MemberRole")} == ACCOUNT_SIDS
+    # No other permission than the account set, and what roles that ask need.
+    assert {s["Sid"] for s in statements(load_yaml(MEMBER), "MemberRole")} == ACCOUNT_SIDS | ADOPTION_SIDS
     # The boundary is created with the role, in the one region IAM needs it.
     template = load_yaml(MEMBER)
     boundary = template["Resources"]["BoundaryPolicy"]
@@ -481,9 +485,14 @@ def test_the_hub_execution_role_is_least_privilege() -> None:
         "ReadEntraCredentials",
         "DecryptEntraCredentials",
         "EntraAssertion",
+        "ReadRoleEvents",
     }, extra
     wanted = {c for c in sdk_calls() if c.split(":")[0] in ("sts", "secretsmanager")}
-    assert granted([found[s] for s in extra - {"Logs", "DecryptEntraCredentials"}]) == wanted
+    assert granted([found[s] for s in extra - {"Logs", "DecryptEntraCredentials", "ReadRoleEvents"}]) == wanted
+    # Lambda's event source mapping reads the queue with the function's role.
+    queue = found["ReadRoleEvents"]
+    assert queue["Resource"] == {"Fn::GetAtt": ["RoleEventsQueue", "Arn"]}
+    assert set(queue["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 
     assume = found["AssumeMemberRole"]
     assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
