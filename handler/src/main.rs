@@ -38,20 +38,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let function_arn = &event.context.invoked_function_arn;
-        if role_events::is_sqs_batch(&event.payload) {
-            // IAM's events, from the factory's queue: the answer names the messages to
-            // deliver again.
+        let (batch, sweep) = (
+            role_events::is_sqs_batch(&event.payload),
+            role_events::is_sweep(&event.payload),
+        );
+        if batch || sweep {
+            // IAM's events from the factory's queue (the answer names the messages to
+            // deliver again), or the schedule's sweep of roles made outside CloudFormation.
             let left = deadline
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
-            let deadline = Deadline::after(left.saturating_sub(BATCH_MARGIN));
-            let answer = match handler.resource() {
-                Ok(resource) => {
-                    resource
-                        .handle_batch(&event.payload, function_arn, deadline)
-                        .await
+            let work = Deadline::after(left.saturating_sub(BATCH_MARGIN));
+            let answer = match (handler.resource(), batch) {
+                (Ok(resource), true) => {
+                    Box::pin(resource.handle_batch(&event.payload, function_arn, work)).await
                 }
-                Err(errors) => role_events::fail_batch(&event.payload, errors),
+                (Ok(resource), false) => {
+                    let report = Box::pin(resource.sweep(&event.payload, function_arn, work)).await;
+                    serde_json::to_value(report).unwrap_or_default()
+                }
+                (Err(errors), _) => role_events::fail_batch(&event.payload, errors),
             };
             return Ok::<Value, std::convert::Infallible>(answer);
         }

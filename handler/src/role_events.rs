@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -97,10 +98,12 @@ fn derived_display_name(account: &str, name: &RoleName) -> DisplayName {
 
 impl EntraFederatedRole {
     /// Converges the role `hint` names, from its state now (DESIGN §9), as the factory
-    /// invoked as `function_arn` within `deadline`.
+    /// invoked as `function_arn` within `deadline`. `known`: ids of earlier incarnations of
+    /// the role the caller knows of (the sweep finds deleted applications too).
     pub async fn federate(
         &self,
         hint: &RoleHint,
+        known: &[String],
         function_arn: &str,
         deadline: Deadline,
     ) -> Result<Federation, ResourceError> {
@@ -120,6 +123,7 @@ impl EntraFederatedRole {
         let incarnations: Vec<String> = apps
             .iter()
             .filter_map(|app| tagged_role_id(&app.tags).map(str::to_owned))
+            .chain(known.iter().cloned())
             .collect();
         let mut decision = match &role {
             Some(role) => adoption(role, &config.guardrails, &place.partition, &hint.account),
@@ -305,7 +309,10 @@ impl EntraFederatedRole {
         }
         let results = futures::future::join_all(roles.iter().map(|(hint, _)| async move {
             let span = tracing::info_span!("role_event", account = %hint.account, role = %hint.role_name, event = %hint.event_name, id = %hint.event_id);
-            self.federate(hint, function_arn, deadline).instrument(span).await
+            // Boxed: a convergence nests deeper than the compiler lays a future out.
+            Box::pin(self.federate(hint, &[], function_arn, deadline))
+                .instrument(span)
+                .await
         }))
         .await;
         for ((hint, ids), result) in roles.into_iter().zip(results) {
@@ -322,6 +329,201 @@ impl EntraFederatedRole {
         batch_item_failures(failures)
     }
 }
+
+/// The payload the schedule invokes the function with to sweep.
+pub const SWEEP: &str = "sweep";
+
+/// How many roles the sweep converges at once.
+const SWEEP_CONCURRENCY: usize = 4;
+
+/// Whether `event` asks for a sweep: `{"entra-federated-role": "sweep"}`, what the hub's
+/// schedule sends.
+pub fn is_sweep(event: &Value) -> bool {
+    event["entra-federated-role"] == SWEEP
+}
+
+/// What a sweep did, for its log line and its answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Accounts whose roles were listed.
+    pub accounts: usize,
+    /// Accounts that could not be reached or listed (see the log).
+    pub unreachable_accounts: usize,
+    /// Roles to converge.
+    pub roles: usize,
+    /// Federated.
+    pub federated: usize,
+    /// Refused, and sealed.
+    pub refused: usize,
+    /// Withdrawn, or gone: their applications removed.
+    pub removed: usize,
+    /// Not the factory's.
+    pub left_alone: usize,
+    /// Failed (see the log); the next sweep tries again.
+    pub failed: usize,
+    /// Not reached before the deadline; the next sweep starts with them.
+    pub left_for_next_run: usize,
+}
+
+impl EntraFederatedRole {
+    /// Converges every role that asks, and every application the factory made for a role
+    /// made outside CloudFormation (DESIGN §9): heals what lost or dead-lettered events
+    /// missed. The roles are those under the role path of each account where such an
+    /// application lives, of `ALLOWED_ACCOUNT_IDS` and of the event's `accounts`; and each
+    /// application's role, found by the name and id its tags hold. Bounded: at most a few
+    /// roles at once, none started past the deadline; the next run starts where this one
+    /// stopped. Safe while events flow: each role is converged from its state, as an event
+    /// would.
+    pub async fn sweep(
+        &self,
+        event: &Value,
+        function_arn: &str,
+        deadline: Deadline,
+    ) -> SweepReport {
+        let mut report = SweepReport::default();
+        let graph = match self.graph().await {
+            Ok(graph) => graph,
+            Err(error) => {
+                tracing::error!(%error, "the sweep cannot sign in to Entra");
+                report.failed = 1;
+                return report;
+            }
+        };
+        let apps = match graph.adopted_roles(deadline).await {
+            Ok(apps) => apps,
+            Err(error) => {
+                tracing::error!(%error, "the sweep cannot list the factory's applications");
+                report.failed = 1;
+                return report;
+            }
+        };
+        let mut accounts: Vec<String> = apps.iter().map(|app| app.role.account.clone()).collect();
+        accounts.extend(
+            self.config()
+                .guardrails
+                .allowed_accounts
+                .iter()
+                .flatten()
+                .cloned(),
+        );
+        accounts.extend(
+            event["accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned),
+        );
+        accounts.sort();
+        accounts.dedup();
+        report.accounts = accounts.len();
+
+        // Every role under the path in each account, and each application's role.
+        let prefix = self
+            .config()
+            .guardrails
+            .role_path_prefix
+            .clone()
+            .unwrap_or_default();
+        let listed = futures::stream::iter(accounts.iter())
+            .map(|account| {
+                let prefix = &prefix;
+                async move {
+                    let place = function_place(function_arn, account)?;
+                    let iam = self
+                        .aws()
+                        .account(&place, function_arn, "sweep", deadline)
+                        .await?;
+                    let names = iam.roles_on_path(prefix, deadline).await?;
+                    Ok::<_, ResourceError>((account.clone(), names))
+                }
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut roles: Vec<(String, RoleName, Vec<String>)> = Vec::new();
+        let mut add = |account: &str, name: RoleName, id: Option<&str>| {
+            let same = |(a, n, _): &&mut (String, RoleName, Vec<String>)| {
+                a == account && n.as_str().eq_ignore_ascii_case(name.as_str())
+            };
+            let entry = match roles.iter_mut().find(same) {
+                Some(entry) => entry,
+                None => {
+                    roles.push((account.to_owned(), name, Vec::new()));
+                    roles.last_mut().expect("just pushed")
+                }
+            };
+            entry.2.extend(id.map(str::to_owned));
+        };
+        for result in listed {
+            match result {
+                Ok((account, names)) => {
+                    names.into_iter().for_each(|name| add(&account, name, None))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the sweep could not list the roles of an account");
+                    report.unreachable_accounts += 1;
+                }
+            }
+        }
+        for app in &apps {
+            if let Ok(name) = RoleName::parse(&app.role.name) {
+                add(&app.role.account, name, Some(&app.role.id));
+            }
+        }
+        report.roles = roles.len();
+        // A run cut short by the deadline leaves the rest to the next one, which starts
+        // elsewhere in the list: every role is reached over a few runs.
+        roles.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+        if !roles.is_empty() {
+            let hour = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                / 3600;
+            let start = usize::try_from(hour).unwrap_or_default() % roles.len();
+            roles.rotate_left(start);
+        }
+        let outcomes = futures::stream::iter(roles.iter())
+            .map(|(account, name, known)| async move {
+                if deadline.remaining() < SWEEP_RESERVE {
+                    return None;
+                }
+                let hint = RoleHint {
+                    account: account.clone(),
+                    role_name: name.clone(),
+                    event_name: SWEEP.to_owned(),
+                    event_id: SWEEP.to_owned(),
+                };
+                let span = tracing::info_span!("sweep", %account, role = %name);
+                let federated = Box::pin(self.federate(&hint, known, function_arn, deadline));
+                Some(federated.instrument(span).await)
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for outcome in outcomes {
+            match outcome {
+                None => report.left_for_next_run += 1,
+                Some(Ok(Federation::Federated { .. })) => report.federated += 1,
+                Some(Ok(Federation::Refused { .. })) => report.refused += 1,
+                Some(Ok(Federation::Withdrawn | Federation::Gone)) => report.removed += 1,
+                Some(Ok(Federation::LeftAlone(_))) => report.left_alone += 1,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the sweep could not converge a role");
+                    report.failed += 1;
+                }
+            }
+        }
+        tracing::info!(?report, "swept the roles made outside CloudFormation");
+        report
+    }
+}
+
+/// How long before the deadline the sweep starts no more roles.
+const SWEEP_RESERVE: Duration = Duration::from_secs(20);
 
 /// Lambda's partial batch response ("Implementing partial batch responses", Lambda
 /// Developer Guide): the messages to deliver again.

@@ -236,13 +236,21 @@ def test_the_service_token_is_an_export_and_a_parameter(path) -> None:
     assert load_yaml(WORKLOAD)["Parameters"]["ServiceToken"]["Default"] == default
 
 
-def test_only_the_organisation_may_invoke_the_hub() -> None:
-    permissions = resources(load_yaml(HUB), "AWS::Lambda::Permission")
-    assert len(permissions) == 1
-    (permission,) = permissions.values()
-    assert permission["Properties"]["Principal"] == "*"
-    assert permission["Properties"]["PrincipalOrgID"] == {"Ref": "OrganizationId"}
-    assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+def test_only_the_organisation_and_the_sweeps_schedule_may_invoke_the_hub() -> None:
+    template = load_yaml(HUB)
+    permissions = resources(template, "AWS::Lambda::Permission")
+    assert set(permissions) == {"InvokePermission", "RoleSweepPermission"}
+    organisation = permissions["InvokePermission"]["Properties"]
+    assert organisation["Principal"] == "*"
+    assert organisation["PrincipalOrgID"] == {"Ref": "OrganizationId"}
+    assert organisation["Action"] == "lambda:InvokeFunction"
+    # The schedule: the EventBridge service, for that one rule only, with role events on.
+    sweep = permissions["RoleSweepPermission"]
+    assert sweep["Condition"] == "HasRoleEvents"
+    assert sweep["Properties"]["Principal"] == "events.amazonaws.com"
+    assert sweep["Properties"]["SourceArn"] == {"Fn::GetAtt": ["RoleSweep", "Arn"]}
+    rule = template["Resources"]["RoleSweep"]
+    assert rule["Properties"]["Targets"][0]["Input"] == '{"entra-federated-role": "sweep"}'
     assert resources(load_yaml(SINGLE), "AWS::Lambda::Permission") == {}
 
 

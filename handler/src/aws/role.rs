@@ -12,7 +12,7 @@ use super::{Account, AwsError, ErrorKind, provider::ProviderError};
 use crate::{
     deadline::Deadline,
     domain::{
-        RoleName,
+        RoleName, RolePath,
         adoption::ForeignRole,
         ownership::{MANAGED_BY_VALUE, Ownership, TAG_GENERATION, TAG_MANAGED_BY},
         role::{RoleSpec, RoleState, RoleWrite, RoleWrites, role_removal, role_writes},
@@ -480,6 +480,33 @@ impl Account {
             tags: tags_of(&role),
             managed,
         }))
+    }
+
+    /// The names of every role under `prefix`, for the sweep of roles made outside
+    /// CloudFormation.
+    pub async fn roles_on_path(
+        &self,
+        prefix: &RolePath,
+        deadline: Deadline,
+    ) -> Result<Vec<RoleName>, AwsError> {
+        let roles = self
+            .read(
+                deadline,
+                format!("listing the roles under {prefix}"),
+                |iam| {
+                    iam.list_roles()
+                        .path_prefix(prefix.as_str())
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .collect::<Result<Vec<_>, _>>()
+                },
+            )
+            .await?;
+        Ok(roles
+            .iter()
+            .filter_map(|role| RoleName::parse(role.role_name()).ok())
+            .collect())
     }
 
     /// Makes `writes` on the role `name` made outside CloudFormation, all at once, each

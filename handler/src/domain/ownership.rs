@@ -29,6 +29,9 @@ pub const TAG_ROLE: &str = "entra-federated-role:role";
 /// Tag key (on the Entra application of a role made outside CloudFormation) holding the
 /// role's unique id.
 pub const TAG_ROLE_ID: &str = "entra-federated-role:role-id";
+/// Tag key (on the Entra application of a role made outside CloudFormation) holding the
+/// role's name as it was made.
+pub const TAG_ROLE_NAME: &str = "entra-federated-role:role-name";
 
 /// A CloudFormation stack ARN: `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

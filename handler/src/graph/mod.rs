@@ -55,8 +55,9 @@ pub use error::{
     SignInError,
 };
 pub use model::{
-    AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located, ServicePrincipal,
-    TrustedClient, UniqueName, Upserted, WorkloadSpec, managed_by_tag, role_tag, tagged_role_id,
+    AdoptedApp, AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located,
+    ServicePrincipal, TaggedRole, TrustedClient, UniqueName, Upserted, WorkloadSpec,
+    managed_by_tag, role_tag, tagged_role, tagged_role_id,
 };
 
 /// The Graph client; clone-free, share it behind an `Arc`.

@@ -7,7 +7,7 @@ use crate::domain::{
     AppId, DisplayName, FederatedCredential, TokenVersion,
     ownership::{
         MANAGED_BY_VALUE, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_ROLE,
-        TAG_ROLE_ID, TAG_STACK_ID,
+        TAG_ROLE_ID, TAG_ROLE_NAME, TAG_STACK_ID,
     },
 };
 
@@ -109,6 +109,40 @@ pub fn tagged_role_id(tags: &[String]) -> Option<&str> {
     tags.iter().find_map(|t| t.strip_prefix(prefix.as_str()))
 }
 
+/// The role made outside CloudFormation an application was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedRole {
+    /// Its account.
+    pub account: String,
+    /// Its name, as it was made.
+    pub name: String,
+    /// Its unique id.
+    pub id: String,
+}
+
+/// An application the factory made for a role made outside CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedApp {
+    /// Whose.
+    pub role: TaggedRole,
+    /// Soft-deleted, not yet purged.
+    pub deleted: bool,
+}
+
+/// The role an application's tags say it was made for.
+pub fn tagged_role(tags: &[String]) -> Option<TaggedRole> {
+    let value = |key: &str| {
+        let prefix = format!("{key}=");
+        tags.iter()
+            .find_map(|t| t.strip_prefix(prefix.as_str()).map(str::to_owned))
+    };
+    Some(TaggedRole {
+        account: value(TAG_ACCOUNT)?,
+        name: value(TAG_ROLE_NAME)?,
+        id: value(TAG_ROLE_ID)?,
+    })
+}
+
 impl AppOwner {
     /// The application `tags` marking it as ours (each at most 256 characters).
     pub fn tags(&self) -> Vec<String> {
@@ -128,6 +162,7 @@ impl AppOwner {
             AppOrigin::Role { name, id } => {
                 tags.push(role_tag(&self.account, name));
                 tags.push(tag(TAG_ROLE_ID, id));
+                tags.push(tag(TAG_ROLE_NAME, name));
             }
         }
         tags.retain(|t| t.chars().count() <= 256);
@@ -375,8 +410,18 @@ mod tests {
             [
                 "entra-federated-role:role=222222222222/deploy-web",
                 "entra-federated-role:role-id=AROAEXAMPLEROLEID1234",
+                "entra-federated-role:role-name=Deploy-Web",
             ]
         );
+        assert_eq!(
+            tagged_role(&tags),
+            Some(TaggedRole {
+                account: "222222222222".into(),
+                name: "Deploy-Web".into(),
+                id: "AROAEXAMPLEROLEID1234".into(),
+            })
+        );
+        assert_eq!(tagged_role(&owner("0123abcd").tags()), None);
         assert_eq!(tags[3], role_tag("222222222222", "DEPLOY-WEB"));
         assert_eq!(tagged_role_id(&tags), Some("AROAEXAMPLEROLEID1234"));
         assert_eq!(tagged_role_id(&owner("0123abcd").tags()), None);

@@ -5,15 +5,17 @@ use futures::future::try_join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::AdoptedApp;
 use super::GraphClient;
 use super::error::{APP_ROLE_ASSIGNMENT_PERMISSION, GraphError, OWNED_BY_PERMISSION};
 use super::http::Call;
 use super::model::{
     AppOwner, AppRoleAssignment, Application, ApplicationSpec, Changes,
     FederatedIdentityCredential, Located, ServicePrincipal, TrustedClient, UniqueName, Upserted,
-    WorkloadSpec, managed_by_tag, role_tag,
+    WorkloadSpec, managed_by_tag, role_tag, tagged_role,
 };
 use crate::deadline::Deadline;
+use crate::domain::ownership::TAG_ROLE;
 use crate::domain::{
     AppId, FederatedCredential, TokenVersion,
     app_role::{AppRole, AppRoleWrites, app_role_writes, assignment_writes},
@@ -39,6 +41,12 @@ fn call(action: &str, method: Method, path: String) -> Call<'_> {
 
 /// A call addressing, by its object id, an object this event has just made or read: a
 /// 404 is Graph's replication lag, not the object's absence, and is waited out.
+/// `path` with `$filter` set to `filter`, escaped.
+fn filter_path(path: &str, filter: &str) -> String {
+    let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+    format!("{path}?$filter={filter}")
+}
+
 fn on_known_object(action: &str, method: Method, path: String) -> Call<'_> {
     Call {
         replicating: true,
@@ -701,22 +709,77 @@ impl GraphClient {
     ) -> Result<Vec<Application>, GraphError> {
         let tag = role_tag(account, role_name);
         let action = format!("list the applications of role {role_name} of account {account}");
-        let filter: String = url::form_urlencoded::byte_serialize(
-            format!("tags/any(t:t eq '{}')", tag.replace('\'', "''")).as_bytes(),
-        )
-        .collect();
-        let path = format!("/applications?$filter={filter}");
-        let apps: Vec<Application> = values(
-            &action,
-            self.send(call(&action, Method::GET, path), deadline)
-                .await?
-                .body,
-        )?;
+        let filter = format!("tags/any(t:t eq '{}')", tag.replace('\'', "''"));
+        let apps: Vec<Application> = self
+            .list_all(&action, &filter_path("/applications", &filter), deadline)
+            .await?;
         // Graph filtered on the tag; the markers are checked here all the same.
         Ok(apps
             .into_iter()
             .filter(|app| app.tags.contains(&tag) && app.tags.contains(&managed_by_tag()))
             .collect())
+    }
+
+    /// Every application, live or soft-deleted, that the factory made for a role made
+    /// outside CloudFormation: whose role each served, read from its tags.
+    pub async fn adopted_roles(&self, deadline: Deadline) -> Result<Vec<AdoptedApp>, GraphError> {
+        let action = "list the applications of roles made outside CloudFormation";
+        let filter = format!("tags/any(t:startswith(t,'{TAG_ROLE}='))");
+        let path = filter_path("/applications", &filter);
+        let live = self.list_all::<Application>(action, &path, deadline);
+        let deleted = self.list_all::<Application>(
+            "list the deleted applications",
+            "/directory/deletedItems/microsoft.graph.application",
+            deadline,
+        );
+        let (live, deleted) = futures::try_join!(live, deleted)?;
+        let found = live
+            .iter()
+            .map(|app| (app, false))
+            .chain(deleted.iter().map(|app| (app, true)))
+            .filter(|(app, _)| app.tags.contains(&managed_by_tag()))
+            .filter_map(|(app, deleted)| {
+                let role = tagged_role(&app.tags)?;
+                Some(AdoptedApp { role, deleted })
+            })
+            .collect();
+        Ok(found)
+    }
+
+    /// Every page of the list at `path` ("Paging Microsoft Graph data in your app":
+    /// `@odata.nextLink` followed as given), only ever on the endpoint this client talks
+    /// to.
+    async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        action: &str,
+        path: &str,
+        deadline: Deadline,
+    ) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut path = path.to_owned();
+        loop {
+            let body = self
+                .send(call(action, Method::GET, path), deadline)
+                .await?
+                .body;
+            let next = body
+                .as_ref()
+                .and_then(|b| b["@odata.nextLink"].as_str())
+                .map(str::to_owned);
+            items.extend(values::<T>(action, body)?);
+            let Some(link) = next else {
+                return Ok(items);
+            };
+            path = link
+                .strip_prefix(self.graph_base.as_str())
+                .filter(|rest| rest.starts_with('/'))
+                .ok_or_else(|| GraphError::InvalidResponse {
+                    action: action.to_owned(),
+                    detail: "its next page is not on the Graph endpoint the factory uses"
+                        .to_owned(),
+                })?
+                .to_owned();
+        }
     }
 
     async fn find_deleted(

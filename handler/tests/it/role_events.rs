@@ -353,3 +353,85 @@ async fn a_ci_job_of_the_declared_branch_assumes_the_role_made_by_hand() {
         "{other:?}"
     );
 }
+
+/// Runs the sweep, as the hub's schedule does; its report.
+async fn sweep(factory: &Factory, accounts: &[&str]) -> Value {
+    let event = json!({ "entra-federated-role": "sweep", "accounts": accounts });
+    let id = factory.runtime.invoke(&event, Duration::from_secs(120));
+    let outcome = factory.runtime.outcome(&id, Duration::from_secs(60)).await;
+    let Some(Outcome::Response(body)) = outcome else {
+        panic!("{outcome:?}\nlogs:\n{}", factory.process.logs());
+    };
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Events get lost: the sweep federates the roles that ask without them, and removes the
+/// application of a role deleted without its event.
+#[tokio::test]
+async fn the_sweep_heals_what_lost_events_missed() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let trust = json!({"Version": "2012-10-17", "Statement": [owners_statement()]});
+    iam.create_role()
+        .role_name("deploy-api")
+        .assume_role_policy_document(trust.to_string())
+        .set_tags(Some(vec![
+            tag(OPT_IN[0].0, OPT_IN[0].1),
+            tag(
+                "entra-federated-role:github:api",
+                "repo:contoso/api:ref:refs/heads/main",
+            ),
+        ]))
+        .send()
+        .await
+        .unwrap();
+
+    // No event arrived: the sweep of the member account finds both.
+    let report = sweep(&factory, &[&member]).await;
+    assert_eq!(
+        (report["federated"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{report}"
+    );
+    assert_eq!(made(&factory).len(), 2);
+    assert!(
+        role_tags(&sdk)
+            .await
+            .iter()
+            .any(|(k, v)| k == "entra-federated-role:status" && v == "federated")
+    );
+
+    // One is deleted, its event lost: the next sweep finds its account from the
+    // applications alone, and removes the orphan.
+    iam.delete_role()
+        .role_name("deploy-api")
+        .send()
+        .await
+        .unwrap();
+    let report = sweep(&factory, &[]).await;
+    assert_eq!(
+        (report["federated"].as_u64(), report["removed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let apps = made(&factory);
+    assert_eq!(apps.len(), 1);
+    assert!(
+        apps[0]
+            .tags
+            .contains(&format!("entra-federated-role:role-name={ROLE}")),
+        "{:?}",
+        apps[0].tags
+    );
+    assert_eq!(factory.entra_objects().1, 0, "nothing left to purge");
+
+    // Swept again: nothing to do, nothing written.
+    let before = (trust_document(&sdk, ROLE).await, made(&factory));
+    let report = sweep(&factory, &[]).await;
+    assert_eq!(report["federated"].as_u64(), Some(1), "{report}");
+    assert_eq!((trust_document(&sdk, ROLE).await, made(&factory)), before);
+}

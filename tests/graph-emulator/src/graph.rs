@@ -115,6 +115,13 @@ pub(crate) async fn dispatch(
         .and_then(|json| {
             let request = Request {
                 method: &method,
+                origin: format!(
+                    "http://{}",
+                    headers
+                        .get("host")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("localhost")
+                ),
                 query: uri.query().unwrap_or_default(),
                 prefer: headers
                     .get("prefer")
@@ -154,6 +161,8 @@ enum Taken {
 
 struct Request<'a> {
     method: &'a Method,
+    /// `http://<host>`, as the client addressed the emulator (for `@odata.nextLink`).
+    origin: String,
     query: &'a str,
     prefer: &'a str,
     body: Option<Map<String, Value>>,
@@ -410,46 +419,103 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
 
 /// `GET /applications` ("List applications", learn.microsoft.com/graph/api/
 /// application-list): an `Application.ReadWrite.OwnedBy` caller lists the applications it
-/// owns. `$filter` takes `tags/any(t:t eq '<tag>')` (the `application` resource type: `tags`
-/// "Supports `$filter` (`eq`, `not`, `ge`, `le`, `startsWith`)", lambda operators per "Use
-/// the $filter query parameter"); other clauses are refused as Graph refuses what it does
-/// not support. The list is eventually consistent: a new application appears once its
-/// write has replicated.
+/// owns. `$filter` takes `tags/any(t:t eq '<tag>')` and `tags/any(t:startswith(t,'<prefix>'))`
+/// (the `application` resource type: `tags` "Supports `$filter` (`eq`, `not`, `ge`, `le`,
+/// `startsWith`)", lambda operators per "Use the $filter query parameter"); other clauses
+/// are refused as Graph refuses what it does not support. The list is eventually
+/// consistent: a new application appears once its write has replicated. It comes in pages
+/// of [`crate::Settings::page_size`], each but the last with an `@odata.nextLink` ("Paging
+/// Microsoft Graph data in your app": follow it as given, `$skiptoken` is opaque).
 fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResult {
-    let filter = url::form_urlencoded::parse(request.query.as_bytes())
-        .find(|(k, _)| k == "$filter")
-        .map(|(_, v)| v.into_owned());
-    let tag = match filter.as_deref() {
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(request.query.as_bytes())
+        .into_owned()
+        .collect();
+    let find = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let filter = match find("$filter") {
         None => None,
         Some(f) => Some(
-            tag_filter(f)
+            tag_filter(&f)
                 .ok_or_else(|| GraphFailure::bad_request(format!("Invalid filter clause: {f}")))?,
         ),
     };
+    let skip: usize = match find("$skiptoken") {
+        None => 0,
+        Some(token) => token
+            .parse()
+            .map_err(|_| GraphFailure::bad_request("Invalid $skiptoken"))?,
+    };
     let factory = state.factory_sp_id.clone();
-    let value: Vec<Value> = state
+    let matching: Vec<Value> = state
         .applications
         .values()
         .filter(|a| a.owners.contains(&factory) && replicated(state, a.created_at))
-        .filter(|a| tag.as_ref().is_none_or(|t| a.tags.contains(t)))
+        .filter(|a| {
+            filter
+                .as_ref()
+                .is_none_or(|f| a.tags.iter().any(|t| f.matches(t)))
+        })
         .map(|a| application_json(a, None))
         .collect();
-    Ok((StatusCode::OK, Some(json!({ "value": value }))))
+    let page = state.settings.page_size.max(1);
+    let value: Vec<Value> = matching.iter().skip(skip).take(page).cloned().collect();
+    let mut body = json!({ "value": value });
+    if skip + page < matching.len() {
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(f) = find("$filter") {
+            next.append_pair("$filter", &f);
+        }
+        next.append_pair("$skiptoken", &(skip + page).to_string());
+        body["@odata.nextLink"] = json!(format!(
+            "{}/v1.0/applications?{}",
+            request.origin,
+            next.finish()
+        ));
+    }
+    Ok((StatusCode::OK, Some(body)))
 }
 
-/// The tag of `tags/any(x:x eq '<tag>')`, with `''` read as `'`.
-fn tag_filter(filter: &str) -> Option<String> {
+/// A `tags/any(…)` clause.
+enum TagFilter {
+    /// `t eq '<tag>'`.
+    Equals(String),
+    /// `startswith(t,'<prefix>')`.
+    StartsWith(String),
+}
+
+impl TagFilter {
+    fn matches(&self, tag: &str) -> bool {
+        match self {
+            Self::Equals(value) => tag == value,
+            Self::StartsWith(prefix) => tag.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// The clause of `tags/any(x:x eq '<tag>')` or `tags/any(x:startswith(x,'<prefix>'))`, with
+/// `''` read as `'`.
+fn tag_filter(filter: &str) -> Option<TagFilter> {
+    let quoted = |text: &str| {
+        let value = text.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+        Some(value.replace("''", "'"))
+    };
     let inner = filter.trim().strip_prefix("tags/any(")?.strip_suffix(')')?;
     let (variable, condition) = inner.split_once(':')?;
+    let (variable, condition) = (variable.trim(), condition.trim());
+    if let Some(arguments) = condition
+        .strip_prefix("startswith(")
+        .or_else(|| condition.strip_prefix("startsWith("))
+    {
+        let (first, prefix) = arguments.strip_suffix(')')?.split_once(',')?;
+        if first.trim() != variable {
+            return None;
+        }
+        return quoted(prefix).map(TagFilter::StartsWith);
+    }
     let value = condition
-        .trim()
-        .strip_prefix(variable.trim())?
+        .strip_prefix(variable)?
         .trim_start()
-        .strip_prefix("eq")?
-        .trim()
-        .strip_prefix('\'')?
-        .strip_suffix('\'')?;
-    Some(value.replace("''", "'"))
+        .strip_prefix("eq")?;
+    quoted(value).map(TagFilter::Equals)
 }
 
 /// Whether a write made at `at` has replicated ([`crate::Settings::replication_lag`]):

@@ -120,6 +120,9 @@ pub struct Settings {
     /// among deleted items (listed, read or purged), each answering 404
     /// `Request_ResourceNotFound` or leaving the list without it.
     pub replication_lag: Duration,
+    /// How many objects one page of a list holds (Graph's default page size for
+    /// applications is 100, "Paging Microsoft Graph data in your app").
+    pub page_size: usize,
 }
 
 impl Default for Settings {
@@ -134,6 +137,7 @@ impl Default for Settings {
             write_rate_limit: None,
             app_role_assignment_permission: false,
             replication_lag: Duration::ZERO,
+            page_size: 100,
         }
     }
 }

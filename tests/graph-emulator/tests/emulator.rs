@@ -1422,6 +1422,38 @@ async fn owned_applications_are_listed_by_tag() {
         (StatusCode::BAD_REQUEST, "Request_BadRequest")
     );
 
+    let (_, teams) = c
+        .graph(
+            Method::GET,
+            &list("tags/any(t:startswith(t,'team='))"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&teams), ["blue", "green"]);
+
+    // One application a page: each page but the last links to the next, filter kept.
+    c.emulator.configure(|s| s.page_size = 1);
+    let mut path = list("tags/any(t:startswith(t,'team='))");
+    let mut pages = Vec::new();
+    loop {
+        let (status, page) = c.graph(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages.push(names(&page));
+        let Some(next) = page["@odata.nextLink"].as_str() else {
+            break;
+        };
+        let base = format!("{}/v1.0", c.emulator.url());
+        path = next
+            .strip_prefix(&base)
+            .expect("a link on the same endpoint")
+            .to_owned();
+    }
+    assert!(pages.iter().all(|page| page.len() == 1), "{pages:?}");
+    let mut all = pages.concat();
+    all.sort();
+    assert_eq!(all, ["blue", "green"]);
+    c.emulator.configure(|s| s.page_size = 100);
+
     c.emulator
         .configure(|s| s.replication_lag = Duration::from_secs(60));
     c.create_app_and_sp("late").await;
