@@ -34,6 +34,9 @@ LZA_FRAGMENT = LZA / "customizations-config.yaml"
 LZA_REPLACEMENTS = LZA / "replacements-config.yaml"
 # The alternative entry: the auto-deploying member StackSet.
 LZA_AUTO_DEPLOY = LZA / "customizations-config.auto-deploy.yaml"
+LZA_ROLE_EVENTS = LZA / "customizations-config.role-events.yaml"
+# Every fragment of customizations-config.yaml the package ships.
+LZA_FRAGMENTS = (LZA / "customizations-config.yaml", LZA_AUTO_DEPLOY, LZA_ROLE_EVENTS)
 MEMBER_STACKSET = CLOUDFORMATION / "member-stackset.yaml"
 # Where the LZA package puts this repository's cloudformation/ in a config repository
 # (scripts/bundle lays it out so; tests/deploy/test_lza.py checks the real package).

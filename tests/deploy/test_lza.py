@@ -14,9 +14,12 @@ import yaml
 
 import deploy_support
 from deploy_support import (
+    HUB,
     LZA_ACCOUNT_IDS,
     LZA_AUTO_DEPLOY,
     LZA_FRAGMENT,
+    LZA_FRAGMENTS,
+    LZA_ROLE_EVENTS,
     LZA_REPLACEMENTS,
     LZA_TEMPLATE_PREFIX,
     MEMBER,
@@ -132,12 +135,12 @@ def test_a_misspelt_key_is_caught(good: str, bad: str, misspelt: str) -> None:
 
 def test_every_replacement_is_defined_and_used() -> None:
     # LZA's validator: a token names a replacement, or is the account lookup.
-    tokens = lza_tokens(LZA_FRAGMENT.read_text(encoding="utf-8") + LZA_AUTO_DEPLOY.read_text(encoding="utf-8"))
+    tokens = lza_tokens("".join(path.read_text(encoding="utf-8") for path in LZA_FRAGMENTS))
     lookups = {t.split()[1] for t in tokens if t.startswith("account ")}
     used = {t for t in tokens if not t.startswith("account ")} | lookups
     defined = replacements()
     assert used - set(defined) == set(), f"used but not defined in {LZA_REPLACEMENTS.name}"
-    assert set(defined) - used == set(), f"defined but never used in {LZA_FRAGMENT.name} or {LZA_AUTO_DEPLOY.name}"
+    assert set(defined) - used == set(), "defined but never used in any fragment"
     assert all(len(t.split()) == 2 for t in tokens if t.startswith("account ")), tokens
     document = yaml.safe_load(LZA_REPLACEMENTS.read_text(encoding="utf-8"))
     for entry in document["globalReplacements"]:
@@ -150,6 +153,8 @@ def test_lza_renders_the_fragment_and_its_values_arrive_as_written() -> None:
     # a double quote, which would end the YAML string the value is written in).
     values = {key: f"{value}&'=<>`" for key, value in replacements().items()}
     values["EntraFactoryAccountName"] = "SharedServices"
+    # (The role-events fragment has no value that is a replacement alone; its one
+    # parameter is checked as rendered by its own test.)
     for path in (LZA_FRAGMENT, LZA_AUTO_DEPLOY):
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         document = fragment(path.read_text(encoding="utf-8"), values=values)
@@ -274,8 +279,8 @@ def test_the_bundles_lza_package_is_complete_and_lints_clean(tmp_path: Path) -> 
     for entry in policy["serviceControlPolicies"]:
         assert (package / entry["policy"]).is_file(), f"the package lacks {entry['policy']}"
     document = fragment(text)
-    alternative = fragment((package / LZA_AUTO_DEPLOY.name).read_text(encoding="utf-8"))
-    named = {entry["template"] for d in (document, alternative) for _, entry in lza_entries(d)} | {
+    others = [fragment((package / path.name).read_text(encoding="utf-8")) for path in LZA_FRAGMENTS[1:]]
+    named = {entry["template"] for d in (document, *others) for _, entry in lza_entries(d)} | {
         version["template"]
         for portfolio in document["customizations"]["serviceCatalogPortfolios"]
         for product in portfolio["products"]
@@ -356,3 +361,27 @@ def test_the_auto_deploying_template_is_generated_from_the_member_template() -> 
         assert outer[name].get("AllowedPattern") == spec.get("AllowedPattern"), name
         assert outer[name].get("AllowedValues") == spec.get("AllowedValues"), name
         assert outer[name].get("Default") == spec.get("Default"), name
+
+
+def test_the_role_events_forwarder_renders_validates_and_names_the_hubs_bus() -> None:
+    document = fragment(LZA_ROLE_EVENTS.read_text(encoding="utf-8"))
+    assert strict_errors(document) == []
+    ((kind, entry),) = list(lza_entries(document))
+    assert kind == "cloudFormationStackSets"
+    given = {p["name"]: p["value"] for p in entry["parameters"]}
+    template = load_yaml(repo_template(entry["template"]))
+    assert check_parameter_values(template, given, entry["name"]) == []
+    values = replacements()
+    assert entry["regions"] == [values["EntraIamEventsRegion"]] == ["us-east-1"]
+    # The same accounts as the member role, and the bus the hub makes when RoleEvents is on.
+    member = member_stackset(fragment())
+    assert entry["deploymentTargets"] == member["deploymentTargets"]
+    factory = LZA_ACCOUNT_IDS[values["EntraFactoryAccountName"]]
+    assert given["HubRoleEventsBusArn"] == (
+        f"arn:aws:events:{values['EntraFactoryRegion']}:{factory}:event-bus/{values['EntraFactoryFunctionName']}-role-events"
+    )
+    hub = load_yaml(HUB)
+    assert hub["Resources"]["RoleEventsBus"]["Properties"]["Name"] == {"Fn::Sub": "${FunctionName}-role-events"}
+    (hub_entry,) = [e for _, e in lza_entries(fragment()) if e["name"] == "EntraFederatedRoleHub"]
+    hub_given = {p["name"]: p["value"] for p in hub_entry["parameters"]}
+    assert hub_given["RoleEvents"] == values["EntraRoleEvents"] == "disabled", "off unless chosen"
