@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_iam::types::Tag;
-use entra_federated_role_harness::runtime_api::Outcome;
+use entra_federated_role_harness::{
+    role_events::{batch_failures, iam_event, sqs_batch},
+    runtime_api::Outcome,
+};
 use graph_emulator::TestKey;
 use serde_json::{Value, json};
 
@@ -16,68 +19,17 @@ use crate::moto_support::{account_config, fresh_account, random_account};
 
 const ROLE: &str = "deploy-web";
 
-/// IAM's call `name` on the role `role` of `account`, as EventBridge delivers it
-/// ("Amazon EventBridge events" around a CloudTrail record; see the parsing tests).
-fn iam_event(account: &str, name: &str, role: &str) -> Value {
-    json!({
-        "version": "0",
-        "id": format!("{:08x}-b491-4cf7-a9f1-bf3703467718", fastrand::u32(..)),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.iam",
-        "account": account,
-        "time": "2026-12-04T10:23:43Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.09",
-            "eventSource": "iam.amazonaws.com",
-            "eventName": name,
-            "awsRegion": "us-east-1",
-            "requestParameters": {"roleName": role},
-            "eventType": "AwsApiCall",
-            "recipientAccountId": account
-        }
-    })
-}
-
-/// Lambda's SQS batch of `events` ("Using Lambda with Amazon SQS").
-fn batch(events: &[Value]) -> Value {
-    let records: Vec<Value> = events
-        .iter()
-        .enumerate()
-        .map(|(i, event)| {
-            json!({
-                "messageId": format!("message-{i}"),
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
-                "body": event.to_string(),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1733307823000"},
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:entra-federated-role-events",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 /// Delivers `events` in one batch: the messages Lambda is to deliver again.
 async fn deliver(factory: &Factory, events: &[Value]) -> Vec<String> {
     let id = factory
         .runtime
-        .invoke(&batch(events), Duration::from_secs(120));
+        .invoke(&sqs_batch(events), Duration::from_secs(120));
     let outcome = factory.runtime.outcome(&id, Duration::from_secs(60)).await;
     let Some(Outcome::Response(body)) = outcome else {
         panic!("{outcome:?}\nlogs:\n{}", factory.process.logs());
     };
     let answer: Value = serde_json::from_slice(&body).unwrap();
-    answer["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a partial batch response: {answer}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
+    batch_failures(&answer).unwrap_or_else(|| panic!("a partial batch response: {answer}"))
 }
 
 /// The applications the factory made.

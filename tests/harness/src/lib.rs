@@ -18,7 +18,8 @@
 //! every wait takes an explicit bound, so a hung binary fails a test instead of hanging
 //! it. [`factory`] sets the factory itself up (its sign-in, its environment) the same way
 //! for the tests, the demo and the benchmarks; [`stacks`] plays CloudFormation on moto's
-//! stacks, so the factory's caller check reads real ones. [`http`] is the minimal client
+//! stacks, so the factory's caller check reads real ones; [`role_events`] makes the IAM
+//! events and SQS batches the factory's queue delivers. [`http`] is the minimal client
 //! the crate uses to reach its own servers and moto's control API. Nothing here knows the handler's
 //! code or CloudFormation's JSON beyond what a test passes in; the handler must never
 //! depend on this crate outside its tests.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod moto;
 pub mod process;
 pub mod response_endpoint;
+pub mod role_events;
 pub mod runtime_api;
 pub mod stacks;
 mod watched;

@@ -37,6 +37,7 @@ use entra_federated_role_harness::{
     moto::Moto,
     process::Bootstrap,
     response_endpoint::ResponseEndpoint,
+    role_events::{batch_failures, iam_event, sqs_batch},
     runtime_api::{Outcome, RuntimeApi},
     stacks::{self, Stack},
 };
@@ -110,6 +111,9 @@ const PAYMENTS_ROLE: &str = "payments-deployer";
 const PAYMENTS_ROLE_V2: &str = "payments-deployer-v2";
 const WEB_DESCRIPTION_V2: &str = "GitHub Actions deploys of contoso/web (main and production)";
 const SIGN_IN_TITLE: &str = "workloads exchange Entra tokens for A's role at STS";
+const HAND_MADE_TITLE: &str = "a role made by hand in member account B asks with tags, is federated from its IAM event, and goes with its own";
+/// The role the story's team makes by hand (not with CloudFormation).
+const HAND_MADE_ROLE: &str = "reports-export";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// `Data` attributes in the order the README lists them.
@@ -1070,6 +1074,7 @@ impl Lab {
                 println!("     then: {SIGN_IN_TITLE}");
             }
         }
+        println!("  then: {HAND_MADE_TITLE}");
         for (index, step) in steps.iter().enumerate() {
             let started = Instant::now();
             section(&format!("Step {}/{total}: {}", index + 1, step.title));
@@ -1084,6 +1089,10 @@ impl Lab {
                     .map_err(|error| format!("after step {}: {error}", index + 1))?;
             }
         }
+        section(&format!("Then: {HAND_MADE_TITLE}"));
+        self.play_role_made_by_hand()
+            .await
+            .map_err(|error| format!("the role made by hand: {error}"))?;
         section("Nothing left behind");
         let state = self.state().await?;
         println!("  (the state is as shown after the last step)");
@@ -1098,7 +1107,7 @@ impl Lab {
             .filter(|s| !matches!(s.request, Request::Forged { .. }))
             .count();
         Ok(format!(
-            "{served} CloudFormation requests, each confirmed from its stack's events, answered SUCCESS and both clouds matched after each; the forged one was refused with nothing written; only the callers a role trusts got in at STS; no secret anywhere, and nothing was left behind"
+            "{served} CloudFormation requests, each confirmed from its stack's events, answered SUCCESS and both clouds matched after each; the forged one was refused with nothing written; a role made by hand was federated from its IAM event and removed with its own; only the callers a role trusts got in at STS; no secret anywhere, and nothing was left behind"
         ))
     }
 
@@ -1332,6 +1341,215 @@ impl Lab {
             matches!(&attempt, Attempt::StsRefused(why) if why.starts_with("AccessDenied")),
         ));
         report(&checks)
+    }
+
+    /// The event-driven front door (DESIGN §9): a team makes a role by hand in member B
+    /// that asks with tags; IAM's CloudTrail event reaches the factory's queue; a CI job
+    /// then assumes the role; the role is deleted by hand, and its event leaves nothing.
+    async fn play_role_made_by_hand(&self) -> Result<()> {
+        let member = self.view(MEMBER_B);
+        let subject = "repo:contoso/reports:ref:refs/heads/main";
+        let trust = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
+        }]});
+        let tag = |key: &str, value: &str| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        };
+        println!(
+            "  a team makes {HAND_MADE_ROLE} in {} ({}) with the console, asking with tags:",
+            member.label, member.id
+        );
+        println!("    entra-federated-role:federate = true");
+        println!("    entra-federated-role:github:main = {subject}");
+        member
+            .iam
+            .create_role()
+            .role_name(HAND_MADE_ROLE)
+            .path(ROLE_PATH_PREFIX)
+            .permissions_boundary(boundary_arn(member.id))
+            .assume_role_policy_document(trust.to_string())
+            .set_tags(Some(vec![
+                tag("entra-federated-role:federate", "true").context("a tag")?,
+                tag("entra-federated-role:github:main", subject).context("a tag")?,
+            ]))
+            .send()
+            .await
+            .context("creating the role by hand")?;
+        member
+            .iam
+            .attach_role_policy()
+            .role_name(HAND_MADE_ROLE)
+            .policy_arn(READ_ONLY)
+            .send()
+            .await
+            .context("attaching its policy")?;
+        println!("  IAM's CreateRole event reaches the factory's queue (EventBridge, then SQS)");
+        let redeliver = self
+            .deliver_role_events(&[iam_event(member.id, "CreateRole", HAND_MADE_ROLE)])
+            .await?;
+        let role = member
+            .iam
+            .get_role()
+            .role_name(HAND_MADE_ROLE)
+            .send()
+            .await
+            .context("reading the role")?
+            .role
+            .ok_or("GetRole returned no role")?;
+        let tags: Vec<(String, String)> = role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        let value = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let app_id = value("entra-federated-role:app-id").unwrap_or_default();
+        let trust = Trust::parse(role.assume_role_policy_document().unwrap_or_default());
+        println!(
+            "  the role now: status {}, app {app_id}",
+            value("entra-federated-role:status").unwrap_or_default()
+        );
+        println!(
+            "    trust: {} (the owner's), and aud {} with sub {}",
+            trust
+                .federated
+                .iter()
+                .filter(|p| p.ends_with(".amazonaws.com"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            trust.aud.join(", "),
+            trust.sub.join(", ")
+        );
+        let mut checks = vec![
+            Check::new(
+                "the batch is answered with nothing to deliver again",
+                redeliver.is_empty(),
+            ),
+            Check::new(
+                "the role says it is federated, with its application's id",
+                value("entra-federated-role:status").as_deref() == Some("federated")
+                    && !app_id.is_empty(),
+            ),
+            Check::new(
+                "the owner's statement stays, and the factory's is pinned on aud and sub",
+                trust
+                    .federated
+                    .iter()
+                    .any(|p| p == "codebuild.amazonaws.com")
+                    && trust.aud == [format!("api://{app_id}")]
+                    && trust.sub.len() == 1,
+            ),
+            Check::new(
+                "its policies are the owner's, untouched",
+                member
+                    .iam
+                    .list_attached_role_policies()
+                    .role_name(HAND_MADE_ROLE)
+                    .send()
+                    .await
+                    .context("listing its policies")?
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .eq([READ_ONLY]),
+            ),
+        ];
+        let scope = format!("api://{app_id}/.default");
+        let role_arn = role.arn().to_owned();
+        for (who, job_subject, admitted) in [
+            ("a job on main", subject, true),
+            (
+                "a job on a feature branch",
+                "repo:contoso/reports:ref:refs/heads/feature",
+                false,
+            ),
+        ] {
+            let job_token = self.github_job_token(job_subject);
+            let attempt = self
+                .attempt(
+                    &role_arn,
+                    &scope,
+                    &[
+                        ("client_id", &app_id),
+                        ("client_assertion_type", JWT_BEARER),
+                        ("client_assertion", &job_token),
+                    ],
+                )
+                .await?;
+            println!("  {who:<28} ({job_subject})\n    {attempt}");
+            checks.push(if admitted {
+                Check::new(
+                    format!("{who} assumes the role made by hand"),
+                    matches!(attempt, Attempt::Admitted { .. }),
+                )
+            } else {
+                Check::new(
+                    format!("{who} gets no Entra token"),
+                    matches!(&attempt, Attempt::EntraRefused(why) if why.contains("AADSTS700213")),
+                )
+            });
+        }
+        println!("  the team deletes the role; IAM's DeleteRole event reaches the factory's queue");
+        member
+            .iam
+            .detach_role_policy()
+            .role_name(HAND_MADE_ROLE)
+            .policy_arn(READ_ONLY)
+            .send()
+            .await
+            .context("detaching its policy")?;
+        member
+            .iam
+            .delete_role()
+            .role_name(HAND_MADE_ROLE)
+            .send()
+            .await
+            .context("deleting the role by hand")?;
+        let redeliver = self
+            .deliver_role_events(&[iam_event(member.id, "DeleteRole", HAND_MADE_ROLE)])
+            .await?;
+        let state = self.state().await?;
+        checks.push(Check::new(
+            "the batch is answered with nothing to deliver again",
+            redeliver.is_empty(),
+        ));
+        checks.push(Check::new(
+            "its Entra application is gone, purged",
+            state.application(&app_id).is_none()
+                && !state
+                    .entra
+                    .deleted_items
+                    .iter()
+                    .any(|d| format!("{d:?}").contains(&app_id)),
+        ));
+        checks.push(Check::new(
+            "its audience is off the provider",
+            state
+                .account(member.id)
+                .providers
+                .iter()
+                .all(|p| !p.audiences.contains(&format!("api://{app_id}"))),
+        ));
+        report(&checks)
+    }
+
+    /// Delivers `events` to the factory in one SQS batch; the messages it asks Lambda to
+    /// deliver again.
+    async fn deliver_role_events(&self, events: &[Value]) -> Result<Vec<String>> {
+        let id = self.runtime.invoke(&sqs_batch(events), INVOKE_BUDGET);
+        let answer = match self.runtime.outcome(&id, ANSWER_WAIT).await {
+            Some(Outcome::Response(body)) => {
+                serde_json::from_slice::<Value>(&body).context("the batch answer is not JSON")?
+            }
+            Some(other) => return Err(format!("the Lambda invocation failed: {other:?}").into()),
+            None => return Err(format!("no Lambda answer within {ANSWER_WAIT:?}").into()),
+        };
+        println!("    the factory answers {answer}");
+        batch_failures(&answer)
+            .ok_or_else(|| format!("not a partial batch response: {answer}").into())
     }
 
     /// What the factory signs in to Entra with: a web identity token from STS, asked for
