@@ -15,10 +15,18 @@
 //! warm resource is created, updated in place (a new description) and deleted. A warm
 //! Create is also timed on a process with `VERIFY_CALLER_STACK=false`, which shows what
 //! the caller check (DESIGN §2) costs on the critical path.
+//!
+//! The event front door (DESIGN §9) is timed the same way: a role made by hand in the
+//! member account (not timed), asking with its tags, then the SQS batch carrying its
+//! `CreateRole` event, from delivery to the batch's answer, when its trust is usable;
+//! then, the role deleted by hand, the batch carrying its `DeleteRole` event.
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use entra_federated_role_harness::crash_proxy::ForwardedCall;
+use entra_federated_role_harness::{
+    crash_proxy::ForwardedCall,
+    role_events::{batch_failures, iam_event, sqs_batch},
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -54,6 +62,12 @@ pub struct CriticalPath {
     pub cold_create: EventFigures,
     /// A warm Create on a process that does not confirm the caller's stack.
     pub warm_create_unverified: EventFigures,
+    /// A role made outside CloudFormation: its `CreateRole` event delivered, until its
+    /// trust is usable (warm).
+    pub role_event_federated: EventFigures,
+    /// The same role deleted: its `DeleteRole` event delivered, until its application and
+    /// audience are gone (warm).
+    pub role_event_removed: EventFigures,
 }
 
 /// One kind of event.
@@ -150,6 +164,7 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
         Samples::default(),
         Samples::default(),
     );
+    let (mut federated, mut removed) = (Samples::default(), Samples::default());
     for latency in [Duration::ZERO, options.latency] {
         lab.set_latency(latency);
         for process_index in 0..options.cold_processes.max(1) {
@@ -176,6 +191,14 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
                     warm_update.record(latency, took, calls);
                     let (took, calls) = delete(&lab, &resource, &id).await?;
                     warm_delete.record(latency, took, calls);
+                }
+                for _ in 0..options.repeats {
+                    serial += 1;
+                    let role = format!("hand-made-{serial}");
+                    let (took, calls) = role_made_by_hand(&lab, &role).await?;
+                    federated.record(latency, took, calls);
+                    let (took, calls) = role_deleted_by_hand(&lab, &role).await?;
+                    removed.record(latency, took, calls);
                 }
             }
             process.kill().await;
@@ -208,7 +231,67 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
         warm_delete: warm_delete.figures(options.latency),
         cold_create: cold_create.figures(options.latency),
         warm_create_unverified: unverified.figures(options.latency),
+        role_event_federated: federated.figures(options.latency),
+        role_event_removed: removed.figures(options.latency),
     })
+}
+
+/// Makes the role `name` by hand in the first member account, asking to be federated,
+/// and delivers its `CreateRole` event: how long until the batch is answered.
+async fn role_made_by_hand(lab: &Lab, name: &str) -> Result<(Duration, Vec<ForwardedCall>)> {
+    let member = &lab.members[0];
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    aws_sdk_iam::Client::new(&member.sdk)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .set_tags(Some(vec![
+            tag("entra-federated-role:federate", "true")?,
+            tag(
+                "entra-federated-role:github:main",
+                &format!("repo:contoso/{name}:ref:refs/heads/main"),
+            )?,
+        ]))
+        .send()
+        .await?;
+    deliver(lab, &member.id, "CreateRole", name).await
+}
+
+/// Deletes the role `name` by hand and delivers its `DeleteRole` event.
+async fn role_deleted_by_hand(lab: &Lab, name: &str) -> Result<(Duration, Vec<ForwardedCall>)> {
+    let member = &lab.members[0];
+    aws_sdk_iam::Client::new(&member.sdk)
+        .delete_role()
+        .role_name(name)
+        .send()
+        .await?;
+    deliver(lab, &member.id, "DeleteRole", name).await
+}
+
+/// Delivers IAM's call `event` on `role` in one SQS batch; fails unless the batch is
+/// answered with nothing to deliver again.
+async fn deliver(
+    lab: &Lab,
+    account: &str,
+    event: &str,
+    role: &str,
+) -> Result<(Duration, Vec<ForwardedCall>)> {
+    let batch = sqs_batch(&[iam_event(account, event, role)]);
+    lab.reset_calls();
+    let (answer, took) = lab.invoke_answer(&batch, Duration::from_secs(120)).await?;
+    let calls = lab.calls();
+    match batch_failures(&answer) {
+        Some(failed) if failed.is_empty() => Ok((took, calls)),
+        _ => Err(format!("the {event} event of {role} was not handled: {answer}").into()),
+    }
 }
 
 /// A resource of its own stack in the member account.

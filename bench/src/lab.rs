@@ -414,6 +414,18 @@ impl Lab {
     /// Invokes the factory with `event` and waits up to `budget` (also the Lambda
     /// deadline) for the invocation to end; returns how long it took.
     pub async fn invoke(&self, event: &Value, budget: Duration) -> Result<Duration> {
+        self.invoke_answer(event, budget)
+            .await
+            .map(|(_, took)| took)
+    }
+
+    /// Invokes the factory with `event` like [`Lab::invoke`]; what the function returned
+    /// (JSON, or null), and how long it took.
+    pub async fn invoke_answer(
+        &self,
+        event: &Value,
+        budget: Duration,
+    ) -> Result<(Value, Duration)> {
         let started = Instant::now();
         let id = self.runtime.invoke(event, budget);
         let outcome = self
@@ -422,7 +434,10 @@ impl Lab {
             .await;
         let elapsed = started.elapsed();
         match outcome {
-            Some(Outcome::Response(_)) => Ok(elapsed),
+            Some(Outcome::Response(body)) => Ok((
+                serde_json::from_slice(&body).unwrap_or(Value::Null),
+                elapsed,
+            )),
             Some(other) => Err(format!("the invocation failed: {other:?}").into()),
             None => Err(format!("no answer to the invocation within {budget:?}").into()),
         }

@@ -105,6 +105,12 @@ pub fn targets(results: &Value) -> Vec<Target> {
         )
         .map(|n| (format!("{n:.1}"), n.round() <= 4.0)),
     );
+    push(
+        "Event front door: event delivered → trust usable, round trips (median)",
+        "≤ 5",
+        num(critical, &["role_event_federated", "round_trips", "median"])
+            .map(|n| (format!("{n:.1}"), n.round() <= 5.0)),
+    );
     let org = &results["org_scale"];
     push(
         "Org scale: success rate",
@@ -279,6 +285,14 @@ pub fn markdown(results: &Value) -> String {
                 "warm_create_unverified",
                 "Create, warm, `VERIFY_CALLER_STACK=false`",
             ),
+            (
+                "role_event_federated",
+                "A role made by hand: its `CreateRole` event delivered → trust usable",
+            ),
+            (
+                "role_event_removed",
+                "The role deleted by hand: its `DeleteRole` event delivered → application and audience gone",
+            ),
         ] {
             let event = &critical[key];
             if !event.is_object() {
@@ -299,6 +313,10 @@ pub fn markdown(results: &Value) -> String {
             ("warm_update", "warm in-place Update"),
             ("warm_delete", "warm Delete"),
             ("cold_create", "cold Create"),
+            (
+                "role_event_federated",
+                "role event (CreateRole of a role made by hand)",
+            ),
         ] {
             let event = &critical[key];
             if !event.is_object() {
