@@ -241,6 +241,7 @@ impl Lab {
             &mut env,
             &[
                 ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+                ("ROLE_EVENTS", "true"),
                 ("VERIFY_CALLER_STACK", &verify.to_string()),
             ],
         );

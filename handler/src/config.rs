@@ -50,6 +50,9 @@ pub struct Config {
     pub member_role_name: Option<String>,
     /// `VERIFY_CALLER_STACK`.
     pub verify_caller_stack: bool,
+    /// `ROLE_EVENTS`: whether the function serves IAM's role events and the sweep (DESIGN
+    /// §9); off, it ignores them, whoever sends them.
+    pub role_events: bool,
     /// `REQUIRED_PERMISSIONS_BOUNDARY`, `DENIED_MANAGED_POLICY_ARNS`, `ROLE_PATH_PREFIX`,
     /// `ALLOWED_ACCOUNT_IDS`, `ALLOWED_FEDERATED_CREDENTIALS` and
     /// `TRUSTED_CLIENTS_OWN_TENANT_ONLY`.
@@ -227,6 +230,7 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
         }
     };
     let verify_caller_stack = flag("VERIFY_CALLER_STACK", true);
+    let role_events = flag("ROLE_EVENTS", false);
     let trusted_clients_own_tenant_only = flag("TRUSTED_CLIENTS_OWN_TENANT_ONLY", false);
 
     let mut guardrails = Guardrails {
@@ -294,6 +298,7 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
             graph_endpoint,
             member_role_name,
             verify_caller_stack,
+            role_events,
             guardrails,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -408,6 +413,7 @@ mod tests {
                 graph_endpoint: Url::parse("https://graph.microsoft.com").unwrap(),
                 member_role_name: None,
                 verify_caller_stack: true,
+                role_events: false,
                 guardrails: Guardrails::default(),
             }
         );

@@ -13,7 +13,7 @@ use entra_federated_role::{
     role_events::{self, BATCH_MARGIN},
 };
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -42,6 +42,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             role_events::is_sqs_batch(&event.payload),
             role_events::is_sweep(&event.payload),
         );
+        let serves_role_events = handler.resource().is_ok_and(|r| r.config().role_events);
+        if (batch || sweep) && !serves_role_events {
+            // Role events are off (ROLE_EVENTS): nobody's batch or sweep is served.
+            tracing::warn!("a role event or sweep arrived, but ROLE_EVENTS is off: ignored");
+            return Ok(json!({ "batchItemFailures": [] }));
+        }
         if batch || sweep {
             // IAM's events from the factory's queue (the answer names the messages to
             // deliver again), or the schedule's sweep of roles made outside CloudFormation.
@@ -54,8 +60,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     Box::pin(resource.handle_batch(&event.payload, function_arn, work)).await
                 }
                 (Ok(resource), false) => {
+                    // The report goes to the log; the caller learns only whether it ran.
                     let report = Box::pin(resource.sweep(&event.payload, function_arn, work)).await;
-                    serde_json::to_value(report).unwrap_or_default()
+                    json!({ "swept": report.failed == 0 })
                 }
                 (Err(errors), _) => role_events::fail_batch(&event.payload, errors),
             };

@@ -184,7 +184,7 @@ fn is_role_arn(id: &str) -> bool {
 
 impl EntraFederatedRole {
     /// The factory's configuration.
-    pub(crate) fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config {
         &self.config
     }
 

@@ -20,13 +20,13 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::{
-    aws::{AccountError, Place},
+    aws::{AccountError, Place, role::RoleError},
     config::Config,
-    core::{Generation, Lifecycle, Outcome, Plan, Wanted},
+    core::{CoreError, Generation, Lifecycle, Outcome, Plan, Wanted},
     deadline::Deadline,
     domain::{
         DisplayName, Properties, RoleName,
-        adoption::{Adoption, ForeignRole, adoption},
+        adoption::{Adoption, ForeignRole, NOT_ASKING, adoption},
         role_event::{InvalidRoleEvent, RoleEvent, RoleHint},
     },
     graph::{GraphError, TrustedClient, tagged_role_id},
@@ -80,14 +80,36 @@ pub fn role_plan(
         .map(|id| Plan::remove(Generation::adopted(config, account, name, id)));
     let current = role.and_then(|role| {
         let generation = Generation::adopted(config, account, name, &role.id);
+        // An application made for this very role, which no longer asks: withdrawn, even
+        // when its status tags are gone (a withdrawal stopped midway, or one that never
+        // got as far as writing them).
+        let has_application = incarnations.contains(&role.id);
         match decision {
-            Adoption::Federate(_) => Some(Plan::adopt(generation)),
-            Adoption::Refused(reason) => Some(Plan::refuse(generation, reason.clone())),
+            Adoption::Federate(_) => Some(Plan::adopt(generation.deciding_from(role))),
+            Adoption::Refused(reason) => {
+                Some(Plan::refuse(generation.deciding_from(role), reason.clone()))
+            }
             Adoption::Withdrawn => Some(Plan::remove(generation)),
+            Adoption::LeftAlone(NOT_ASKING) if has_application => Some(Plan::remove(generation)),
             Adoption::LeftAlone(_) => None,
         }
     });
     current.into_iter().chain(removals).reduce(Plan::alongside)
+}
+
+/// The reason to refuse a role, when `error` stops its federation however often it is
+/// tried: its trust cannot take the factory's statement, the application's name is held
+/// by an application that is not the factory's, or Graph refuses a permission.
+fn lasting(error: &CoreError) -> Option<String> {
+    let lasting = match error {
+        CoreError::Trust(_) | CoreError::Role(RoleError::Trust(_)) => true,
+        CoreError::Graph(graph) => matches!(
+            graph,
+            GraphError::NotOurs { .. } | GraphError::Forbidden { .. }
+        ),
+        _ => false,
+    };
+    lasting.then(|| error.to_string())
 }
 
 /// The display name of a role's application when its tags give none.
@@ -109,6 +131,11 @@ impl EntraFederatedRole {
     ) -> Result<Federation, ResourceError> {
         let config = self.config();
         let place = function_place(function_arn, &hint.account)?;
+        // The factory's own account has no member role, and the function's role there has
+        // no permission for roles made outside CloudFormation.
+        if function_arn.split(':').nth(4) == Some(hint.account.as_str()) {
+            return Ok(Federation::LeftAlone("it is in the factory's own account"));
+        }
         let account = self
             .aws()
             .account(&place, function_arn, &hint.event_id, deadline)
@@ -173,8 +200,33 @@ impl EntraFederatedRole {
             entra: graph,
         };
         let mut outcomes = Vec::new();
-        for outcome in lifecycle.apply(&plan, wanted, deadline).await {
-            outcomes.push(outcome.map_err(ResourceError::from)?);
+        for (index, outcome) in lifecycle
+            .apply(&plan, wanted, deadline)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match (outcome, role.as_ref()) {
+                // The role's request cannot be served however often it is tried (its trust
+                // cannot take the statement, the application's name is someone else's, a
+                // permission is missing): the role is refused, and says why, instead of
+                // failing until its message is dead-lettered.
+                (Err(error), Some(current))
+                    if index == 0 && matches!(decision, Adoption::Federate(_)) =>
+                {
+                    let Some(reason) = lasting(&error) else {
+                        return Err(error.into());
+                    };
+                    let generation = Generation::adopted(config, &hint.account, name, &current.id)
+                        .deciding_from(current);
+                    let refusal = Plan::refuse(generation, reason.clone());
+                    let sealed = lifecycle.apply(&refusal, None, deadline).await.remove(0)?;
+                    tracing::warn!(%error, "the role's request cannot be served: refused");
+                    decision = Adoption::Refused(reason);
+                    outcomes.push(sealed);
+                }
+                (outcome, _) => outcomes.push(outcome.map_err(ResourceError::from)?),
+            }
         }
         // The role now is the plan's first target, when it has one.
         let current = role
@@ -372,9 +424,9 @@ impl EntraFederatedRole {
     /// missed. The roles are those under the role path of each account where such an
     /// application lives, of `ALLOWED_ACCOUNT_IDS` and of the event's `accounts`; and each
     /// application's role, found by the name and id its tags hold. Bounded: at most a few
-    /// roles at once, none started past the deadline; the next run starts where this one
-    /// stopped. Safe while events flow: each role is converged from its state, as an event
-    /// would.
+    /// roles at once, none started close to the deadline; each run starts at a random place
+    /// in the list, so a list longer than one run reaches is covered over several. Safe
+    /// while events flow: each role is converged from its state, as an event would.
     pub async fn sweep(
         &self,
         event: &Value,
@@ -474,16 +526,11 @@ impl EntraFederatedRole {
             }
         }
         report.roles = roles.len();
-        // A run cut short by the deadline leaves the rest to the next one, which starts
-        // elsewhere in the list: every role is reached over a few runs.
+        // A run cut short by the deadline leaves the rest to later runs, each starting at a
+        // random place in the list.
         roles.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
         if !roles.is_empty() {
-            let hour = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs()
-                / 3600;
-            let start = usize::try_from(hour).unwrap_or_default() % roles.len();
+            let start = fastrand::usize(..roles.len());
             roles.rotate_left(start);
         }
         let outcomes = futures::stream::iter(roles.iter())
@@ -643,6 +690,11 @@ mod tests {
             [(Intent::Remove, "AROANEW".into())]
         );
         assert_eq!(plan(Some(&new), Adoption::LeftAlone("no tag"), &[]), []);
+        // It no longer asks, and its status tags are gone, but its application is there.
+        assert_eq!(
+            plan(Some(&new), Adoption::LeftAlone(NOT_ASKING), &["AROANEW"]),
+            [(Intent::Remove, "AROANEW".into())]
+        );
         assert_eq!(
             plan(Some(&new), Adoption::LeftAlone("no tag"), &["AROAOTHER"]),
             [(Intent::Remove, "AROAOTHER".into())]

@@ -119,6 +119,10 @@ def test_only_the_factory_and_roles_that_ask_are_made_on_its_path_and_only_the_f
             assert decide(Request(action, on_path, {**by("developer"), "aws:TagKeys": [key]})) is Decision.EXPLICIT_DENY, (action, key)
         # The owner changes what the role asks for.
         assert decide(Request(action, on_path, {**by("developer"), "aws:TagKeys": ["entra-federated-role:github:main"]})).allowed
+    # An owner opts out by saying false: the opt-in tag itself never comes off a role on
+    # the path, which would leave a role the factory did not make there without it.
+    assert decide(Request("iam:UntagRole", on_path, {**by("developer"), "aws:TagKeys": ["Entra-Federated-Role:Federate"]})) is Decision.EXPLICIT_DENY
+    assert decide(Request("iam:TagRole", on_path, {**by("developer"), "aws:TagKeys": ["entra-federated-role:federate"]})).allowed
     # The factory: everything.
     for principal in ["EntraFederatedRoleMember"]:
         assert decide(Request("iam:CreateRole", on_path, {**by(principal), **marking})).allowed

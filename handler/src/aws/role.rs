@@ -471,7 +471,8 @@ impl Account {
             return Ok(None);
         };
         Ok(Some(ForeignRole {
-            name: name.clone(),
+            // As IAM spells it, whatever the event's spelling.
+            name: RoleName::parse(role.role_name()).unwrap_or_else(|_| name.clone()),
             path: role.path().to_owned(),
             id: role.role_id().to_owned(),
             arn: role.arn().to_owned(),

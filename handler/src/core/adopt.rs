@@ -2,8 +2,12 @@
 //! statement for the tenant's provider and the factory's status tags, and only while the
 //! role read just before the write is the generation's (same unique id) and still asks.
 //!
-//! IAM has no conditional write: a role changed between the read and the write can lose
-//! that change. The window is one round trip; the change's own event converges again.
+//! The plan was decided from the role as the front door read it: the role is read again
+//! just before the write, and nothing is written when it is gone, is another, no longer
+//! asks, or changed what decides its federation (the event is then delivered again and
+//! decided afresh). IAM has no conditional write: a change between that read and the
+//! write can still be lost. The window is one round trip; the change's own event
+//! converges again.
 
 use super::{Generation, RoleOwner, ports::Iam};
 use crate::{
@@ -16,9 +20,10 @@ use crate::{
     },
 };
 
-fn adopted_id(generation: &Generation) -> &str {
+/// The role's unique id, and the fingerprint the plan was decided from (if any).
+fn adopted(generation: &Generation) -> (&str, Option<&str>) {
     match &generation.role {
-        RoleOwner::Adopted { id } => id,
+        RoleOwner::Adopted { id, asked } => (id, asked.as_deref()),
         RoleOwner::Factory(_) => unreachable!("only a role made outside CloudFormation is adopted"),
     }
 }
@@ -37,12 +42,16 @@ pub(super) async fn write_trust<I: Iam>(
         name: name.to_string(),
         why,
     };
+    let (id, asked) = adopted(generation);
     let role = match iam.read_foreign(name, deadline).await? {
         None => return Err(changed("is gone")),
-        Some(role) if role.id != adopted_id(generation) => {
-            return Err(changed("was made again under its name"));
-        }
+        Some(role) if role.id != id => return Err(changed("was made again under its name")),
         Some(role) if !role.opted_in() => return Err(changed("no longer asks to be federated")),
+        // Its tags, boundary or policies changed since the decision: the plan may no
+        // longer be what the role asks for, or may break a guardrail now.
+        Some(role) if asked.is_some_and(|asked| asked != role.fingerprint()) => {
+            return Err(changed("changed what decides its federation meanwhile"));
+        }
         Some(role) => role,
     };
     let provider = provider_arn(iam.partition(), iam.account_id(), &generation.issuer);
@@ -64,7 +73,7 @@ pub(super) async fn release<I: Iam>(
     let name = &generation.name.role_name;
     let role: Option<ForeignRole> = iam.read_foreign(name, deadline).await?;
     match role {
-        Some(role) if role.id == adopted_id(generation) => {
+        Some(role) if role.id == adopted(generation).0 => {
             let writes = release_writes(&role);
             if !writes.is_empty() {
                 iam.write_foreign(name, &writes, deadline).await?;

@@ -118,7 +118,8 @@ impl Resource {
             other => panic!("the role asks validly: {other:?}"),
         };
         Self {
-            generation: Generation::adopted(&config(), ACCOUNT, &role.name, &role.id),
+            generation: Generation::adopted(&config(), ACCOUNT, &role.name, &role.id)
+                .deciding_from(role),
             properties,
             trusted: Vec::new(),
         }
@@ -650,5 +651,45 @@ async fn a_role_made_again_under_its_name_is_never_written_for_its_predecessor()
         federated
             .apps
             .contains_key(new.generation.unique_name.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_changes_what_it_asks_for_meanwhile_is_not_written_for_the_old_request() {
+    let start = with_role(Clouds::default(), foreign_role("AROAFIRSTINCARNATION1"));
+    let web = &Resource::adopted(&read(&start));
+    // Between the decision and the write, someone attaches an administrator policy.
+    let mut changed = start.clone();
+    let role = changed.roles.get_mut("deploy-web").unwrap();
+    role.state
+        .managed
+        .push("arn:aws:iam::aws:policy/AdministratorAccess".to_owned());
+    let before = changed.roles["deploy-web"].clone();
+    let world = World::new(changed);
+    world.arm(None);
+    assert!(
+        !Step::Adopt(web).run(&world).await,
+        "refused at the role, to be decided afresh"
+    );
+    assert_eq!(
+        world.clouds().roles["deploy-web"],
+        before,
+        "its trust and tags untouched"
+    );
+    // The same for a refusal decided before the role was mended.
+    let mut mended = start.clone();
+    mended
+        .roles
+        .get_mut("deploy-web")
+        .unwrap()
+        .state
+        .tags
+        .push(("team".into(), "api".into()));
+    let world = World::new(mended.clone());
+    world.arm(None);
+    assert!(!Step::Refuse(web).run(&world).await);
+    assert_eq!(
+        world.clouds().roles["deploy-web"],
+        mended.roles["deploy-web"]
     );
 }

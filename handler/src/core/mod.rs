@@ -47,6 +47,7 @@ use crate::{
     config::Config,
     domain::{
         RoleName,
+        adoption::ForeignRole,
         ownership::{Ownership, StackArn},
         plan::GenerationName,
         trust::TrustPolicyError,
@@ -81,6 +82,9 @@ pub enum RoleOwner {
     Adopted {
         /// The role's unique id.
         id: String,
+        /// The role's [fingerprint](ForeignRole::fingerprint) when what is planned was
+        /// decided from it: the trust is written only while the role still has it.
+        asked: Option<String>,
     },
 }
 
@@ -115,7 +119,10 @@ impl Generation {
             name: role.to_string(),
             id: id.to_owned(),
         };
-        let owner = RoleOwner::Adopted { id: id.to_owned() };
+        let owner = RoleOwner::Adopted {
+            id: id.to_owned(),
+            asked: None,
+        };
         Self::with(config, name, owner, account, origin)
     }
 
@@ -139,6 +146,15 @@ impl Generation {
             unique_name,
             name,
         }
+    }
+
+    /// This generation, of a role made outside CloudFormation, planned from `role` as it
+    /// was read: its trust is written only while the role asks for the same.
+    pub fn deciding_from(mut self, role: &ForeignRole) -> Self {
+        if let RoleOwner::Adopted { asked, .. } = &mut self.role {
+            *asked = Some(role.fingerprint());
+        }
+        self
     }
 
     /// The generation key.

@@ -189,7 +189,12 @@ impl Plan {
     /// Refuses `generation`, of a role made outside CloudFormation, for `reason`: its
     /// trust is sealed; its application, if any, stays for when the request is mended.
     pub fn refuse(generation: Generation, reason: String) -> Self {
-        Self::one(Intent::Refuse(reason), generation, [(Operation::Seal, &[])])
+        let after: &[usize] = &[];
+        Self::one(
+            Intent::Refuse(reason),
+            generation,
+            [(Operation::Seal, after)],
+        )
     }
 
     /// Removes `generation`: the role first (so that nobody can assume it), then the
@@ -197,7 +202,8 @@ impl Plan {
     /// purge last, since its deleted item is where a repeated removal reads the appId
     /// that names the audience.
     /// A role made outside CloudFormation is never deleted: the factory's status tags
-    /// come off it instead.
+    /// come off it instead. (A removal stopped after that still finishes on the next
+    /// event: the front door finds the application the role no longer asks for.)
     pub fn remove(generation: Generation) -> Self {
         use Removing::*;
         let role = match generation.role {
@@ -219,10 +225,10 @@ impl Plan {
         )
     }
 
-    fn one<const N: usize>(
+    fn one<'a>(
         intent: Intent,
         generation: Generation,
-        steps: [(Operation, &[usize]); N],
+        steps: impl IntoIterator<Item = (Operation, &'a [usize])>,
     ) -> Self {
         Self {
             targets: vec![Target { intent, generation }],

@@ -95,10 +95,27 @@ impl ForeignRole {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether it asks to be federated.
+    /// Whether it asks to be federated: `true` in any case, nothing around it (as the
+    /// member role's `StringEqualsIgnoreCase` condition reads it).
     pub fn opted_in(&self) -> bool {
         self.tag(TAG_FEDERATE)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// What decides its federation, as a fingerprint: its tags (but the factory's status
+    /// tags), path, boundary and managed policies. The factory writes the trust only while
+    /// the role's fingerprint is the one it decided on.
+    pub fn fingerprint(&self) -> String {
+        let mut tags: Vec<(String, &str)> = self
+            .tags
+            .iter()
+            .filter(|(k, _)| !STATUS_TAGS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .collect();
+        tags.sort();
+        let mut managed: Vec<&str> = self.managed.iter().map(String::as_str).collect();
+        managed.sort_unstable();
+        json!([tags, self.path, self.boundary, managed]).to_string()
     }
 
     /// Whether the factory federated it before (its status tag is there).
@@ -113,6 +130,9 @@ impl ForeignRole {
         self.tag(TAG_MANAGED_BY) == Some(MANAGED_BY_VALUE)
     }
 }
+
+/// Why a role that does not carry the opt-in tag is left alone.
+pub const NOT_ASKING: &str = "it does not carry the opt-in tag";
 
 /// What the factory does with a role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +161,15 @@ pub fn adoption(
     if !role.opted_in() {
         return match role.was_federated() {
             true => Adoption::Withdrawn,
-            false => Adoption::LeftAlone("it does not carry the opt-in tag"),
+            false => Adoption::LeftAlone(NOT_ASKING),
         };
+    }
+    // IAM lets the factory write only roles under the path; a role elsewhere could never
+    // be sealed or told why, so it is no request at all.
+    if let Some(prefix) = &guardrails.role_path_prefix
+        && !role.path.starts_with(prefix.as_str())
+    {
+        return Adoption::LeftAlone("it is not under the factory's role path");
     }
     let properties = match request(role) {
         Ok(properties) => properties,
@@ -516,12 +543,37 @@ mod tests {
             decide(&role(&[(TAG_FEDERATE, "false")])),
             Adoption::LeftAlone("it does not carry the opt-in tag")
         );
+        // As IAM's condition reads it: no space around the value.
+        assert_eq!(
+            decide(&role(&[(TAG_FEDERATE, "true ")])),
+            Adoption::LeftAlone("it does not carry the opt-in tag")
+        );
         let made_by_the_resource =
             role(&[(TAG_FEDERATE, "true"), (TAG_MANAGED_BY, MANAGED_BY_VALUE)]);
         assert_eq!(
             decide(&made_by_the_resource),
             Adoption::LeftAlone("the custom resource made it")
         );
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_what_decides_and_not_with_the_status() {
+        let asking = role(&[(TAG_FEDERATE, "true"), ("team", "web")]);
+        let mut told = asking.clone();
+        told.tags
+            .push((TAG_STATUS.to_owned(), "federated".to_owned()));
+        assert_eq!(asking.fingerprint(), told.fingerprint());
+        let mut retagged = asking.clone();
+        retagged.tags[1].1 = "api".to_owned();
+        let mut admin = asking.clone();
+        admin
+            .managed
+            .push("arn:aws:iam::aws:policy/AdministratorAccess".to_owned());
+        let mut unbounded = asking.clone();
+        unbounded.boundary = None;
+        for changed in [retagged, admin, unbounded] {
+            assert_ne!(asking.fingerprint(), changed.fingerprint());
+        }
     }
 
     #[test]
@@ -652,8 +704,12 @@ mod tests {
             .push("arn:aws:iam::aws:policy/AdministratorAccess".to_owned());
         assert!(refusal(&admin).contains("AdministratorAccess"));
 
+        // Off the path: IAM would refuse the factory's writes, so it is no request.
         let mut elsewhere = role(&[(TAG_FEDERATE, "true")]);
         elsewhere.path = "/".to_owned();
-        assert!(refusal(&elsewhere).contains("/entra-federated/"));
+        assert_eq!(
+            decide(&elsewhere),
+            Adoption::LeftAlone("it is not under the factory's role path")
+        );
     }
 }

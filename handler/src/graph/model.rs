@@ -136,8 +136,10 @@ pub fn tagged_role(tags: &[String]) -> Option<TaggedRole> {
         tags.iter()
             .find_map(|t| t.strip_prefix(prefix.as_str()).map(str::to_owned))
     };
+    let account =
+        value(TAG_ACCOUNT).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
     Some(TaggedRole {
-        account: value(TAG_ACCOUNT)?,
+        account,
         name: value(TAG_ROLE_NAME)?,
         id: value(TAG_ROLE_ID)?,
     })

@@ -10,7 +10,7 @@ use entra_federated_role_harness::{
     role_events::{batch_failures, iam_event, sqs_batch},
     runtime_api::Outcome,
 };
-use graph_emulator::TestKey;
+use graph_emulator::{FaultRule, TestKey};
 use serde_json::{Value, json};
 
 use crate::exchange::local_clouds;
@@ -21,10 +21,16 @@ const ROLE: &str = "deploy-web";
 
 /// Delivers `events` in one batch: the messages Lambda is to deliver again.
 async fn deliver(factory: &Factory, events: &[Value]) -> Vec<String> {
-    let id = factory
+    deliver_within(factory, events, Duration::from_secs(60)).await
+}
+
+/// Delivers `events` in one batch that Lambda gives `budget`.
+async fn deliver_within(factory: &Factory, events: &[Value], budget: Duration) -> Vec<String> {
+    let id = factory.runtime.invoke(&sqs_batch(events), budget);
+    let outcome = factory
         .runtime
-        .invoke(&sqs_batch(events), Duration::from_secs(120));
-    let outcome = factory.runtime.outcome(&id, Duration::from_secs(60)).await;
+        .outcome(&id, budget + Duration::from_secs(10))
+        .await;
     let Some(Outcome::Response(body)) = outcome else {
         panic!("{outcome:?}\nlogs:\n{}", factory.process.logs());
     };
@@ -81,6 +87,12 @@ async fn role_tags(sdk: &SdkConfig) -> Vec<(String, String)> {
     tags
 }
 
+/// The factory as the hub runs it with `RoleEvents` "enabled".
+const ROLE_EVENTS_ON: [(&str, &str); 2] = [
+    ("MEMBER_ROLE_NAME", "EntraFederatedRoleMember"),
+    ("ROLE_EVENTS", "true"),
+];
+
 const OPT_IN: [(&str, &str); 2] = [
     ("entra-federated-role:federate", "true"),
     (
@@ -92,7 +104,7 @@ const OPT_IN: [(&str, &str); 2] = [
 #[tokio::test]
 async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when_deleted() {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
     let member = random_account();
     let sdk = account_config(&member).await;
     make_role(&sdk, &OPT_IN).await;
@@ -193,7 +205,7 @@ async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when
 async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_the_dead_letter_queue()
  {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
     let member = random_account();
     let sdk = account_config(&member).await;
     make_role(&sdk, &[("team", "web"), OPT_IN[1]]).await;
@@ -213,7 +225,7 @@ async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_t
 #[tokio::test]
 async fn a_role_made_again_under_its_name_gets_an_application_of_its_own() {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
     let member = random_account();
     let sdk = account_config(&member).await;
     make_role(&sdk, &OPT_IN).await;
@@ -256,7 +268,7 @@ async fn a_role_made_again_under_its_name_gets_an_application_of_its_own() {
 #[tokio::test]
 async fn a_ci_job_of_the_declared_branch_assumes_the_role_made_by_hand() {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
     let clouds = local_clouds(&factory).await;
     let github = TestKey::generate("github actions");
     factory.graph.add_jwks(&github.jwks()).unwrap();
@@ -322,7 +334,7 @@ async fn sweep(factory: &Factory, accounts: &[&str]) -> Value {
 #[tokio::test]
 async fn the_sweep_heals_what_lost_events_missed() {
     let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
     let member = random_account();
     let sdk = account_config(&member).await;
     make_role(&sdk, &OPT_IN).await;
@@ -343,12 +355,7 @@ async fn the_sweep_heals_what_lost_events_missed() {
         .unwrap();
 
     // No event arrived: the sweep of the member account finds both.
-    let report = sweep(&factory, &[&member]).await;
-    assert_eq!(
-        (report["federated"].as_u64(), report["failed"].as_u64()),
-        (Some(2), Some(0)),
-        "{report}"
-    );
+    assert_eq!(sweep(&factory, &[&member]).await, json!({"swept": true}));
     assert_eq!(made(&factory).len(), 2);
     assert!(
         role_tags(&sdk)
@@ -364,12 +371,7 @@ async fn the_sweep_heals_what_lost_events_missed() {
         .send()
         .await
         .unwrap();
-    let report = sweep(&factory, &[]).await;
-    assert_eq!(
-        (report["federated"].as_u64(), report["removed"].as_u64()),
-        (Some(1), Some(1)),
-        "{report}"
-    );
+    assert_eq!(sweep(&factory, &[]).await, json!({"swept": true}));
     let apps = made(&factory);
     assert_eq!(apps.len(), 1);
     assert!(
@@ -383,7 +385,78 @@ async fn the_sweep_heals_what_lost_events_missed() {
 
     // Swept again: nothing to do, nothing written.
     let before = (trust_document(&sdk, ROLE).await, made(&factory));
-    let report = sweep(&factory, &[]).await;
-    assert_eq!(report["federated"].as_u64(), Some(1), "{report}");
+    assert_eq!(sweep(&factory, &[]).await, json!({"swept": true}));
     assert_eq!((trust_document(&sdk, ROLE).await, made(&factory)), before);
+}
+
+/// A role that stops asking (its opt-in set to false) while Graph fails: the message comes
+/// back, and its next delivery finds the application the role no longer asks for, even
+/// though the factory already took the status tags off.
+#[tokio::test]
+async fn a_withdrawal_stopped_midway_finishes_on_the_next_delivery() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+    assert!(
+        deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
+            .await
+            .is_empty()
+    );
+    aws_sdk_iam::Client::new(&sdk)
+        .tag_role()
+        .role_name(ROLE)
+        .tags(tag("entra-federated-role:federate", "false"))
+        .send()
+        .await
+        .unwrap();
+    factory.graph.inject(FaultRule {
+        method: Some("DELETE".to_owned()),
+        ..FaultRule::server_error(1000, 503)
+    });
+    let opted_out = iam_event(&member, "TagRole", ROLE);
+    // Graph fails every delete until the batch's deadline.
+    let failed = deliver_within(
+        &factory,
+        std::slice::from_ref(&opted_out),
+        Duration::from_secs(12),
+    )
+    .await;
+    assert_eq!(failed, ["message-0"]);
+    assert_eq!(made(&factory).len(), 1, "the application is still there");
+    assert!(
+        !role_tags(&sdk)
+            .await
+            .iter()
+            .any(|(k, _)| k == "entra-federated-role:status"),
+        "the status is off already"
+    );
+    factory.graph.clear_faults();
+    assert!(deliver(&factory, &[opted_out]).await.is_empty());
+    assert!(made(&factory).is_empty());
+    assert_eq!(factory.entra_objects(), (vec![], 0));
+}
+
+/// With role events off (the hub's default), a batch or a sweep — whoever sends it — is
+/// not served.
+#[tokio::test]
+async fn with_role_events_off_nothing_is_served() {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, &OPT_IN).await;
+    let before = (trust_document(&sdk, ROLE).await, role_tags(&sdk).await);
+    assert!(
+        deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
+            .await
+            .is_empty()
+    );
+    sweep(&factory, &[&member]).await;
+    assert_eq!(
+        (trust_document(&sdk, ROLE).await, role_tags(&sdk).await),
+        before
+    );
+    assert!(made(&factory).is_empty());
 }

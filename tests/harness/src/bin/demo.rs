@@ -964,6 +964,7 @@ impl Lab {
             &[
                 ("MEMBER_ROLE_NAME", MEMBER_ROLE),
                 ("VERIFY_CALLER_STACK", "true"),
+                ("ROLE_EVENTS", "true"),
             ],
         );
         set_env(&mut factory_env, &GUARDRAILS);
@@ -997,7 +998,7 @@ impl Lab {
             "    hub       {HUB}  runs the factory Lambda as role {FACTORY_ROLE}, configured as the"
         );
         println!("              hub template ships it:");
-        let shown = ["MEMBER_ROLE_NAME", "VERIFY_CALLER_STACK"];
+        let shown = ["MEMBER_ROLE_NAME", "VERIFY_CALLER_STACK", "ROLE_EVENTS"];
         for name in shown.into_iter().chain(GUARDRAILS.map(|(name, _)| name)) {
             println!(
                 "                {name}={}",
