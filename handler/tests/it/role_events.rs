@@ -38,6 +38,20 @@ async fn deliver_within(factory: &Factory, events: &[Value], budget: Duration) -
     batch_failures(&answer).unwrap_or_else(|| panic!("a partial batch response: {answer}"))
 }
 
+/// A factory in a fresh hub account with `env`, and a member account where someone made
+/// the role `ROLE` by hand with `tags`.
+async fn factory_and_role(
+    env: &[(&str, &str)],
+    tags: &[(&str, &str)],
+) -> (Factory, String, SdkConfig) {
+    let (hub, _) = fresh_account().await;
+    let factory = Factory::start(&hub, env).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    make_role(&sdk, tags).await;
+    (factory, member, sdk)
+}
+
 /// The applications the factory made.
 fn made(factory: &Factory) -> Vec<graph_emulator::Application> {
     let snapshot = factory.graph.snapshot();
@@ -103,11 +117,7 @@ const OPT_IN: [(&str, &str); 2] = [
 
 #[tokio::test]
 async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when_deleted() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &OPT_IN).await;
+    let (factory, member, sdk) = factory_and_role(&ROLE_EVENTS_ON, &OPT_IN).await;
 
     let created = iam_event(&member, "CreateRole", ROLE);
     assert_eq!(
@@ -204,11 +214,8 @@ async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when
 #[tokio::test]
 async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_the_dead_letter_queue()
  {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &[("team", "web"), OPT_IN[1]]).await;
+    let (factory, member, sdk) =
+        factory_and_role(&ROLE_EVENTS_ON, &[("team", "web"), OPT_IN[1]]).await;
     let before = (trust_document(&sdk, ROLE).await, role_tags(&sdk).await);
 
     let mut not_iam = iam_event(&member, "CreateRole", ROLE);
@@ -224,11 +231,7 @@ async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_t
 
 #[tokio::test]
 async fn a_role_made_again_under_its_name_gets_an_application_of_its_own() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &OPT_IN).await;
+    let (factory, member, sdk) = factory_and_role(&ROLE_EVENTS_ON, &OPT_IN).await;
     assert!(
         deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
             .await
@@ -333,11 +336,7 @@ async fn sweep(factory: &Factory, accounts: &[&str]) -> Value {
 /// application of a role deleted without its event.
 #[tokio::test]
 async fn the_sweep_heals_what_lost_events_missed() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &OPT_IN).await;
+    let (factory, member, sdk) = factory_and_role(&ROLE_EVENTS_ON, &OPT_IN).await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let trust = json!({"Version": "2012-10-17", "Statement": [owners_statement()]});
     iam.create_role()
@@ -394,11 +393,7 @@ async fn the_sweep_heals_what_lost_events_missed() {
 /// though the factory already took the status tags off.
 #[tokio::test]
 async fn a_withdrawal_stopped_midway_finishes_on_the_next_delivery() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &ROLE_EVENTS_ON).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &OPT_IN).await;
+    let (factory, member, sdk) = factory_and_role(&ROLE_EVENTS_ON, &OPT_IN).await;
     assert!(
         deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
             .await
@@ -442,11 +437,8 @@ async fn a_withdrawal_stopped_midway_finishes_on_the_next_delivery() {
 /// not served.
 #[tokio::test]
 async fn with_role_events_off_nothing_is_served() {
-    let (hub, _) = fresh_account().await;
-    let factory = Factory::start(&hub, &[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")]).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    make_role(&sdk, &OPT_IN).await;
+    let (factory, member, sdk) =
+        factory_and_role(&[("MEMBER_ROLE_NAME", "EntraFederatedRoleMember")], &OPT_IN).await;
     let before = (trust_document(&sdk, ROLE).await, role_tags(&sdk).await);
     assert!(
         deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
