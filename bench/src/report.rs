@@ -449,6 +449,7 @@ mod tests {
                 None,
                 None,
                 None,
+                None,
                 Some(true),
                 Some(true),
                 Some(false),
