@@ -313,10 +313,7 @@ pub fn markdown(results: &Value) -> String {
             ("warm_update", "warm in-place Update"),
             ("warm_delete", "warm Delete"),
             ("cold_create", "cold Create"),
-            (
-                "role_event_federated",
-                "role event (CreateRole of a role made by hand)",
-            ),
+            ("role_event_federated", "role event (`CreateRole`)"),
         ] {
             let event = &critical[key];
             if !event.is_object() {
@@ -357,7 +354,7 @@ pub fn markdown(results: &Value) -> String {
                         .collect();
                     let _ = writeln!(
                         md,
-                        "\nExact requests repeated across the {label}s measured: {}.",
+                        "\nExact requests repeated, over every {label} measured: {}.",
                         listed.join(", ")
                     );
                 }
