@@ -199,6 +199,16 @@ impl EntraFederatedRole {
             iam: &account,
             entra: graph,
         };
+        // Which target of the plan is the role that holds the name now, if any.
+        let current_key = role.as_ref().map(|r| {
+            Generation::adopted(config, &hint.account, name, &r.id)
+                .key()
+                .to_owned()
+        });
+        let current_index = plan
+            .targets()
+            .iter()
+            .position(|t| Some(t.generation.key()) == current_key.as_deref());
         let mut outcomes = Vec::new();
         for (index, outcome) in lifecycle
             .apply(&plan, wanted, deadline)
@@ -212,7 +222,8 @@ impl EntraFederatedRole {
                 // permission is missing): the role is refused, and says why, instead of
                 // failing until its message is dead-lettered.
                 (Err(error), Some(current))
-                    if index == 0 && matches!(decision, Adoption::Federate(_)) =>
+                    if Some(index) == current_index
+                        && matches!(decision, Adoption::Federate(_)) =>
                 {
                     let Some(reason) = lasting(&error) else {
                         return Err(error.into());
@@ -228,11 +239,7 @@ impl EntraFederatedRole {
                 (outcome, _) => outcomes.push(outcome.map_err(ResourceError::from)?),
             }
         }
-        // The role now is the plan's first target, when it has one.
-        let current = role
-            .is_some()
-            .then(|| outcomes.into_iter().next())
-            .flatten();
+        let current = current_index.and_then(|i| outcomes.into_iter().nth(i));
         Ok(match (decision, current) {
             (_, Some(Outcome::Converged(converged))) => Federation::Federated {
                 role_arn: converged.role_arn,
@@ -241,7 +248,7 @@ impl EntraFederatedRole {
             (Adoption::Refused(reason), Some(Outcome::Sealed(role_arn))) => {
                 Federation::Refused { role_arn, reason }
             }
-            (Adoption::Withdrawn, _) => Federation::Withdrawn,
+            (_, Some(Outcome::Removed(_))) => Federation::Withdrawn,
             (Adoption::LeftAlone(why), _) if role.is_some() => Federation::LeftAlone(why),
             _ => Federation::Gone,
         })

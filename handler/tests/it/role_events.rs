@@ -452,3 +452,48 @@ async fn with_role_events_off_nothing_is_served() {
     );
     assert!(made(&factory).is_empty());
 }
+
+/// A request that cannot be served however often it is tried — here, the owner's trust
+/// leaves no room for the factory's statement within IAM's quota — is refused and says why
+/// on the role, instead of failing until its message is dead-lettered.
+#[tokio::test]
+async fn a_request_that_can_never_be_served_is_refused_not_retried() {
+    let (factory, member, sdk) = factory_and_role(&ROLE_EVENTS_ON, &[]).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.delete_role().role_name(ROLE).send().await.unwrap();
+    let crowded = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "codebuild.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:PrincipalTag/team": "x".repeat(1700)}}
+    }]});
+    iam.create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(crowded.to_string())
+        .set_tags(Some(OPT_IN.iter().map(|(k, v)| tag(k, v)).collect()))
+        .send()
+        .await
+        .unwrap();
+    let before = trust_document(&sdk, ROLE).await;
+    assert!(
+        deliver(&factory, &[iam_event(&member, "CreateRole", ROLE)])
+            .await
+            .is_empty()
+    );
+    let tags = role_tags(&sdk).await;
+    let value = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    assert_eq!(
+        value("entra-federated-role:status"),
+        Some("refused"),
+        "{tags:?}"
+    );
+    assert!(
+        value("entra-federated-role:reason").is_some_and(|r| r.contains("2048")),
+        "{tags:?}"
+    );
+    assert_eq!(
+        trust_document(&sdk, ROLE).await,
+        before,
+        "the owner's trust as it was"
+    );
+}
