@@ -9,9 +9,9 @@
 //! plans it with [`domain`] (pure types: the property contract, the trust policy,
 //! ownership markers, guardrails, the plan of an event). The lifecycle [`core`] then
 //! converges or removes a generation through two small traits ([`core::ports`]) that
-//! the adapters implement, and that know nothing of each other. A second front door,
-//! [`role_events`], federates roles made outside CloudFormation from IAM's events
-//! (DESIGN §9) through the same core. The adapters: [`aws`] (IAM, STS,
+//! the adapters implement. A second front door, [`role_events`], federates roles made
+//! outside CloudFormation from IAM's events and a scheduled sweep (DESIGN §9) through
+//! the same core. The adapters, which know nothing of each other: [`aws`] (IAM, STS,
 //! CloudFormation over the AWS SDK) and [`graph`] (Microsoft Graph and the Entra token
 //! endpoint over reqwest). [`signin`] joins them for the factory's own Entra
 //! credential. [`config`] reads the environment once at cold start; [`deadline`] and

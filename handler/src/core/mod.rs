@@ -5,9 +5,12 @@
 //! ([`crate::resource`]) decides from the generations an event names
 //! ([`crate::domain::plan`]) which one to converge and which to remove, and makes that a
 //! [`Plan`]: a value that lists every operation in order, each with the operations it
-//! waits for, which it logs and the core [applies](Lifecycle::apply). The core reaches
-//! IAM and Entra only through the [`ports`], which the adapters implement, so every
-//! decision here runs in-process against fakes as well.
+//! waits for, which it logs and the core [applies](Lifecycle::apply). The event front door
+//! ([`crate::role_events`]) does the same for roles made outside CloudFormation, whose
+//! generations ([`RoleOwner::Adopted`]) it federates ([`Plan::adopt`]), refuses
+//! ([`Plan::refuse`]) or removes without ever deleting the role. The core reaches IAM and
+//! Entra only through the [`ports`], which the adapters implement, so every decision here
+//! runs in-process against fakes as well.
 //!
 //! **Converge** upserts the generation's Entra application and, at the same time,
 //! creates the role sealed (a trust that admits nobody) with its policies — or reads the
