@@ -21,3 +21,4 @@ pub mod lab;
 pub mod org_scale;
 pub mod report;
 pub mod stats;
+pub mod sweep_scale;

@@ -15,6 +15,7 @@ use entra_federated_role_bench::{
     lab::Result,
     org_scale::{self, OrgScaleOptions},
     report,
+    sweep_scale::{self, SweepScaleOptions},
 };
 use serde_json::{Value, json};
 
@@ -25,7 +26,8 @@ const USAGE: &str = "usage: efr-bench [options]
   --baseline-python PATH    Python with boto3 for the cold-start baseline (bench/.venv/bin/python)
   --out PATH                results file (bench/results.json)
   --markdown PATH           document whose figures block is rewritten (BENCHMARKS.md)
-  --only LIST               comma-separated: cold-start,footprint,critical-path,org-scale;
+  --only LIST               comma-separated: cold-start,footprint,critical-path,org-scale,
+                            sweep-scale (the org-scale options set its N, A, R and deadline);
                             `report` runs none and rewrites the figures from the results file
   --cold-runs N             measured cold starts of each program (50)
   --cold-warmup N           unmeasured cold starts first (3)
@@ -54,7 +56,13 @@ struct Args {
     org: OrgScaleOptions,
 }
 
-const ALL: [&str; 4] = ["cold-start", "footprint", "critical-path", "org-scale"];
+const ALL: [&str; 5] = [
+    "cold-start",
+    "footprint",
+    "critical-path",
+    "org-scale",
+    "sweep-scale",
+];
 
 fn parse(root: &Path) -> Result<Args> {
     let mut args = Args {
@@ -265,6 +273,32 @@ async fn run() -> Result<()> {
             figures.delete.fraction_of_ceiling * 100.0
         );
         results["org_scale"] = serde_json::to_value(&figures)?;
+        save(&args, &results)?;
+    }
+
+    if wants("sweep-scale") {
+        let o = &args.org;
+        let options = SweepScaleOptions {
+            roles: o.resources,
+            accounts: o.accounts,
+            write_rate: o.write_rate,
+            budget: o.budget,
+            max_runs: 5,
+        };
+        eprintln!(
+            "== the sweep at scale: {} roles made by hand in {} accounts, Graph writes at {}/s, runs of {:?}",
+            options.roles, options.accounts, options.write_rate, options.budget
+        );
+        let figures = sweep_scale::run(&args.bootstrap, &options).await?;
+        eprintln!(
+            "   {} of {} federated in {} run(s), {:.1} s · steady run {:.1} s",
+            figures.federated,
+            figures.roles,
+            figures.runs.len(),
+            figures.seconds_to_federate,
+            figures.steady.seconds
+        );
+        results["sweep_scale"] = serde_json::to_value(&figures)?;
         save(&args, &results)?;
     }
 

@@ -406,6 +406,50 @@ pub fn markdown(results: &Value) -> String {
             summary(&org["process_peak_rss_mib"], 1, "MiB")
         );
     }
+    let sweep = &results["sweep_scale"];
+    if sweep.is_object() {
+        let _ = writeln!(
+            md,
+            "\n#### 5. The sweep at organisation scale: N = {} roles made by hand, asking, {} member accounts, no event delivered, Graph writes throttled at R = {} /s, runs of {} s\n",
+            sweep["roles"], sweep["accounts"], sweep["write_rate_per_s"], sweep["budget_seconds"]
+        );
+        let _ = writeln!(
+            md,
+            "| Run | time | federated after it | Graph writes admitted / 429 | Graph calls | AWS calls |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let runs = sweep["runs"].as_array().cloned().unwrap_or_default();
+        let rows = runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| (format!("{}", i + 1), run))
+            .chain(std::iter::once((
+                "steady (nothing to change)".to_owned(),
+                &sweep["steady"],
+            )));
+        for (label, run) in rows {
+            let _ = writeln!(
+                md,
+                "| {label} | {:.1} s | {} | {} / {} | {} | {} |",
+                run["seconds"].as_f64().unwrap_or(0.0),
+                run["federated_after"],
+                run["graph_writes_admitted"],
+                run["graph_writes_throttled"],
+                run["graph_calls"],
+                run["aws_calls"]
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n{} of {} roles federated in {:.1} s; {:.2} Graph writes per role; admitted writes {:.0} % of the throttle's ceiling; the process's peak RSS {:.1} MiB.",
+            sweep["federated"],
+            sweep["roles"],
+            sweep["seconds_to_federate"].as_f64().unwrap_or(0.0),
+            sweep["graph_writes_per_role"].as_f64().unwrap_or(0.0),
+            sweep["fraction_of_ceiling"].as_f64().unwrap_or(0.0) * 100.0,
+            sweep["process_peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+    }
     let _ = write!(md, "{END}");
     md
 }

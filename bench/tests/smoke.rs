@@ -9,7 +9,10 @@
 
 use std::path::PathBuf;
 
-use entra_federated_role_bench::org_scale::{self, OrgScaleOptions};
+use entra_federated_role_bench::{
+    org_scale::{self, OrgScaleOptions},
+    sweep_scale::{self, SweepScaleOptions},
+};
 
 fn bootstrap() -> PathBuf {
     if let Some(path) = std::env::var_os("EFR_BOOTSTRAP") {
@@ -62,5 +65,25 @@ async fn a_small_rollout_through_the_hub_answers_everything_and_leaves_nothing()
         figures.create.graph_writes_admitted >= 3 * options.resources,
         "each Create writes the app, its service principal and its credential: {}",
         figures.create.graph_writes_admitted
+    );
+}
+
+/// The sweep at small N — 12 roles made by hand across 3 accounts, no event delivered,
+/// Graph writes throttled — as a correctness check: every role federated, and a second
+/// run with nothing to change writes nothing to Graph but the applications' re-upserts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_federates_every_role_that_asks_without_its_event() {
+    let options = SweepScaleOptions::smoke();
+    let figures = sweep_scale::run(&bootstrap(), &options)
+        .await
+        .expect("the sweep runs");
+    eprintln!("{figures:#?}");
+    assert_eq!(figures.federated, options.roles, "every role federated");
+    assert_eq!(figures.steady.federated_after, options.roles);
+    assert_eq!(figures.steady.answer, serde_json::json!({"swept": true}));
+    assert!(
+        figures.steady.graph_writes_admitted <= options.roles,
+        "at most the application's upsert per role once nothing changes: {}",
+        figures.steady.graph_writes_admitted
     );
 }

@@ -1,0 +1,235 @@
+//! The sweep at organisation scale (DESIGN §9): N roles made by hand across A member
+//! accounts, each asking to be federated, none of whose events arrived (the worst case the
+//! sweep heals), while Graph throttles writes at R a second. The factory's schedule
+//! invokes the sweep run after run, each with the Lambda deadline D, until every role is
+//! federated; then once more, when nothing is left to change (the steady state every later
+//! run is in).
+//!
+//! Reported: the runs it took and the roles federated after each, the wall time, Graph
+//! writes admitted by the throttle against the most it could admit in that time
+//! (`R · seconds + R`), the steady-state run's time and calls, and the process's peak
+//! resident memory.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    lab::{Lab, LabOptions, Result, member_account},
+    stats::{memory, mib},
+};
+use futures::StreamExt;
+
+/// The sweep's setting.
+#[derive(Debug, Clone)]
+pub struct SweepScaleOptions {
+    /// N: roles that ask.
+    pub roles: usize,
+    /// A: member accounts (role i lives in account ⌊i·A/N⌋).
+    pub accounts: usize,
+    /// R: Graph writes per second before 429.
+    pub write_rate: f64,
+    /// D: the Lambda deadline of each run.
+    pub budget: Duration,
+    /// The most runs tried before giving up.
+    pub max_runs: usize,
+}
+
+impl SweepScaleOptions {
+    /// The small correctness run of the test command.
+    pub fn smoke() -> Self {
+        Self {
+            roles: 12,
+            accounts: 3,
+            write_rate: 20.0,
+            budget: Duration::from_secs(60),
+            max_runs: 3,
+        }
+    }
+}
+
+/// The figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepScale {
+    /// N.
+    pub roles: usize,
+    /// A.
+    pub accounts: usize,
+    /// R, Graph writes per second.
+    pub write_rate_per_s: f64,
+    /// D, seconds.
+    pub budget_seconds: f64,
+    /// Each run until every role was federated (or the runs ran out).
+    pub runs: Vec<SweepRun>,
+    /// Roles federated after the last of them.
+    pub federated: usize,
+    /// Their wall time, seconds.
+    pub seconds_to_federate: f64,
+    /// Graph writes the throttle admitted in them.
+    pub graph_writes_admitted: usize,
+    /// Graph writes answered 429 in them.
+    pub graph_writes_throttled: usize,
+    /// Admitted Graph writes per role.
+    pub graph_writes_per_role: f64,
+    /// Admitted over the most the throttle could admit in that time.
+    pub fraction_of_ceiling: f64,
+    /// The run after that, with nothing left to change.
+    pub steady: SweepRun,
+    /// The factory process's peak resident memory at the end, MiB.
+    pub process_peak_rss_mib: f64,
+}
+
+/// One run of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRun {
+    /// Its wall time, seconds.
+    pub seconds: f64,
+    /// What the function answered.
+    pub answer: Value,
+    /// Roles federated after it (their applications, counted in Entra).
+    pub federated_after: usize,
+    /// Graph writes the throttle admitted.
+    pub graph_writes_admitted: usize,
+    /// Graph writes answered 429.
+    pub graph_writes_throttled: usize,
+    /// Calls to Graph and the token endpoint.
+    pub graph_calls: usize,
+    /// Calls to moto.
+    pub aws_calls: usize,
+}
+
+/// Runs the sweep on `binary`.
+pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Result<SweepScale> {
+    let lab = Lab::start(&LabOptions {
+        members: options.accounts,
+        verify_caller_stack: false,
+        directory_quota: 4 * options.roles + 100,
+    })
+    .await?;
+    // The roles, made by hand (straight in moto, not through the factory's proxies).
+    let made: Vec<Result<()>> = futures::stream::iter(0..options.roles)
+        .map(|i| {
+            let member = &lab.members[i * options.accounts / options.roles.max(1)];
+            async move { make_role(&member.sdk, &format!("asking-{i:05}")).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    made.into_iter().collect::<Result<Vec<()>>>()?;
+
+    let polls = lab.runtime.next_polls();
+    let mut process = lab.spawn(binary)?;
+    if !lab
+        .runtime
+        .wait_for_polls(polls + 1, Duration::from_secs(60))
+        .await
+    {
+        return Err("the factory never polled".into());
+    }
+    lab.graph
+        .configure(|settings| settings.write_rate_limit = Some(options.write_rate));
+    let accounts: Vec<String> = (0..options.accounts).map(member_account).collect();
+    let sweep = json!({ "entra-federated-role": "sweep", "accounts": accounts });
+
+    let mut runs = Vec::new();
+    while runs.len() < options.max_runs {
+        let run = one_run(&lab, &sweep, options).await?;
+        let done = run.federated_after >= options.roles;
+        runs.push(run);
+        if done {
+            break;
+        }
+    }
+    let steady = one_run(&lab, &sweep, options).await?;
+    let peak = process
+        .id()
+        .and_then(memory)
+        .map_or(0.0, |m| mib(m.peak_kib));
+    process.kill().await;
+
+    let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+    let admitted: usize = runs.iter().map(|r| r.graph_writes_admitted).sum();
+    let federated = runs.last().map_or(0, |r| r.federated_after);
+    Ok(SweepScale {
+        roles: options.roles,
+        accounts: options.accounts,
+        write_rate_per_s: options.write_rate,
+        budget_seconds: options.budget.as_secs_f64(),
+        federated,
+        seconds_to_federate: seconds,
+        graph_writes_admitted: admitted,
+        graph_writes_throttled: runs.iter().map(|r| r.graph_writes_throttled).sum(),
+        graph_writes_per_role: admitted as f64 / federated.max(1) as f64,
+        fraction_of_ceiling: admitted as f64
+            / (options.write_rate * seconds + options.write_rate.max(1.0)),
+        runs,
+        steady,
+        process_peak_rss_mib: peak,
+    })
+}
+
+/// One sweep, as the schedule invokes it.
+async fn one_run(lab: &Lab, sweep: &Value, options: &SweepScaleOptions) -> Result<SweepRun> {
+    lab.reset_calls();
+    let started = Instant::now();
+    let (answer, _) = lab.invoke_answer(sweep, options.budget).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let calls = lab.calls();
+    let graph = |name: &str| name.starts_with("graph ") || name.starts_with("entra ");
+    let writes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.write && c.name.starts_with("graph "))
+        .collect();
+    let admitted = writes.iter().filter(|c| c.status != 429).count();
+    let snapshot = lab.graph.snapshot();
+    let federated_after = snapshot
+        .applications
+        .iter()
+        .filter(|a| {
+            a.created_by_factory
+                && a.tags
+                    .iter()
+                    .any(|t| t.starts_with("entra-federated-role:role="))
+        })
+        .count();
+    Ok(SweepRun {
+        seconds,
+        answer,
+        federated_after,
+        graph_writes_admitted: admitted,
+        graph_writes_throttled: writes.len() - admitted,
+        graph_calls: calls.iter().filter(|c| graph(&c.name)).count(),
+        aws_calls: calls
+            .iter()
+            .filter(|c| !graph(&c.name) && !c.name.starts_with("s3 "))
+            .count(),
+    })
+}
+
+/// A role made by hand, asking to be federated for one GitHub workflow.
+async fn make_role(sdk: &aws_config::SdkConfig, name: &str) -> Result<()> {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    aws_sdk_iam::Client::new(sdk)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .set_tags(Some(vec![
+            tag("entra-federated-role:federate", "true")?,
+            tag(
+                "entra-federated-role:github:main",
+                &format!("repo:contoso/{name}:ref:refs/heads/main"),
+            )?,
+        ]))
+        .send()
+        .await?;
+    Ok(())
+}
