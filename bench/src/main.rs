@@ -284,6 +284,7 @@ async fn run() -> Result<()> {
             write_rate: o.write_rate,
             budget: o.budget,
             max_runs: 5,
+            page_size: 100,
         };
         eprintln!(
             "== the sweep at scale: {} roles made by hand in {} accounts, Graph writes at {}/s, runs of {:?}",

@@ -34,6 +34,8 @@ pub struct SweepScaleOptions {
     pub budget: Duration,
     /// The most runs tried before giving up.
     pub max_runs: usize,
+    /// Objects per page of Graph's lists (Graph's default is 100).
+    pub page_size: usize,
 }
 
 impl SweepScaleOptions {
@@ -45,6 +47,8 @@ impl SweepScaleOptions {
             write_rate: 20.0,
             budget: Duration::from_secs(60),
             max_runs: 3,
+            // Small pages, so that the sweep follows Graph's paging here too.
+            page_size: 5,
         }
     }
 }
@@ -127,8 +131,10 @@ pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Resul
     {
         return Err("the factory never polled".into());
     }
-    lab.graph
-        .configure(|settings| settings.write_rate_limit = Some(options.write_rate));
+    lab.graph.configure(|settings| {
+        settings.write_rate_limit = Some(options.write_rate);
+        settings.page_size = options.page_size;
+    });
     let accounts: Vec<String> = (0..options.accounts).map(member_account).collect();
     let sweep = json!({ "entra-federated-role": "sweep", "accounts": accounts });
 

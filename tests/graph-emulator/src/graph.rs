@@ -115,11 +115,12 @@ pub(crate) async fn dispatch(
         .and_then(|json| {
             let request = Request {
                 method: &method,
+                // The host the client addressed: a proxy's, when one passes it on.
                 origin: format!(
                     "http://{}",
-                    headers
-                        .get("host")
-                        .and_then(|v| v.to_str().ok())
+                    ["x-forwarded-host", "host"]
+                        .iter()
+                        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
                         .unwrap_or("localhost")
                 ),
                 query: uri.query().unwrap_or_default(),

@@ -232,7 +232,7 @@ async fn forward(State(route): State<Route>, request: Request<Body>) -> Response
         // The world stopped: hold every later request until the process is killed.
         std::future::pending::<()>().await;
     }
-    let headers: Vec<(String, String)> = parts
+    let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .filter(|(name, _)| {
@@ -245,6 +245,11 @@ async fn forward(State(route): State<Route>, request: Request<Body>) -> Response
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
+    // The host the client addressed, as reverse proxies pass it on: what a server puts in
+    // the links it answers with (Graph's `@odata.nextLink`) must lead back through here.
+    if let Some(host) = parts.headers.get("host").and_then(|h| h.to_str().ok()) {
+        headers.push(("x-forwarded-host".to_owned(), host.to_owned()));
+    }
     let borrowed: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
