@@ -187,8 +187,15 @@ async fn run() -> Result<()> {
     if ALL.iter().any(|name| wants(name)) {
         let command: Vec<String> = std::env::args().skip(1).collect();
         results["generated"] = json!(now());
+        let quoted: Vec<String> = command
+            .iter()
+            .map(|arg| match arg.contains(' ') {
+                true => format!("{arg:?}"),
+                false => arg.clone(),
+            })
+            .collect();
         results["command"] = json!(
-            format!("scripts/bench {}", command.join(" "))
+            format!("scripts/bench {}", quoted.join(" "))
                 .trim()
                 .to_owned()
         );

@@ -91,7 +91,7 @@ pub struct SweepRun {
     pub seconds: f64,
     /// What the function answered.
     pub answer: Value,
-    /// Roles federated after it (their applications, counted in Entra).
+    /// Roles that say they are federated after it (their status tag, read from IAM).
     pub federated_after: usize,
     /// Graph writes the throttle admitted.
     pub graph_writes_admitted: usize,
@@ -188,17 +188,7 @@ async fn one_run(lab: &Lab, sweep: &Value, options: &SweepScaleOptions) -> Resul
         .filter(|c| c.write && c.name.starts_with("graph "))
         .collect();
     let admitted = writes.iter().filter(|c| c.status != 429).count();
-    let snapshot = lab.graph.snapshot();
-    let federated_after = snapshot
-        .applications
-        .iter()
-        .filter(|a| {
-            a.created_by_factory
-                && a.tags
-                    .iter()
-                    .any(|t| t.starts_with("entra-federated-role:role="))
-        })
-        .count();
+    let federated_after = federated_roles(lab).await?;
     Ok(SweepRun {
         seconds,
         answer,
@@ -211,6 +201,36 @@ async fn one_run(lab: &Lab, sweep: &Value, options: &SweepScaleOptions) -> Resul
             .filter(|c| !graph(&c.name) && !c.name.starts_with("s3 "))
             .count(),
     })
+}
+
+/// The roles that say they are federated (their status tag), in every member account:
+/// what the sweep achieved, read from IAM, not from Entra.
+async fn federated_roles(lab: &Lab) -> Result<usize> {
+    let mut federated = 0;
+    for member in &lab.members {
+        let iam = aws_sdk_iam::Client::new(&member.sdk);
+        let roles = iam
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        for role in roles {
+            let name = role?.role_name().to_owned();
+            if !name.starts_with("asking-") {
+                continue;
+            }
+            let role = iam.get_role().role_name(&name).send().await?;
+            let said = role.role().is_some_and(|r| {
+                r.tags()
+                    .iter()
+                    .any(|t| t.key() == "entra-federated-role:status" && t.value() == "federated")
+            });
+            federated += usize::from(said);
+        }
+    }
+    Ok(federated)
 }
 
 /// A role made by hand, asking to be federated for one GitHub workflow.

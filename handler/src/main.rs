@@ -42,8 +42,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             role_events::is_sqs_batch(&event.payload),
             role_events::is_sweep(&event.payload),
         );
-        let serves_role_events = handler.resource().is_ok_and(|r| r.config().role_events);
-        if (batch || sweep) && !serves_role_events {
+        // Off only when the configuration says so; an invalid configuration fails the batch
+        // below, so its messages come back and end in the dead-letter queue.
+        let role_events_off = handler.resource().is_ok_and(|r| !r.config().role_events);
+        if (batch || sweep) && role_events_off {
             // Role events are off (ROLE_EVENTS): nobody's batch or sweep is served.
             tracing::warn!("a role event or sweep arrived, but ROLE_EVENTS is off: ignored");
             return Ok(json!({ "batchItemFailures": [] }));
@@ -62,7 +64,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 (Ok(resource), false) => {
                     // The report goes to the log; the caller learns only whether it ran.
                     let report = Box::pin(resource.sweep(&event.payload, function_arn, work)).await;
-                    json!({ "swept": report.failed == 0 })
+                    json!({ "swept": report.failed == 0 && report.unreachable_accounts == 0 })
                 }
                 (Err(errors), _) => role_events::fail_batch(&event.payload, errors),
             };

@@ -97,19 +97,17 @@ pub fn role_plan(
     current.into_iter().chain(removals).reduce(Plan::alongside)
 }
 
-/// The reason to refuse a role, when `error` stops its federation however often it is
-/// tried: its trust cannot take the factory's statement, the application's name is held
-/// by an application that is not the factory's, or Graph refuses a permission.
+/// The reason to refuse a role, when `error` is the role's own and stops its federation
+/// however often it is tried: its trust cannot take the factory's statement. Failures of
+/// the factory's own (a Graph permission it lacks, an application name someone else
+/// holds) are not the role's: they fail the message, which the dead-letter queue's alarm
+/// then shows the operator, and never seal a role.
 fn lasting(error: &CoreError) -> Option<String> {
-    let lasting = match error {
-        CoreError::Trust(_) | CoreError::Role(RoleError::Trust(_)) => true,
-        CoreError::Graph(graph) => matches!(
-            graph,
-            GraphError::NotOurs { .. } | GraphError::Forbidden { .. }
-        ),
-        _ => false,
-    };
-    lasting.then(|| error.to_string())
+    matches!(
+        error,
+        CoreError::Trust(_) | CoreError::Role(RoleError::Trust(_))
+    )
+    .then(|| error.to_string())
 }
 
 /// The display name of a role's application when its tags give none.
