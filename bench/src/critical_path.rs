@@ -32,7 +32,7 @@ use serde_json::json;
 
 use crate::{
     footprint::success,
-    lab::{Lab, LabOptions, Resource, Result, ci_role_properties},
+    lab::{Lab, LabOptions, Resource, Result, ci_role_properties, make_asking_role},
     stats::Summary,
 };
 
@@ -240,28 +240,7 @@ pub async fn run(binary: &Path, options: &CriticalPathOptions) -> Result<Critica
 /// and delivers its `CreateRole` event: how long until the batch is answered.
 async fn role_made_by_hand(lab: &Lab, name: &str) -> Result<(Duration, Vec<ForwardedCall>)> {
     let member = &lab.members[0];
-    let tag = |key: &str, value: &str| {
-        aws_sdk_iam::types::Tag::builder()
-            .key(key)
-            .value(value)
-            .build()
-    };
-    let trust = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
-    }]});
-    aws_sdk_iam::Client::new(&member.sdk)
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust.to_string())
-        .set_tags(Some(vec![
-            tag("entra-federated-role:federate", "true")?,
-            tag(
-                "entra-federated-role:github:main",
-                &format!("repo:contoso/{name}:ref:refs/heads/main"),
-            )?,
-        ]))
-        .send()
-        .await?;
+    make_asking_role(&member.sdk, name).await?;
     deliver(lab, &member.id, "CreateRole", name).await
 }
 

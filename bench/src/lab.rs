@@ -564,6 +564,34 @@ pub fn ci_role_properties(account: &str, repo: &str) -> Value {
     })
 }
 
+/// Makes the role `name` by hand in `sdk`'s account (not through the factory), asking
+/// with its tags to be federated for the main branch of one GitHub repository.
+pub async fn make_asking_role(sdk: &SdkConfig, name: &str) -> Result<()> {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    aws_sdk_iam::Client::new(sdk)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .set_tags(Some(vec![
+            tag("entra-federated-role:federate", "true")?,
+            tag(
+                "entra-federated-role:github:main",
+                &format!("repo:contoso/{name}:ref:refs/heads/main"),
+            )?,
+        ]))
+        .send()
+        .await?;
+    Ok(())
+}
+
 async fn create_role(sdk: &SdkConfig, name: &str, trust: &Value) -> Result<String> {
     let created = aws_sdk_iam::Client::new(sdk)
         .create_role()

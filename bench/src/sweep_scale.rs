@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    lab::{Lab, LabOptions, Result, member_account},
+    lab::{Lab, LabOptions, Result, make_asking_role, member_account},
     stats::{memory, mib},
 };
 use futures::StreamExt;
@@ -115,7 +115,7 @@ pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Resul
     let made: Vec<Result<()>> = futures::stream::iter(0..options.roles)
         .map(|i| {
             let member = &lab.members[i * options.accounts / options.roles.max(1)];
-            async move { make_role(&member.sdk, &format!("asking-{i:05}")).await }
+            async move { make_asking_role(&member.sdk, &format!("asking-{i:05}")).await }
         })
         .buffer_unordered(16)
         .collect()
@@ -231,31 +231,4 @@ async fn federated_roles(lab: &Lab) -> Result<usize> {
         }
     }
     Ok(federated)
-}
-
-/// A role made by hand, asking to be federated for one GitHub workflow.
-async fn make_role(sdk: &aws_config::SdkConfig, name: &str) -> Result<()> {
-    let tag = |key: &str, value: &str| {
-        aws_sdk_iam::types::Tag::builder()
-            .key(key)
-            .value(value)
-            .build()
-    };
-    let trust = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"
-    }]});
-    aws_sdk_iam::Client::new(sdk)
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust.to_string())
-        .set_tags(Some(vec![
-            tag("entra-federated-role:federate", "true")?,
-            tag(
-                "entra-federated-role:github:main",
-                &format!("repo:contoso/{name}:ref:refs/heads/main"),
-            )?,
-        ]))
-        .send()
-        .await?;
-    Ok(())
 }

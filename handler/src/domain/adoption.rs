@@ -328,25 +328,20 @@ pub fn request(role: &ForeignRole) -> Result<Properties, PropertyErrors> {
             Value::Array(credentials.into_iter().map(|(_, c)| c).collect()),
         );
     }
-    let mut properties = match Properties::parse(&Value::Object(entra)) {
-        Ok(properties) => Some(properties),
-        Err(parsed) => {
-            errors.extend(parsed.into_iter().map(|e| retag(e, &origins)));
-            None
-        }
-    };
-    let role_side = role_properties(role);
-    match (&mut properties, role_side) {
-        (Some(properties), Ok((path, boundary, managed))) if errors.is_empty() => {
-            properties.role_name = Some(role.name.clone());
-            properties.role_path = path;
-            properties.permissions_boundary = boundary;
-            properties.managed_policy_arns = managed;
-            Ok(properties.clone())
-        }
-        (_, Err(error)) => {
-            errors.push(error);
-            Err(PropertyErrors::new(errors))
+    let parsed = Properties::parse(&Value::Object(entra))
+        .map_err(|parsed| errors.extend(parsed.into_iter().map(|e| retag(e, &origins))));
+    let role_side = role_properties(role).map_err(|error| errors.push(error));
+    match (parsed, role_side) {
+        (Ok(properties), Ok((role_path, permissions_boundary, managed_policy_arns)))
+            if errors.is_empty() =>
+        {
+            Ok(Properties {
+                role_name: Some(role.name.clone()),
+                role_path,
+                permissions_boundary,
+                managed_policy_arns,
+                ..properties
+            })
         }
         _ => Err(PropertyErrors::new(errors)),
     }
