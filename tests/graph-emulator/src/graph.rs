@@ -4,7 +4,8 @@
 //! Each handler names the page of the Graph v1.0 reference (learn.microsoft.com/graph/api/…)
 //! it follows. Errors use the OData envelope ([`crate::odata`]). The caller is always the
 //! factory, holding `Application.ReadWrite.OwnedBy` ("Microsoft Graph permissions
-//! reference": create apps, and fully manage only the apps it owns) and, when
+//! reference": create apps, and fully manage only the apps it owns) unless
+//! [`crate::Settings::owned_by_permission`] is cleared and, when
 //! [`crate::Settings::app_role_assignment_permission`] is set, `AppRoleAssignment.ReadWrite.All`.
 
 use std::sync::Arc;
@@ -20,12 +21,16 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{
     AppRole, AppRoleAssignment, Application, DeletedItem, DeletedObject,
-    FederatedIdentityCredential, ServicePrincipal, application_json, assignment_json,
-    federated_credential_json, service_principal_json,
+    FederatedIdentityCredential, KeyCredential, PasswordCredential, ServicePrincipal,
+    application_json, assignment_json, federated_credential_json, password_credential_json,
+    service_principal_json,
 };
-use crate::odata::{GraphFailure, RequestIds, now_iso, ok};
+use crate::odata::{GraphFailure, RequestIds, iso, now_iso, ok, parse_iso, years_later};
 use crate::state::{State as Directory, new_id};
-use crate::{Fault, Shared, http_api, token};
+use crate::{
+    APP_ROLE_ASSIGNMENT_PERMISSION_ID, Fault, MICROSOFT_GRAPH_SERVICE_PRINCIPAL_ID,
+    OWNED_BY_PERMISSION_ID, Shared, http_api, keys, token,
+};
 
 type GraphResult = Result<(StatusCode, Option<Value>), GraphFailure>;
 
@@ -33,12 +38,13 @@ type GraphResult = Result<(StatusCode, Option<Value>), GraphFailure>;
 /// restrictions for federated identity credentials").
 const MAX_FEDERATED_CREDENTIALS: usize = 20;
 /// Collections whose next path segment is an object id (for the call counters).
-const COLLECTIONS: [&str; 5] = [
+const COLLECTIONS: [&str; 6] = [
     "applications",
     "servicePrincipals",
     "deletedItems",
     "federatedIdentityCredentials",
     "appRoleAssignedTo",
+    "appRoleAssignments",
 ];
 
 /// The one handler behind every path.
@@ -351,10 +357,35 @@ fn method_not_allowed() -> GraphFailure {
     )
 }
 
+/// Without `Application.ReadWrite.OwnedBy` ([`crate::Settings::owned_by_permission`]) the
+/// factory may read but not write applications, service principals or deleted items: Graph
+/// answers an app without the permission an operation needs 403 `Authorization_RequestDenied`
+/// ("Microsoft Graph error responses and resource types"). App role grants are the exception:
+/// they need `AppRoleAssignment.ReadWrite.All` alone ("Grant an appRoleAssignment for a service
+/// principal"), checked where they are made.
+fn check_owned_by_permission(
+    state: &Directory,
+    request: &Request<'_>,
+    segments: &[String],
+) -> Result<(), GraphFailure> {
+    let write = *request.method != Method::GET;
+    let managed = segments.first().is_some_and(|first| {
+        first.starts_with("applications")
+            || first.starts_with("servicePrincipals")
+            || first == "directory"
+    });
+    let grant = segments.iter().any(|s| s == "appRoleAssignedTo");
+    if write && managed && !grant && !state.settings.owned_by_permission {
+        return Err(GraphFailure::denied());
+    }
+    Ok(())
+}
+
 fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> GraphResult {
     let Some(first) = segments.first() else {
         return Err(segment_not_found(""));
     };
+    check_owned_by_permission(state, request, segments)?;
     if let Some((key, value)) = keyed(first, "applications") {
         let key = match key.as_str() {
             "uniqueName" => AppKey::UniqueName(value),
@@ -611,8 +642,157 @@ fn application_route(
             let id = owned_application(state, &key)?;
             federated_credential_item(state, request, &id, item)
         }
+        [action] if action == "addPassword" || action == "removePassword" => {
+            let id = owned_application(state, &key)?;
+            match (*request.method == Method::POST, action.as_str()) {
+                (true, "addPassword") => add_password(state, &id, request.body.as_ref()),
+                (true, _) => remove_password(state, &id, request.body.as_ref()),
+                (false, _) => Err(method_not_allowed()),
+            }
+        }
         [other, ..] => Err(segment_not_found(other)),
     }
+}
+
+/// "application: addPassword" (learn.microsoft.com/graph/api/application-addpassword): an
+/// optional `passwordCredential` with `displayName`, `startDateTime` (default now) and
+/// `endDateTime` (default start + 2 years); 200 with the new passwordCredential, whose
+/// `secretText` ("passwordCredential resource type": 16–64 characters, "only returned during
+/// the initial POST request to addPassword") is never shown again, and `hint` its first
+/// three characters. An end before the start is refused (not confirmed against Graph).
+fn add_password(state: &mut Directory, id: &str, body: Option<&Map<String, Value>>) -> GraphResult {
+    let requested = body.and_then(|b| b.get("passwordCredential"));
+    let field = |name: &str| requested.and_then(|c| c.get(name)).filter(|v| !v.is_null());
+    let invalid = |name: &str| {
+        GraphFailure::bad_request(format!("Invalid value specified for property '{name}'."))
+    };
+    let display_name = match field("displayName") {
+        None => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| invalid("displayName"))?.to_owned()),
+    };
+    let date = |name: &str| match field(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(parse_iso)
+            .map(Some)
+            .ok_or_else(|| invalid(name)),
+    };
+    let start = date("startDateTime")?.unwrap_or_else(time::OffsetDateTime::now_utc);
+    let end = date("endDateTime")?.unwrap_or_else(|| years_later(start, 2));
+    if end <= start {
+        return Err(invalid("endDateTime"));
+    }
+    let (credential, secret) = PasswordCredential::generate(display_name, start, end);
+    let mut json = password_credential_json(&credential);
+    json["secretText"] = json!(secret);
+    state
+        .applications
+        .get_mut(id)
+        .ok_or_else(|| GraphFailure::not_found(id))?
+        .password_credentials
+        .push(credential);
+    Ok((StatusCode::OK, Some(json)))
+}
+
+/// "application: removePassword" (learn.microsoft.com/graph/api/application-removepassword):
+/// `keyId` is required; 204 No Content. The reference does not say what an unknown `keyId`
+/// gets, and no record of Graph's answer was found: the emulator answers 400
+/// `Request_BadRequest`.
+fn remove_password(
+    state: &mut Directory,
+    id: &str,
+    body: Option<&Map<String, Value>>,
+) -> GraphResult {
+    let key_id = body
+        .and_then(|b| b.get("keyId"))
+        .and_then(Value::as_str)
+        .filter(|k| uuid::Uuid::parse_str(k).is_ok())
+        .ok_or_else(|| {
+            GraphFailure::bad_request("Property 'keyId' is required and must be a GUID.")
+        })?;
+    let app = state
+        .applications
+        .get_mut(id)
+        .ok_or_else(|| GraphFailure::not_found(id))?;
+    let before = app.password_credentials.len();
+    app.password_credentials
+        .retain(|p| !p.key_id.eq_ignore_ascii_case(key_id));
+    if app.password_credentials.len() == before {
+        return Err(GraphFailure::bad_request(format!(
+            "No credential with key id '{key_id}' was found."
+        )));
+    }
+    Ok((StatusCode::NO_CONTENT, None))
+}
+
+/// `keyCredentials` in "Update application" (learn.microsoft.com/graph/api/
+/// application-update; "keyCredential resource type"; "Add a certificate to an app using
+/// Microsoft Graph"): the list replaces the app's keys. An entry whose `keyId` the app
+/// already has keeps that key as it is (a client sends back what it read, `key` being null
+/// there); any other entry is a new key and must carry `key` (the base64 DER certificate),
+/// `type` (`AsymmetricX509Cert` or `X509CertAndPassword`) and `usage` (`Verify` or `Sign`).
+/// A new key's dates come from its certificate, and its `customKeyIdentifier` defaults to
+/// the certificate's thumbprint. (`removeKey` needs a proof of possession signed with a valid
+/// key of the app, so a client without one removes keys by PATCHing the list.)
+fn key_credentials(
+    existing: &[KeyCredential],
+    value: &Value,
+) -> Result<Vec<KeyCredential>, GraphFailure> {
+    use base64::Engine;
+    let invalid = |why: &str| {
+        GraphFailure::bad_request(format!(
+            "Invalid value specified for property 'keyCredentials': {why}."
+        ))
+    };
+    let mut credentials: Vec<KeyCredential> = Vec::new();
+    for entry in value
+        .as_array()
+        .ok_or_else(|| invalid("not a collection"))?
+    {
+        let text = |name: &str| entry.get(name).and_then(Value::as_str);
+        let key_id = text("keyId");
+        if key_id.is_some_and(|k| credentials.iter().any(|c| c.key_id.eq_ignore_ascii_case(k))) {
+            return Err(invalid("duplicate keyId"));
+        }
+        if let Some(kept) =
+            key_id.and_then(|k| existing.iter().find(|c| c.key_id.eq_ignore_ascii_case(k)))
+        {
+            credentials.push(kept.clone());
+            continue;
+        }
+        let key_id = match key_id {
+            None => new_id(),
+            Some(k) => uuid::Uuid::parse_str(k)
+                .map_err(|_| invalid("keyId is not a GUID"))?
+                .to_string(),
+        };
+        let type_ = text("type")
+            .filter(|t| matches!(*t, "AsymmetricX509Cert" | "X509CertAndPassword"))
+            .ok_or_else(|| invalid("a new key needs a type"))?;
+        let usage = text("usage")
+            .filter(|u| matches!(*u, "Verify" | "Sign"))
+            .ok_or_else(|| invalid("a new key needs a usage"))?;
+        let der = text("key")
+            .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+            .ok_or_else(|| invalid("a new key needs its key, base64"))?;
+        let (_, certificate) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| invalid("the key is not an X.509 certificate"))?;
+        let validity = certificate.validity();
+        credentials.push(KeyCredential {
+            key_id,
+            display_name: text("displayName").map(str::to_owned),
+            type_: type_.to_owned(),
+            usage: usage.to_owned(),
+            start_date_time: iso(validity.not_before.to_datetime()),
+            end_date_time: iso(validity.not_after.to_datetime()),
+            custom_key_identifier: Some(
+                text("customKeyIdentifier")
+                    .map_or_else(|| keys::thumbprint_hex(&der), str::to_owned),
+            ),
+        });
+    }
+    Ok(credentials)
 }
 
 /// "Upsert application" (learn.microsoft.com/graph/api/application-upsert): `PATCH
@@ -676,6 +856,8 @@ fn upsert_application(
         app_roles: Vec::new(),
         owners: vec![state.factory_sp_id.clone()],
         federated_identity_credentials: Vec::new(),
+        password_credentials: Vec::new(),
+        key_credentials: Vec::new(),
         created_by_factory: true,
         created_date_time: now_iso(),
         created_at: Some(Instant::now()),
@@ -843,6 +1025,14 @@ fn update_application(
                         }
                     },
                 }
+            }
+            "keyCredentials" => app.key_credentials = key_credentials(&app.key_credentials, value)?,
+            "passwordCredentials" => {
+                // "Update application": "Using PATCH to set passwordCredential is not
+                // supported. Use the addPassword and removePassword methods".
+                return Err(GraphFailure::bad_request(
+                    "Property 'passwordCredentials' cannot be set with PATCH; use addPassword and removePassword.",
+                ));
             }
             "appRoles" => {
                 let roles: Vec<AppRole> = serde_json::from_value(value.clone()).map_err(|_| {
@@ -1310,6 +1500,16 @@ fn service_principal_route(
             }
             _ => Err(method_not_allowed()),
         },
+        [collection] if collection == "appRoleAssignments" => match *request.method {
+            Method::GET => {
+                let value: Vec<Value> = held_assignments(state, &id)
+                    .iter()
+                    .map(assignment_json)
+                    .collect();
+                Ok((StatusCode::OK, Some(json!({ "value": value }))))
+            }
+            _ => Err(method_not_allowed()),
+        },
         [collection] if collection == "appRoleAssignedTo" => match *request.method {
             Method::GET => {
                 if !state.settings.app_role_assignment_permission {
@@ -1346,6 +1546,69 @@ fn service_principal_route(
         },
         [other, ..] => Err(segment_not_found(other)),
     }
+}
+
+/// "List appRoleAssignments granted to a service principal" (learn.microsoft.com/graph/api/
+/// serviceprincipal-list-approleassignments): the app roles this principal holds, i.e. its
+/// application permissions. The factory holds Microsoft Graph's `Application.ReadWrite.OwnedBy`
+/// and `AppRoleAssignment.ReadWrite.All` as [`crate::Settings`] say (their ids from the
+/// "Microsoft Graph permissions reference", on [`MICROSOFT_GRAPH_SERVICE_PRINCIPAL_ID`]); every
+/// principal also holds the roles granted to it on the directory's resources.
+fn held_assignments(state: &Directory, principal_id: &str) -> Vec<AppRoleAssignment> {
+    let mut held = Vec::new();
+    let factory = state
+        .service_principals
+        .get(principal_id)
+        .filter(|sp| sp.id == state.factory_sp_id);
+    if let Some(factory) = factory {
+        let permissions = [
+            (state.settings.owned_by_permission, OWNED_BY_PERMISSION_ID),
+            (
+                state.settings.app_role_assignment_permission,
+                APP_ROLE_ASSIGNMENT_PERMISSION_ID,
+            ),
+        ];
+        let granted = state
+            .applications
+            .values()
+            .find(|a| a.app_id == factory.app_id)
+            .map(|a| a.created_date_time.clone())
+            .unwrap_or_default();
+        for (_, role) in permissions.iter().filter(|(held, _)| *held) {
+            held.push(AppRoleAssignment {
+                id: assignment_id(principal_id, role),
+                app_role_id: (*role).to_owned(),
+                principal_id: principal_id.to_owned(),
+                principal_type: "ServicePrincipal".to_owned(),
+                principal_display_name: factory.display_name.clone(),
+                resource_id: MICROSOFT_GRAPH_SERVICE_PRINCIPAL_ID.to_owned(),
+                resource_display_name: "Microsoft Graph".to_owned(),
+                created_date_time: granted.clone(),
+            });
+        }
+    }
+    held.extend(
+        state
+            .service_principals
+            .values()
+            .flat_map(|resource| &resource.app_role_assigned_to)
+            .filter(|a| a.principal_id == principal_id)
+            .cloned(),
+    );
+    held
+}
+
+/// A stable assignment id that looks like Graph's: 43 base64url characters.
+fn assignment_id(principal_id: &str, app_role_id: &str) -> String {
+    use base64::Engine;
+    let bytes = |id: &str| {
+        uuid::Uuid::parse_str(id)
+            .map(|u| *u.as_bytes())
+            .unwrap_or_default()
+    };
+    let mut raw = bytes(principal_id).to_vec();
+    raw.extend_from_slice(&bytes(app_role_id));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// "Grant an appRoleAssignment for a service principal" (learn.microsoft.com/graph/api/

@@ -25,6 +25,7 @@ struct SettingsPatch {
     latency_millis: Option<u64>,
     write_rate_limit: Option<f64>,
     app_role_assignment_permission: Option<bool>,
+    owned_by_permission: Option<bool>,
     replication_lag_millis: Option<u64>,
 }
 
@@ -149,6 +150,9 @@ fn handle_inner(
             }
             if let Some(v) = patch.app_role_assignment_permission {
                 s.app_role_assignment_permission = v;
+            }
+            if let Some(v) = patch.owned_by_permission {
+                s.owned_by_permission = v;
             }
             if let Some(v) = patch.replication_lag_millis {
                 s.replication_lag = Duration::from_millis(v);

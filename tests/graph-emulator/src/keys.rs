@@ -123,6 +123,13 @@ pub fn thumbprint_sha1(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
+/// Uppercase hex SHA-1 of a DER certificate: the thumbprint Entra shows, and the default
+/// `customKeyIdentifier` of a key credential ("keyCredential resource type").
+pub(crate) fn thumbprint_hex(der: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
+}
+
 /// Big-endian modulus and exponent of an RSA certificate's key, without leading zeros.
 fn rsa_components(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EmulatorError> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der)

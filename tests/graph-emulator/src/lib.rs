@@ -51,7 +51,7 @@ mod token;
 pub use keys::{TestKey, thumbprint_s256, thumbprint_sha1};
 pub use model::{
     AppRole, AppRoleAssignment, Application, DeletedItem, DeletedObject,
-    FederatedIdentityCredential, ServicePrincipal, Snapshot,
+    FederatedIdentityCredential, KeyCredential, PasswordCredential, ServicePrincipal, Snapshot,
 };
 
 use state::State;
@@ -59,6 +59,23 @@ use state::State;
 /// The permission that app role assignments need ("Grant or revoke API permissions
 /// programmatically" / `servicePrincipal: Grant an appRoleAssignment` permissions table).
 pub const APP_ROLE_ASSIGNMENT_PERMISSION: &str = "AppRoleAssignment.ReadWrite.All";
+
+/// The id of the `AppRoleAssignment.ReadWrite.All` app role of Microsoft Graph ("Microsoft
+/// Graph permissions reference", learn.microsoft.com/graph/permissions-reference).
+pub const APP_ROLE_ASSIGNMENT_PERMISSION_ID: &str = "06b708a9-e830-4db3-a914-8e69da51d44f";
+
+/// The permission the factory manages its applications with: create applications, and
+/// manage only those it owns.
+pub const OWNED_BY_PERMISSION: &str = "Application.ReadWrite.OwnedBy";
+
+/// The id of the `Application.ReadWrite.OwnedBy` app role of Microsoft Graph ("Microsoft
+/// Graph permissions reference").
+pub const OWNED_BY_PERMISSION_ID: &str = "18a4783c-866b-4cc7-a460-3d5e5662c884";
+
+/// The object id the emulator gives Microsoft Graph's service principal in its tenant (the
+/// `resourceId` of the factory's Graph permissions; in a real tenant it is the id of
+/// `servicePrincipals(appId='00000003-0000-0000-c000-000000000000')`).
+pub const MICROSOFT_GRAPH_SERVICE_PRINCIPAL_ID: &str = "5d2c3e4f-8a9b-4c1d-9e7f-0a1b2c3d4e5f";
 
 /// What an emulator is started with.
 #[derive(Debug, Clone)]
@@ -115,6 +132,10 @@ pub struct Settings {
     pub write_rate_limit: Option<f64>,
     /// Whether the factory holds `AppRoleAssignment.ReadWrite.All`.
     pub app_role_assignment_permission: bool,
+    /// Whether the factory holds `Application.ReadWrite.OwnedBy` (the default). Without it,
+    /// every write to applications, service principals and deleted items is 403
+    /// `Authorization_RequestDenied`; reads keep working.
+    pub owned_by_permission: bool,
     /// Replication lag: for this long after the write, a new application or service
     /// principal is not found by its object id, and a soft-deleted object is not found
     /// among deleted items (listed, read or purged), each answering 404
@@ -136,6 +157,7 @@ impl Default for Settings {
             latency: Duration::ZERO,
             write_rate_limit: None,
             app_role_assignment_permission: false,
+            owned_by_permission: true,
             replication_lag: Duration::ZERO,
             page_size: 100,
         }
@@ -276,7 +298,7 @@ impl Shared {
 /// `{"fault":{"kind":"answerLost"},"times":1,"method":"POST"}`),
 /// `POST /_emulator/settings` (`{"tokenLifetimeSecs","directoryQuota","spLagAttempts",
 /// "spLagMillis","federatedSignInLag","latencyMillis","writeRateLimit",
-/// "appRoleAssignmentPermission","replicationLagMillis"}`, each optional),
+/// "appRoleAssignmentPermission","ownedByPermission","replicationLagMillis"}`, each optional),
 /// `POST /_emulator/credentials/secret` (`{"secret"}`),
 /// `POST /_emulator/credentials/certificate` (`{"pem"}`),
 /// `POST /_emulator/credentials/jwks` (a JWKS), and
@@ -483,6 +505,79 @@ impl GraphEmulator {
             app_id: app.app_id,
             service_principal_id: sp,
         }
+    }
+
+    /// Adds a client secret to the application with this appId, as an administrator would
+    /// in the portal ("application: addPassword"): valid from now for two years. Its value
+    /// is not returned; the credential is.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such application.
+    pub fn add_password(&self, app_id: &str, display_name: &str) -> PasswordCredential {
+        let start = time::OffsetDateTime::now_utc();
+        let (credential, _secret) = PasswordCredential::generate(
+            Some(display_name.to_owned()),
+            start,
+            odata::years_later(start, 2),
+        );
+        self.edit_application(app_id, |app| {
+            app.password_credentials.push(credential.clone());
+        });
+        credential
+    }
+
+    /// Adds a certificate to the application with this appId, as an administrator would in
+    /// the portal: an `AsymmetricX509Cert` for `Verify`, valid from now for a year.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such application.
+    pub fn add_key_credential(&self, app_id: &str, display_name: &str) -> KeyCredential {
+        let start = time::OffsetDateTime::now_utc();
+        let credential = KeyCredential {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            display_name: Some(display_name.to_owned()),
+            type_: "AsymmetricX509Cert".to_owned(),
+            usage: "Verify".to_owned(),
+            start_date_time: odata::iso(start),
+            end_date_time: odata::iso(odata::years_later(start, 1)),
+            custom_key_identifier: None,
+        };
+        self.edit_application(app_id, |app| app.key_credentials.push(credential.clone()));
+        credential
+    }
+
+    /// Changes the live application with this appId by hand, as an administrator editing
+    /// the directory would (e.g. its federated identity credentials).
+    ///
+    /// # Panics
+    ///
+    /// When there is no such application.
+    pub fn edit_application(&self, app_id: &str, change: impl FnOnce(&mut Application)) {
+        let mut state = self.shared.lock();
+        let app = state
+            .applications
+            .values_mut()
+            .find(|a| a.app_id.eq_ignore_ascii_case(app_id))
+            .unwrap_or_else(|| panic!("no application with appId {app_id} in the emulator"));
+        change(app);
+    }
+
+    /// Changes the live service principal of this appId by hand, as an administrator
+    /// editing the directory would (e.g. its `appRoleAssignmentRequired`).
+    ///
+    /// # Panics
+    ///
+    /// When there is no such service principal.
+    pub fn edit_service_principal(&self, app_id: &str, change: impl FnOnce(&mut ServicePrincipal)) {
+        let mut state = self.shared.lock();
+        let sp = state
+            .service_principals
+            .values_mut()
+            .find(|s| s.app_id.eq_ignore_ascii_case(app_id))
+            .unwrap_or_else(|| panic!("no service principal for appId {app_id} in the emulator"));
+        change(sp);
     }
 
     /// The whole directory.

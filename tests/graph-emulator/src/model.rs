@@ -4,8 +4,9 @@
 //!
 //! Property names and shapes follow the Graph v1.0 resource pages: "application resource
 //! type", "servicePrincipal resource type", "federatedIdentityCredential resource type",
-//! "appRole resource type", "appRoleAssignment resource type" and "directory resource type"
-//! (`deletedItems`), all under learn.microsoft.com/graph/api/resources/.
+//! "appRole resource type", "appRoleAssignment resource type", "passwordCredential resource
+//! type", "keyCredential resource type" and "directory resource type" (`deletedItems`), all
+//! under learn.microsoft.com/graph/api/resources/.
 
 use std::time::Instant;
 
@@ -40,6 +41,10 @@ pub struct Application {
     pub owners: Vec<String>,
     /// `federatedIdentityCredentials`.
     pub federated_identity_credentials: Vec<FederatedIdentityCredential>,
+    /// `passwordCredentials` (client secrets; their values are not kept).
+    pub password_credentials: Vec<PasswordCredential>,
+    /// `keyCredentials` (certificates; their keys are not kept).
+    pub key_credentials: Vec<KeyCredential>,
     /// Whether the factory created it (counts against its directory quota).
     pub created_by_factory: bool,
     /// `createdDateTime`.
@@ -93,6 +98,68 @@ pub struct FederatedIdentityCredential {
     pub audiences: Vec<String>,
     /// Description.
     pub description: Option<String>,
+}
+
+/// A client secret of an application (`passwordCredential`), without its value: Graph returns
+/// `secretText` only in the answer to `addPassword`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    /// The secret's id (a GUID).
+    pub key_id: String,
+    /// Friendly name.
+    pub display_name: Option<String>,
+    /// The secret's first three characters.
+    pub hint: Option<String>,
+    /// When it becomes valid (ISO 8601, UTC).
+    pub start_date_time: String,
+    /// When it expires (ISO 8601, UTC).
+    pub end_date_time: String,
+}
+
+impl PasswordCredential {
+    /// A new secret valid from `start` to `end`, and its value: 40 URL-safe characters
+    /// (Entra's are 16–64), whose first three are the `hint`.
+    pub(crate) fn generate(
+        display_name: Option<String>,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> (Self, String) {
+        use base64::Engine;
+        let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+        let bytes: Vec<u8> = random.iter().flat_map(|u| *u.as_bytes()).take(30).collect();
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let credential = Self {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            display_name,
+            hint: Some(secret.chars().take(3).collect()),
+            start_date_time: crate::odata::iso(start),
+            end_date_time: crate::odata::iso(end),
+        };
+        (credential, secret)
+    }
+}
+
+/// A certificate of an application (`keyCredential`), without its key: Graph returns `key`
+/// only to `$select=keyCredentials` on one application, and null otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    /// The key's id (a GUID).
+    pub key_id: String,
+    /// Friendly name.
+    pub display_name: Option<String>,
+    /// `AsymmetricX509Cert` or `X509CertAndPassword`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `Verify` or `Sign`.
+    pub usage: String,
+    /// When it becomes valid (ISO 8601, UTC).
+    pub start_date_time: String,
+    /// When it expires (ISO 8601, UTC).
+    pub end_date_time: String,
+    /// Identifies the key; by default the certificate's SHA-1 thumbprint (hex).
+    pub custom_key_identifier: Option<String>,
 }
 
 /// A service principal (enterprise application).
@@ -236,6 +303,16 @@ impl Snapshot {
 }
 
 pub(crate) fn application_json(app: &Application, deleted: Option<&str>) -> Value {
+    let passwords: Vec<Value> = app
+        .password_credentials
+        .iter()
+        .map(password_credential_json)
+        .collect();
+    let keys: Vec<Value> = app
+        .key_credentials
+        .iter()
+        .map(key_credential_json)
+        .collect();
     json!({
         "@odata.type": "#microsoft.graph.application",
         "id": app.id,
@@ -248,6 +325,8 @@ pub(crate) fn application_json(app: &Application, deleted: Option<&str>) -> Valu
         "signInAudience": app.sign_in_audience,
         "api": { "requestedAccessTokenVersion": app.requested_access_token_version },
         "appRoles": app.app_roles,
+        "passwordCredentials": passwords,
+        "keyCredentials": keys,
         "createdDateTime": app.created_date_time,
         "deletedDateTime": deleted,
     })
@@ -271,6 +350,32 @@ pub(crate) fn service_principal_json(
         "tags": sp.tags,
         "appRoles": app_roles,
         "deletedDateTime": deleted,
+    })
+}
+
+/// A `passwordCredential` as listed: never with `secretText`.
+pub(crate) fn password_credential_json(p: &PasswordCredential) -> Value {
+    json!({
+        "customKeyIdentifier": null,
+        "displayName": p.display_name,
+        "endDateTime": p.end_date_time,
+        "hint": p.hint,
+        "keyId": p.key_id,
+        "startDateTime": p.start_date_time,
+    })
+}
+
+/// A `keyCredential` as listed: `key` is null.
+pub(crate) fn key_credential_json(k: &KeyCredential) -> Value {
+    json!({
+        "customKeyIdentifier": k.custom_key_identifier,
+        "displayName": k.display_name,
+        "endDateTime": k.end_date_time,
+        "key": null,
+        "keyId": k.key_id,
+        "startDateTime": k.start_date_time,
+        "type": k.type_,
+        "usage": k.usage,
     })
 }
 

@@ -11,6 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
+use time::{OffsetDateTime, UtcOffset};
 
 /// Ids of one request, echoed in headers and in error bodies.
 #[derive(Debug, Clone)]
@@ -133,9 +134,29 @@ pub(crate) fn ok(status: StatusCode, body: Option<Value>, ids: &RequestIds) -> R
 
 /// Now as Graph writes timestamps: ISO 8601 (RFC 3339) in UTC, whole seconds.
 pub(crate) fn now_iso() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.replace_nanosecond(0)
-        .unwrap_or(now)
+    iso(OffsetDateTime::now_utc())
+}
+
+/// `at` as Graph writes timestamps: ISO 8601 (RFC 3339) in UTC, whole seconds.
+pub(crate) fn iso(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// `years` after `at` (the same day and time; 28 February for 29 February).
+pub(crate) fn years_later(at: OffsetDateTime, years: i32) -> OffsetDateTime {
+    at.replace_year(at.year() + years)
+        .or_else(|_| (at - time::Duration::days(1)).replace_year(at.year() + years))
+        .unwrap_or(at)
+}
+
+/// A `DateTimeOffset` the client sent: ISO 8601 as Graph's reference pages show it (e.g.
+/// `2014-01-01T00:00:00Z`), read as RFC 3339, in UTC.
+pub(crate) fn parse_iso(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|at| at.to_offset(UtcOffset::UTC))
 }

@@ -142,6 +142,8 @@ impl State {
             app_roles: Vec::new(),
             owners: Vec::new(),
             federated_identity_credentials: Vec::new(),
+            password_credentials: Vec::new(),
+            key_credentials: Vec::new(),
             created_by_factory: false,
             created_date_time: crate::odata::now_iso(),
             created_at: Some(Instant::now()),

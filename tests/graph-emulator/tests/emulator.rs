@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
 use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
 use jsonwebtoken::{Algorithm, Header};
 use reqwest::{Method, StatusCode};
@@ -1462,4 +1463,546 @@ async fn owned_applications_are_listed_by_tag() {
         !names(&listed).contains(&"late".to_owned()),
         "not replicated yet"
     );
+}
+
+// --- application credentials -----------------------------------------------------------
+
+/// The `passwordCredentials` of a Graph answer, checked never to carry a secret.
+fn listed_passwords(app: &Value) -> Vec<Value> {
+    let passwords = app["passwordCredentials"].as_array().unwrap().clone();
+    for password in &passwords {
+        assert!(password.get("secretText").is_none(), "{password}");
+        assert!(password["keyId"].is_string() && password["hint"].is_string());
+    }
+    passwords
+}
+
+fn year(timestamp: &Value) -> i32 {
+    timestamp.as_str().unwrap()[..4].parse().unwrap()
+}
+
+#[tokio::test]
+async fn passwords_are_added_once_shown_and_removed_by_key_id() {
+    let c = start().await;
+    let (_, app) = c.upsert("pw").await;
+    let id = app["id"].as_str().unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    assert!(listed_passwords(&app).is_empty());
+
+    let (status, added) = c
+        .graph(
+            Method::POST,
+            &format!("/applications/{id}/addPassword"),
+            Some(json!({"passwordCredential": {"displayName": "ci"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let secret = added["secretText"].as_str().unwrap().to_owned();
+    assert!((16..=64).contains(&secret.len()), "{secret}");
+    assert_eq!(added["hint"], secret[..3]);
+    assert_eq!(added["displayName"], "ci");
+    assert_eq!(
+        year(&added["endDateTime"]),
+        year(&added["startDateTime"]) + 2
+    );
+    let first = added["keyId"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&first).is_ok());
+
+    // By appId with an end date, and by uniqueName without a body.
+    let (status, dated) = c
+        .graph(
+            Method::POST,
+            &format!("/applications(appId='{app_id}')/addPassword"),
+            Some(json!({"passwordCredential": {"endDateTime": "2099-01-01T00:00:00Z"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dated}");
+    assert_eq!(dated["endDateTime"], "2099-01-01T00:00:00Z");
+    let (status, offset) = c
+        .graph(
+            Method::POST,
+            &format!("/applications/{id}/addPassword"),
+            Some(json!({"passwordCredential": {
+                "startDateTime": "2030-06-01T01:30:00.1234567+02:00",
+                "endDateTime": "2031-06-01T00:00:00-05:30",
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offset}");
+    assert_eq!(
+        (&offset["startDateTime"], &offset["endDateTime"]),
+        (
+            &json!("2030-05-31T23:30:00Z"),
+            &json!("2031-06-01T05:30:00Z")
+        )
+    );
+    let key = offset["keyId"].as_str().unwrap();
+    let (status, _) = c
+        .graph(
+            Method::POST,
+            &format!("/applications/{id}/removePassword"),
+            Some(json!({"keyId": key})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = c
+        .graph(
+            Method::POST,
+            "/applications(uniqueName='pw')/addPassword",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) = c
+        .graph(
+            Method::POST,
+            &format!("/applications/{id}/addPassword"),
+            Some(json!({"passwordCredential": {"endDateTime": "next year"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "Request_BadRequest")
+    );
+
+    // Read back, one by one and in the list, the secret is never there again.
+    let (_, got) = c
+        .graph(Method::GET, &format!("/applications/{id}"), None)
+        .await;
+    assert_eq!(listed_passwords(&got).len(), 3);
+    assert!(!got.to_string().contains(&secret));
+    let (_, list) = c.graph(Method::GET, "/applications", None).await;
+    assert_eq!(listed_passwords(&list["value"][0]).len(), 3);
+    assert!(!list.to_string().contains(&secret));
+    let stored = c.emulator.snapshot().application("pw").unwrap().clone();
+    assert_eq!(stored.password_credentials[0].key_id, first);
+    assert_eq!(
+        stored.password_credentials[0].hint.as_deref(),
+        Some(&secret[..3])
+    );
+
+    let remove = format!("/applications/{id}/removePassword");
+    let (status, body) = c
+        .graph(Method::POST, &remove, Some(json!({"keyId": first})))
+        .await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    for body in [json!({"keyId": first}), json!({}), json!({"keyId": "nope"})] {
+        let (status, error) = c.graph(Method::POST, &remove, Some(body)).await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::BAD_REQUEST, "Request_BadRequest")
+        );
+    }
+    assert_eq!(
+        c.graph(Method::GET, &remove, None).await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let (_, got) = c
+        .graph(Method::GET, &format!("/applications/{id}"), None)
+        .await;
+    assert_eq!(listed_passwords(&got).len(), 2);
+
+    // Secrets are not PATCHed ("Update application").
+    let (status, _) = c
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"passwordCredentials": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let unknown = format!("/applications/{}/addPassword", uuid::Uuid::new_v4());
+    let (status, error) = c.graph(Method::POST, &unknown, None).await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::NOT_FOUND, "Request_ResourceNotFound")
+    );
+
+    // A deleted application is shown with its credentials, still without secrets.
+    c.graph(Method::DELETE, &format!("/applications/{id}"), None)
+        .await;
+    let (_, deleted) = c
+        .graph(Method::GET, &format!("/directory/deletedItems/{id}"), None)
+        .await;
+    assert_eq!(listed_passwords(&deleted).len(), 2);
+}
+
+#[tokio::test]
+async fn key_credentials_are_replaced_by_patch_keeping_known_key_ids() {
+    let c = start().await;
+    let (_, app) = c.upsert("keys").await;
+    let path = format!("/applications/{}", app["id"].as_str().unwrap());
+    let app_id = app["appId"].as_str().unwrap();
+    let portal = c.emulator.add_key_credential(app_id, "portal");
+    let (_, got) = c.graph(Method::GET, &path, None).await;
+    assert_eq!(got["keyCredentials"][0]["keyId"], portal.key_id);
+    assert_eq!(got["keyCredentials"][0]["type"], "AsymmetricX509Cert");
+    assert_eq!(got["keyCredentials"][0]["usage"], "Verify");
+    assert!(got["keyCredentials"][0]["key"].is_null());
+
+    let certificate = TestKey::generate("rotated");
+    let der = base64::engine::general_purpose::STANDARD.encode(certificate.certificate_der());
+    let new_key = json!({"type": "AsymmetricX509Cert", "usage": "Verify", "key": der, "displayName": "CN=rotated"});
+    c.patch(
+        &path,
+        json!({"keyCredentials": [{"keyId": portal.key_id}, new_key]}),
+    )
+    .await;
+    let keys = c
+        .emulator
+        .snapshot()
+        .application("keys")
+        .unwrap()
+        .key_credentials
+        .clone();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], portal, "a known keyId keeps its key");
+    let rotated = keys[1].clone();
+    assert_eq!(rotated.display_name.as_deref(), Some("CN=rotated"));
+    let thumbprint = rotated.custom_key_identifier.clone().unwrap();
+    assert!(thumbprint.len() == 40 && thumbprint.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(rotated.end_date_time > rotated.start_date_time);
+
+    let without = |field: &str| {
+        let mut entry = new_key.clone();
+        entry.as_object_mut().unwrap().remove(field);
+        entry
+    };
+    let mut not_a_certificate = new_key.clone();
+    not_a_certificate["key"] = json!("bm90IGEgY2VydGlmaWNhdGU=");
+    for bad in [
+        json!([without("key")]),
+        json!([without("type")]),
+        json!([without("usage")]),
+        json!([not_a_certificate]),
+        json!([{"keyId": portal.key_id}, {"keyId": portal.key_id}]),
+        json!([{"keyId": uuid::Uuid::new_v4().to_string(), "key": null}]),
+        json!("all"),
+    ] {
+        let (status, error) = c
+            .graph(Method::PATCH, &path, Some(json!({"keyCredentials": bad})))
+            .await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::BAD_REQUEST, "Request_BadRequest"),
+            "{bad}"
+        );
+    }
+    // Other properties PATCH as before and leave the keys alone.
+    c.patch(&path, json!({"displayName": "renamed"})).await;
+    assert_eq!(
+        c.emulator
+            .snapshot()
+            .application("keys")
+            .unwrap()
+            .key_credentials,
+        keys
+    );
+
+    // Removing a key: PATCH the list without it.
+    c.patch(
+        &path,
+        json!({"keyCredentials": [{"keyId": rotated.key_id, "key": null}]}),
+    )
+    .await;
+    let (_, got) = c.graph(Method::GET, &path, None).await;
+    let listed = got["keyCredentials"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["keyId"], rotated.key_id);
+    assert_eq!(listed[0]["customKeyIdentifier"], thumbprint);
+    c.patch(&path, json!({"keyCredentials": []})).await;
+    let (_, list) = c.graph(Method::GET, "/applications", None).await;
+    assert_eq!(list["value"][0]["keyCredentials"], json!([]));
+}
+
+#[tokio::test]
+async fn credentials_of_applications_the_factory_does_not_own_are_forbidden() {
+    let c = start().await;
+    let foreign = c.emulator.seed_foreign_application("foreign", true);
+    let key_id = c.emulator.add_password(&foreign.app_id, "theirs").key_id;
+    for (action, body) in [
+        ("addPassword", json!({})),
+        ("removePassword", json!({"keyId": key_id})),
+    ] {
+        let (status, error) = c
+            .graph(
+                Method::POST,
+                &format!("/applications/{}/{action}", foreign.id),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
+            "{action}"
+        );
+    }
+    let (status, _) = c
+        .graph(
+            Method::PATCH,
+            &format!("/applications(appId='{}')", foreign.app_id),
+            Some(json!({"keyCredentials": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let snapshot = c.emulator.snapshot();
+    let app = snapshot
+        .applications
+        .iter()
+        .find(|a| a.app_id == foreign.app_id)
+        .unwrap();
+    assert_eq!(app.password_credentials.len(), 1);
+}
+
+#[tokio::test]
+async fn administrators_edit_applications_and_service_principals_by_hand() {
+    let c = start().await;
+    let (app, _) = c.create_app_and_sp("manual").await;
+    let app_id = app["appId"].as_str().unwrap();
+    let path = format!("/applications/{}", app["id"].as_str().unwrap());
+
+    let secret = c.emulator.add_password(app_id, "portal secret");
+    assert_eq!(secret.display_name.as_deref(), Some("portal secret"));
+    assert_eq!(secret.hint.as_ref().map(String::len), Some(3));
+    let certificate = c.emulator.add_key_credential(app_id, "portal certificate");
+    let (_, got) = c.graph(Method::GET, &path, None).await;
+    assert_eq!(listed_passwords(&got)[0]["keyId"], secret.key_id);
+    assert_eq!(got["keyCredentials"][0]["keyId"], certificate.key_id);
+
+    c.emulator.edit_application(app_id, |app| {
+        app.federated_identity_credentials
+            .push(graph_emulator::FederatedIdentityCredential {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: "by-hand".to_owned(),
+                issuer: "https://issuer.example".to_owned(),
+                subject: "s".to_owned(),
+                audiences: vec!["api://AzureADTokenExchange".to_owned()],
+                description: None,
+            });
+    });
+    let (status, list) = c
+        .graph(
+            Method::GET,
+            &format!("{path}/federatedIdentityCredentials"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["value"][0]["name"], "by-hand");
+
+    c.emulator
+        .edit_service_principal(app_id, |sp| sp.app_role_assignment_required = true);
+    let (status, sp) = c
+        .graph(
+            Method::GET,
+            &format!("/servicePrincipals(appId='{app_id}')"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &sp["appRoleAssignmentRequired"]),
+        (StatusCode::OK, &json!(true))
+    );
+
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.emulator.edit_application("not-an-app", |_| {});
+    }));
+    assert!(missing.is_err());
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.emulator.edit_service_principal("not-an-app", |_| {});
+    }));
+    assert!(missing.is_err());
+    // The emulator still answers after the panics.
+    assert_eq!(c.graph(Method::GET, &path, None).await.0, StatusCode::OK);
+}
+
+// --- the factory's permissions ---------------------------------------------------------
+
+/// The `appRoleId`s of a service principal's `appRoleAssignments`.
+async fn held_roles(c: &Client, principal: &str) -> Vec<String> {
+    let (status, list) = c
+        .graph(
+            Method::GET,
+            &format!("{principal}/appRoleAssignments"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut roles: Vec<String> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["appRoleId"].as_str().unwrap().to_owned())
+        .collect();
+    roles.sort();
+    roles
+}
+
+#[tokio::test]
+async fn the_factory_lists_the_graph_permissions_it_holds() {
+    let c = start().await;
+    let factory = c.emulator.factory_service_principal_id();
+    let client_id = c.emulator.factory_client_id();
+    let (status, sp) = c
+        .graph(
+            Method::GET,
+            &format!("/servicePrincipals(appId='{client_id}')"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &sp["id"]), (StatusCode::OK, &json!(factory)));
+    assert_eq!(sp["appRoleAssignmentRequired"], false);
+
+    let by_id = format!("/servicePrincipals/{factory}");
+    let by_app_id = format!("/servicePrincipals(appId='{client_id}')");
+    let (_, list) = c
+        .graph(Method::GET, &format!("{by_id}/appRoleAssignments"), None)
+        .await;
+    let held = &list["value"][0];
+    assert_eq!(held["appRoleId"], graph_emulator::OWNED_BY_PERMISSION_ID);
+    assert_eq!(held["principalId"], factory);
+    assert_eq!(held["principalType"], "ServicePrincipal");
+    assert_eq!(held["principalDisplayName"], sp["displayName"]);
+    assert_eq!(
+        held["resourceId"],
+        graph_emulator::MICROSOFT_GRAPH_SERVICE_PRINCIPAL_ID
+    );
+    assert_eq!(held["resourceDisplayName"], "Microsoft Graph");
+    assert!(held["id"].is_string() && held["createdDateTime"].is_string());
+    assert_eq!(
+        held_roles(&c, &by_app_id).await,
+        [graph_emulator::OWNED_BY_PERMISSION_ID]
+    );
+
+    c.emulator
+        .configure(|s| s.app_role_assignment_permission = true);
+    let mut both = vec![
+        graph_emulator::APP_ROLE_ASSIGNMENT_PERMISSION_ID,
+        graph_emulator::OWNED_BY_PERMISSION_ID,
+    ];
+    both.sort_unstable();
+    assert_eq!(held_roles(&c, &by_id).await, both);
+    assert_eq!(held_roles(&c, &by_app_id).await, both);
+    c.emulator.configure(|s| s.owned_by_permission = false);
+    assert_eq!(
+        held_roles(&c, &by_id).await,
+        [graph_emulator::APP_ROLE_ASSIGNMENT_PERMISSION_ID]
+    );
+    c.emulator.configure(|s| {
+        s.owned_by_permission = true;
+        s.app_role_assignment_permission = false;
+    });
+    assert_eq!(
+        held_roles(&c, &by_id).await,
+        [graph_emulator::OWNED_BY_PERMISSION_ID]
+    );
+
+    // Other principals hold what was granted to them in the directory.
+    c.emulator
+        .configure(|s| s.app_role_assignment_permission = true);
+    let (app, sp) = c.create_app_and_sp("resource").await;
+    let sp_id = sp["id"].as_str().unwrap();
+    let role_id = "0e4f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+    c.patch(
+        &format!("/applications/{}", app["id"].as_str().unwrap()),
+        json!({"appRoles": [{"id": role_id, "allowedMemberTypes": ["Application"], "value": "v", "isEnabled": true}]}),
+    )
+    .await;
+    let principal = format!("/servicePrincipals/{sp_id}");
+    assert!(held_roles(&c, &principal).await.is_empty());
+    let (status, _) = c
+        .graph(
+            Method::POST,
+            &format!("{principal}/appRoleAssignedTo"),
+            Some(json!({"principalId": sp_id, "resourceId": sp_id, "appRoleId": role_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(held_roles(&c, &principal).await, [role_id]);
+    let foreign = c.emulator.seed_foreign_application("foreign", true);
+    let foreign = format!(
+        "/servicePrincipals/{}",
+        foreign.service_principal_id.unwrap()
+    );
+    assert!(held_roles(&c, &foreign).await.is_empty());
+    assert_eq!(
+        c.graph(
+            Method::POST,
+            &format!("{by_id}/appRoleAssignments"),
+            Some(json!({}))
+        )
+        .await
+        .0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn without_application_readwrite_ownedby_writes_are_denied_and_reads_work() {
+    let c = start().await;
+    let (app, sp) = c.create_app_and_sp("held").await;
+    let path = format!("/applications/{}", app["id"].as_str().unwrap());
+    let sp_path = format!("/servicePrincipals/{}", sp["id"].as_str().unwrap());
+    c.emulator.configure(|s| s.owned_by_permission = false);
+
+    let (status, error) = c.upsert("new").await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::FORBIDDEN, "Authorization_RequestDenied")
+    );
+    let fic = json!({"name": "n", "issuer": "https://i", "subject": "s", "audiences": ["a"]});
+    for (method, target, body) in [
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"displayName": "x"})),
+        ),
+        (Method::POST, format!("{path}/addPassword"), None),
+        (
+            Method::POST,
+            format!("{path}/federatedIdentityCredentials"),
+            Some(fic),
+        ),
+        (Method::PATCH, sp_path.clone(), Some(json!({"tags": []}))),
+        (Method::DELETE, sp_path.clone(), None),
+        (Method::DELETE, path.clone(), None),
+        (
+            Method::POST,
+            "/servicePrincipals".to_owned(),
+            Some(json!({"appId": app["appId"]})),
+        ),
+    ] {
+        let (status, error) = c.graph(method.clone(), &target, body).await;
+        assert_eq!(
+            (status, code(&error)),
+            (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
+            "{method} {target}"
+        );
+    }
+    for target in [
+        path.clone(),
+        format!("{path}/federatedIdentityCredentials"),
+        "/applications".to_owned(),
+        sp_path.clone(),
+        format!(
+            "/servicePrincipals(appId='{}')",
+            app["appId"].as_str().unwrap()
+        ),
+    ] {
+        let (status, body) = c.graph(Method::GET, &target, None).await;
+        assert_eq!(status, StatusCode::OK, "{target}: {body}");
+    }
+    assert!(c.emulator.snapshot().application("new").is_none());
+
+    // Granted again over the control API, the factory writes as before.
+    let granted = c
+        .http
+        .post(format!("{}/_emulator/settings", c.emulator.url()))
+        .body(json!({"ownedByPermission": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(granted.status().is_success());
+    assert_eq!(c.upsert("new").await.0, StatusCode::CREATED);
 }
