@@ -532,6 +532,7 @@ fn named(name: entra_federated_role_harness::crash_proxy::Namer) -> ProxyOptions
     ProxyOptions {
         latency: Duration::ZERO,
         name: Some(name),
+        ..ProxyOptions::default()
     }
 }
 

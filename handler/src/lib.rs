@@ -20,6 +20,7 @@
 //! print; [`logging`] keeps URLs and payloads out of the logs. The binary
 //! (`bootstrap`) only wires these together.
 
+pub mod audit;
 pub mod aws;
 pub mod cfn;
 pub mod config;

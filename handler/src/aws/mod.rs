@@ -15,6 +15,7 @@
 
 pub mod caller;
 mod error;
+mod inventory;
 pub mod provider;
 pub mod role;
 
@@ -221,6 +222,19 @@ impl Aws {
             .nth(4)
             .filter(|account| account.len() == 12)
             .ok_or_else(|| AccountError::FunctionArn(function_arn.to_owned()))?;
+        self.account_from(place, own, session, deadline).await
+    }
+
+    /// The account of `place`, as seen from the account `own` whose credentials the
+    /// factory (or the audit) runs with: those credentials there, the member role
+    /// elsewhere.
+    pub async fn account_from(
+        &self,
+        place: &Place,
+        own: &str,
+        session: &str,
+        deadline: Deadline,
+    ) -> Result<Account, AccountError> {
         if place.account == own {
             return Ok(Account::new(&self.base, place));
         }

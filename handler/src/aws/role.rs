@@ -103,19 +103,19 @@ pub(crate) fn decode_policy(document: &str) -> String {
         .into_owned()
 }
 
-fn trust_of(role: &aws_sdk_iam::types::Role) -> String {
+pub(super) fn trust_of(role: &aws_sdk_iam::types::Role) -> String {
     role.assume_role_policy_document()
         .map(decode_policy)
         .unwrap_or_default()
 }
 
-fn boundary_of(role: &aws_sdk_iam::types::Role) -> Option<String> {
+pub(super) fn boundary_of(role: &aws_sdk_iam::types::Role) -> Option<String> {
     role.permissions_boundary()
         .and_then(|b| b.permissions_boundary_arn())
         .map(str::to_owned)
 }
 
-fn tags_of(role: &aws_sdk_iam::types::Role) -> Vec<(String, String)> {
+pub(super) fn tags_of(role: &aws_sdk_iam::types::Role) -> Vec<(String, String)> {
     role.tags()
         .iter()
         .map(|t| (t.key().to_owned(), t.value().to_owned()))
@@ -490,24 +490,32 @@ impl Account {
         prefix: &RolePath,
         deadline: Deadline,
     ) -> Result<Vec<RoleName>, AwsError> {
-        let roles = self
-            .read(
-                deadline,
-                format!("listing the roles under {prefix}"),
-                |iam| {
-                    iam.list_roles()
-                        .path_prefix(prefix.as_str())
-                        .into_paginator()
-                        .items()
-                        .send()
-                        .collect::<Result<Vec<_>, _>>()
-                },
-            )
-            .await?;
+        let roles = self.roles_under(prefix, deadline).await?;
         Ok(roles
             .iter()
             .filter_map(|role| RoleName::parse(role.role_name()).ok())
             .collect())
+    }
+
+    /// Every role under `prefix`, as `ListRoles` has it (no tags, no boundary).
+    pub(super) async fn roles_under(
+        &self,
+        prefix: &RolePath,
+        deadline: Deadline,
+    ) -> Result<Vec<aws_sdk_iam::types::Role>, AwsError> {
+        self.read(
+            deadline,
+            format!("listing the roles under {prefix}"),
+            |iam| {
+                iam.list_roles()
+                    .path_prefix(prefix.as_str())
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        )
+        .await
     }
 
     /// Makes `writes` on the role `name` made outside CloudFormation, all at once, each
@@ -665,7 +673,7 @@ impl Account {
     }
 
     /// One IAM read, retried on transient failures within the deadline.
-    async fn read<T, E, F, Fut>(
+    pub(super) async fn read<T, E, F, Fut>(
         &self,
         deadline: Deadline,
         action: String,

@@ -22,6 +22,7 @@ use crate::{
         AppId, DisplayName, Properties,
         adoption::Status,
         federation::audience,
+        record::Record,
         role::RoleSpec,
         trust::{sealed_trust_policy, trust_policy},
     },
@@ -97,6 +98,15 @@ impl<'a> Convergence<'a> {
                     display_name: wanted.display_name.clone(),
                     token_version: generation.name.token_version,
                     owner: generation.owner.clone(),
+                    record: Record::wanted(
+                        &properties.federated_credentials,
+                        &wanted
+                            .trusted
+                            .iter()
+                            .map(|t| t.service_principal_id.as_str())
+                            .collect::<Vec<_>>(),
+                        properties.require_app_role_assignment,
+                    ),
                 },
                 federated_credentials: properties.federated_credentials.clone(),
                 trusted_client_app_ids: properties.trusted_client_app_ids.clone(),

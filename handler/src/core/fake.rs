@@ -605,7 +605,7 @@ impl Entra for FakeEntra<'_> {
                     app_id,
                     unique_name: Some(name.to_owned()),
                     display_name: Some(spec.display_name.to_string()),
-                    tags: spec.owner.tags(),
+                    tags: spec.tags(),
                     identifier_uris: Vec::new(),
                     app_roles: Vec::new(),
                 };

@@ -51,6 +51,7 @@ macro_rules! string_newtype {
 
 pub mod adoption;
 pub mod app_role;
+pub mod audit;
 pub mod caller;
 pub mod credentials;
 mod entra;
@@ -61,6 +62,7 @@ mod iam;
 pub mod ownership;
 pub mod plan;
 mod properties;
+pub mod record;
 pub mod role;
 pub mod role_event;
 pub mod trust;

@@ -43,6 +43,7 @@ use crate::secret::Secret;
 mod auth;
 mod error;
 mod http;
+mod inventory;
 mod model;
 mod ops;
 
@@ -54,6 +55,7 @@ pub use error::{
     APP_ROLE_ASSIGNMENT_PERMISSION, ApiError, GraphError, OAuthError, OWNED_BY_PERMISSION,
     SignInError,
 };
+pub use inventory::epoch_seconds;
 pub use model::{
     AdoptedApp, AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located,
     ServicePrincipal, TaggedRole, TrustedClient, UniqueName, Upserted, WorkloadSpec,

@@ -9,6 +9,7 @@ use crate::domain::{
         MANAGED_BY_VALUE, TAG_ACCOUNT, TAG_GENERATION, TAG_LOGICAL_ID, TAG_MANAGED_BY, TAG_ROLE,
         TAG_ROLE_ID, TAG_ROLE_NAME, TAG_STACK_ID,
     },
+    record::Record,
 };
 
 /// An application tag: Graph's `tags` are plain strings, so the ownership markers the IAM
@@ -206,6 +207,17 @@ pub struct ApplicationSpec {
     pub token_version: TokenVersion,
     /// Whose it is (tags and notes).
     pub owner: AppOwner,
+    /// What the convergence makes of it, recorded in its tags.
+    pub record: Record,
+}
+
+impl ApplicationSpec {
+    /// Its `tags`: the owner's markers and the record.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = self.owner.tags();
+        tags.push(self.record.tag());
+        tags
+    }
 }
 
 /// Everything the resource wants in Entra for one generation.

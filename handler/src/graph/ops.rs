@@ -27,7 +27,7 @@ use crate::settle::settle_all;
 /// soft-deleted, before concluding there is none.
 const DELETED_ITEM_SEARCHES: u32 = 4;
 
-fn call(action: &str, method: Method, path: String) -> Call<'_> {
+pub(super) fn call(action: &str, method: Method, path: String) -> Call<'_> {
     Call {
         action,
         method,
@@ -42,7 +42,7 @@ fn call(action: &str, method: Method, path: String) -> Call<'_> {
 /// A call addressing, by its object id, an object this event has just made or read: a
 /// 404 is Graph's replication lag, not the object's absence, and is waited out.
 /// `path` with `$filter` set to `filter`, escaped.
-fn filter_path(path: &str, filter: &str) -> String {
+pub(super) fn filter_path(path: &str, filter: &str) -> String {
     let filter: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
     format!("{path}?$filter={filter}")
 }
@@ -54,7 +54,7 @@ fn on_known_object(action: &str, method: Method, path: String) -> Call<'_> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
     action: &str,
     body: Option<Value>,
 ) -> Result<T, GraphError> {
@@ -68,7 +68,7 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn values<T: serde::de::DeserializeOwned>(
+pub(super) fn values<T: serde::de::DeserializeOwned>(
     action: &str,
     body: Option<Value>,
 ) -> Result<Vec<T>, GraphError> {
@@ -80,7 +80,7 @@ fn values<T: serde::de::DeserializeOwned>(
 }
 
 /// `Ok` for 404: the object is already gone.
-fn gone_is_fine<T>(result: Result<T, GraphError>) -> Result<Option<T>, GraphError> {
+pub(super) fn gone_is_fine<T>(result: Result<T, GraphError>) -> Result<Option<T>, GraphError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.is_not_found() => Ok(None),
@@ -132,7 +132,7 @@ impl GraphClient {
             "displayName": spec.display_name.as_str(),
             "signInAudience": "AzureADMyOrg",
             "api": { "requestedAccessTokenVersion": version },
-            "tags": spec.owner.tags(),
+            "tags": spec.tags(),
             "notes": spec.owner.notes(),
         }));
         let read = async {
@@ -533,7 +533,7 @@ impl GraphClient {
         self.send(request, deadline).await.map(drop)
     }
 
-    async fn list_assignments(
+    pub(super) async fn list_assignments(
         &self,
         sp: &ServicePrincipal,
         deadline: Deadline,
@@ -679,7 +679,7 @@ impl GraphClient {
 
     /// Purges the deleted item `id`: whether it was there. A `just_deleted` item is there
     /// even while Graph does not show it yet.
-    async fn purge(
+    pub(super) async fn purge(
         &self,
         id: &str,
         what: &str,
@@ -749,7 +749,7 @@ impl GraphClient {
     /// Every page of the list at `path` ("Paging Microsoft Graph data in your app":
     /// `@odata.nextLink` followed as given), only ever on the endpoint this client talks
     /// to.
-    async fn list_all<T: serde::de::DeserializeOwned>(
+    pub(super) async fn list_all<T: serde::de::DeserializeOwned>(
         &self,
         action: &str,
         path: &str,

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use entra_federated_role::config::{self, Config};
 use entra_federated_role::deadline::Deadline;
 use entra_federated_role::domain::app_role::APP_ROLE_VALUE;
+use entra_federated_role::domain::record::Record;
 use entra_federated_role::domain::{
     AppId, Audience, CredentialDescription, CredentialName, DisplayName, FederatedCredential,
     Issuer, Subject, TokenVersion,
@@ -97,6 +98,7 @@ fn app_spec(generation: &str) -> ApplicationSpec {
         display_name: DisplayName::parse("ci-roles CiRole").unwrap(),
         token_version: TokenVersion::V1,
         owner: owner(generation),
+        record: Record::wanted(&[], &[], false),
     }
 }
 

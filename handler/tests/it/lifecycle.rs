@@ -77,6 +77,11 @@ impl Driver {
         self.restart().await;
     }
 
+    /// The environment the binary runs with (beyond Lambda's own).
+    pub(crate) fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Kills the process (as a crash would) and starts a fresh one, as Lambda does.
     pub(crate) async fn restart(&mut self) {
         self.process.kill().await;

@@ -1,6 +1,7 @@
 //! Tests of the Lambda as CloudFormation sees it: the protocol layer in-process with test
 //! resources, and the real `bootstrap` binary under a local Lambda Runtime API.
 
+mod audit;
 mod aws;
 mod binary;
 mod caller;

@@ -49,7 +49,14 @@ pub struct ProxyOptions {
     /// Names each call; without one, a call is named by the classifier (writes) or as
     /// `METHOD /path`.
     pub name: Option<Namer>,
+    /// Refuses the requests it matches, as AWS refuses a principal that is not allowed:
+    /// 403 `AccessDenied` in the Query protocol's error document, never forwarded.
+    pub refuse: Option<Refuse>,
 }
+
+/// Matches the requests a proxy refuses by their body (see [`ProxyOptions::refuse`]):
+/// an AWS Query call names its action and parameters there.
+pub type Refuse = fn(&[u8]) -> bool;
 
 /// One request a proxy forwarded, recorded when its answer came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +131,7 @@ struct Route {
     upstream: String,
     classify: Classifier,
     name: Option<Namer>,
+    refuse: Option<Refuse>,
     latency_nanos: Arc<AtomicU64>,
 }
 
@@ -159,6 +167,7 @@ impl CrashPoints {
                 .to_owned(),
             classify,
             name: options.name,
+            refuse: options.refuse,
             latency_nanos: Arc::clone(&latency_nanos),
         };
         let app = Router::new().fallback(forward).with_state(route);
@@ -231,6 +240,9 @@ async fn forward(State(route): State<Route>, request: Request<Body>) -> Response
     if route.points.is_tripped() {
         // The world stopped: hold every later request until the process is killed.
         std::future::pending::<()>().await;
+    }
+    if route.refuse.is_some_and(|refuse| refuse(&body)) {
+        return refused();
     }
     let mut headers: Vec<(String, String)> = parts
         .headers
@@ -311,6 +323,19 @@ async fn forward(State(route): State<Route>, request: Request<Body>) -> Response
             .body(Body::from(error.to_string()))
             .expect("a valid response"),
     }
+}
+
+/// AWS's answer to a call the principal may not make, as the Query protocol writes it
+/// ("Common Errors", AWS STS API Reference: `AccessDenied`, HTTP 403).
+fn refused() -> Response<Body> {
+    let body = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                <Message>User is not authorized to perform this action</Message></Error>\
+                <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>";
+    Response::builder()
+        .status(StatusCode::FORBIDDEN)
+        .header("content-type", "text/xml")
+        .body(Body::from(body))
+        .expect("a valid response")
 }
 
 /// `METHOD path?query #hash-of-body`: the identity of one exact request.
@@ -620,6 +645,7 @@ mod tests {
                 ProxyOptions {
                     latency: Duration::from_millis(30),
                     name: Some(graph_call_name),
+                    ..ProxyOptions::default()
                 },
             )
             .await;

@@ -1,0 +1,312 @@
+//! What the audit reads of Entra (DESIGN §10), and the repairs it makes there: every
+//! application and service principal the factory made, live or soft-deleted, with the
+//! federated identity credentials, secrets and assignments that hang off them.
+//!
+//! Reads only, but for the repairs at the end; each goes through the client's retries,
+//! which wait out Graph's throttling (`Retry-After`) within the deadline. The reads per
+//! application run a few at once.
+
+use futures::StreamExt;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    GraphClient, GraphError,
+    model::{FederatedIdentityCredential, ServicePrincipal, managed_by_tag},
+    ops::{call, filter_path, gone_is_fine, parse, values},
+};
+use crate::{
+    deadline::Deadline,
+    domain::{
+        TokenVersion,
+        audit::{self, App, Deleted, DeletedKind, SecretCredential},
+    },
+};
+
+/// An application as the audit lists it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    id: String,
+    app_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    created_date_time: Option<String>,
+    #[serde(default)]
+    api: Option<Api>,
+    #[serde(default)]
+    password_credentials: Vec<Secret>,
+    #[serde(default)]
+    key_credentials: Vec<Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Api {
+    #[serde(default)]
+    requested_access_token_version: Option<i64>,
+}
+
+/// A `passwordCredential` or `keyCredential` (never with its secret).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Secret {
+    key_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    start_date_time: Option<String>,
+    #[serde(default)]
+    end_date_time: Option<String>,
+}
+
+impl From<Secret> for SecretCredential {
+    fn from(secret: Secret) -> Self {
+        Self {
+            key_id: secret.key_id,
+            display_name: secret.display_name,
+            created: secret.start_date_time,
+            expires: secret.end_date_time,
+        }
+    }
+}
+
+impl Listed {
+    fn token_version(&self) -> TokenVersion {
+        match self
+            .api
+            .as_ref()
+            .and_then(|a| a.requested_access_token_version)
+        {
+            Some(2) => TokenVersion::V2,
+            _ => TokenVersion::V1,
+        }
+    }
+}
+
+/// Seconds since the epoch of an ISO 8601 time as Graph writes it (`…Z`).
+pub fn epoch_seconds(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// A soft-deleted object as listed.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeletedListed {
+    id: String,
+    app_id: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    api: Option<Api>,
+}
+
+impl GraphClient {
+    /// Every live application carrying the factory's marker, with its federated identity
+    /// credentials, secrets and service principal (and, where assignment is required,
+    /// who is assigned), reading `concurrency` applications at once. `progress` is told
+    /// how many there are (`Some`), then of each one read (`None`).
+    pub async fn audit_applications(
+        &self,
+        concurrency: usize,
+        progress: &(dyn Fn(Option<usize>) + Sync),
+        deadline: Deadline,
+    ) -> Result<Vec<App>, GraphError> {
+        let action = "list the factory's applications";
+        let filter = format!("tags/any(t:t eq '{}')", managed_by_tag());
+        let listed: Vec<Listed> = self
+            .list_all(action, &filter_path("/applications", &filter), deadline)
+            .await?;
+        let marker = managed_by_tag();
+        let listed: Vec<Listed> = listed
+            .into_iter()
+            .filter(|a| a.tags.contains(&marker))
+            .collect();
+        progress(Some(listed.len()));
+        let apps = futures::stream::iter(listed)
+            .map(|listed| async move {
+                let app = self.audit_application(listed, deadline).await;
+                progress(None);
+                app
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut apps = apps.into_iter().collect::<Result<Vec<_>, _>>()?;
+        apps.sort_by(|a, b| a.app_id.cmp(&b.app_id));
+        Ok(apps)
+    }
+
+    async fn audit_application(
+        &self,
+        listed: Listed,
+        deadline: Deadline,
+    ) -> Result<App, GraphError> {
+        let credentials = async {
+            let action = format!(
+                "list the federated credentials of application {}",
+                listed.app_id
+            );
+            let path = format!("/applications/{}/federatedIdentityCredentials", listed.id);
+            let body = self
+                .send(call(&action, Method::GET, path), deadline)
+                .await?
+                .body;
+            values::<FederatedIdentityCredential>(&action, body)
+        };
+        let service_principal = async {
+            let action = format!(
+                "read the service principal of application {}",
+                listed.app_id
+            );
+            let path = format!("/servicePrincipals(appId='{}')", listed.app_id);
+            let reply = gone_is_fine(self.send(call(&action, Method::GET, path), deadline).await)?;
+            let Some(sp) = reply
+                .map(|r| parse::<ServicePrincipal>(&action, r.body))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let assigned = if sp.app_role_assignment_required {
+                match self.list_assignments(&sp, deadline).await {
+                    Ok(assignments) => {
+                        Some(assignments.into_iter().map(|a| a.principal_id).collect())
+                    }
+                    // Without AppRoleAssignment.ReadWrite.All the assignments cannot be
+                    // read (nor made): only the setting is compared.
+                    Err(error) if error.is_forbidden() => None,
+                    Err(error) => return Err(error),
+                }
+            } else {
+                None
+            };
+            Ok::<_, GraphError>(Some(audit::ServicePrincipal {
+                id: sp.id,
+                assignment_required: sp.app_role_assignment_required,
+                assigned,
+            }))
+        };
+        let (credentials, service_principal) = futures::try_join!(credentials, service_principal)?;
+        let token_version = listed.token_version();
+        Ok(App {
+            object_id: listed.id,
+            display_name: listed.display_name.unwrap_or_default(),
+            created: listed.created_date_time.as_deref().and_then(epoch_seconds),
+            token_version,
+            passwords: listed
+                .password_credentials
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            keys: listed.key_credentials.into_iter().map(Into::into).collect(),
+            credentials: credentials.into_iter().map(Into::into).collect(),
+            service_principal,
+            tags: listed.tags,
+            app_id: listed.app_id,
+        })
+    }
+
+    /// Every soft-deleted application and service principal carrying the factory's
+    /// marker.
+    pub async fn audit_deleted(&self, deadline: Deadline) -> Result<Vec<Deleted>, GraphError> {
+        let list = |kind: &'static str| async move {
+            let action = format!("list the deleted {kind}s");
+            let path = format!("/directory/deletedItems/microsoft.graph.{kind}");
+            self.list_all::<DeletedListed>(&action, &path, deadline)
+                .await
+        };
+        let (apps, service_principals) =
+            futures::try_join!(list("application"), list("servicePrincipal"))?;
+        let marker = managed_by_tag();
+        let mut deleted: Vec<Deleted> = apps
+            .into_iter()
+            .map(|d| (d, DeletedKind::Application))
+            .chain(
+                service_principals
+                    .into_iter()
+                    .map(|d| (d, DeletedKind::ServicePrincipal)),
+            )
+            .filter(|(d, _)| d.tags.contains(&marker))
+            .map(|(d, kind)| Deleted {
+                token_version: match d.api.and_then(|a| a.requested_access_token_version) {
+                    Some(2) => TokenVersion::V2,
+                    _ => TokenVersion::V1,
+                },
+                object_id: d.id,
+                kind,
+                app_id: d.app_id,
+                tags: d.tags,
+            })
+            .collect();
+        deleted.sort_by(|a, b| a.object_id.cmp(&b.object_id));
+        Ok(deleted)
+    }
+
+    /// Removes the client secret `key_id` of the application `application` (object id)
+    /// ("application: removePassword").
+    pub async fn remove_password(
+        &self,
+        application: &str,
+        key_id: &str,
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        let action = format!("remove the client secret {key_id}");
+        let mut request = call(
+            &action,
+            Method::POST,
+            format!("/applications/{application}/removePassword"),
+        );
+        request.body = Some(json!({ "keyId": key_id }));
+        self.send(request, deadline).await.map(drop)
+    }
+
+    /// Removes the certificate `key_id` of the application `application` (object id):
+    /// its `keyCredentials` written back without it ("Update application"; `removeKey`
+    /// would need a proof signed with a key the application holds).
+    pub async fn remove_key(
+        &self,
+        application: &str,
+        key_id: &str,
+        deadline: Deadline,
+    ) -> Result<(), GraphError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Keys {
+            #[serde(default)]
+            key_credentials: Vec<serde_json::Value>,
+        }
+        let action = format!("remove the certificate {key_id}");
+        let path = format!("/applications/{application}?$select=keyCredentials");
+        let keys: Keys = parse(
+            &action,
+            self.send(call(&action, Method::GET, path), deadline)
+                .await?
+                .body,
+        )?;
+        let kept: Vec<serde_json::Value> = keys
+            .key_credentials
+            .into_iter()
+            .filter(|k| k["keyId"] != key_id)
+            .collect();
+        let mut request = call(
+            &action,
+            Method::PATCH,
+            format!("/applications/{application}"),
+        );
+        request.body = Some(json!({ "keyCredentials": kept }));
+        self.send(request, deadline).await.map(drop)
+    }
+
+    /// Purges the soft-deleted object `id` (gone already is done).
+    pub async fn purge_deleted(&self, id: &str, deadline: Deadline) -> Result<(), GraphError> {
+        self.purge(id, "an object the factory made", false, deadline)
+            .await
+            .map(drop)
+    }
+}
