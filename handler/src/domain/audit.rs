@@ -341,7 +341,7 @@ impl Object {
 
 /// Whose an application or role is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Origin {
     /// A stack's `Custom::EntraFederatedRole`.
     Resource {
@@ -1736,6 +1736,7 @@ mod tests {
         assert_eq!(json["findings"][0]["kind"], "app-without-role");
         assert_eq!(json["findings"][0]["repair"]["kind"], "removeGeneration");
         assert_eq!(json["findings"][0]["repair"]["origin"]["kind"], "resource");
+        assert_eq!(json["findings"][0]["repair"]["origin"]["stackId"], STACK);
         assert_eq!(json["summary"]["findings"]["app-without-role"], 1);
         assert_eq!(
             Kind::ALL.map(|k| serde_json::to_value(k).unwrap()),

@@ -163,6 +163,35 @@ fn findings(report: &Value) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Checks `report` against the documented schema (`docs/audit-report.schema.json`) with
+/// the test command's pinned `jsonschema`.
+async fn conforms(report: &Value) {
+    let schema = moto::workspace_root().join("docs/audit-report.schema.json");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 jsonschema.Draft7Validator.check_schema(schema)\n\
+                 jsonschema.validate(json.load(sys.stdin), schema)";
+    let mut child = tokio::process::Command::new(moto::python().unwrap())
+        .args(["-c", check])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, report.to_string().as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "the report does not follow its schema:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn kinds(report: &Value) -> Vec<String> {
     findings(report).into_iter().map(|(kind, _)| kind).collect()
 }
@@ -202,6 +231,7 @@ async fn a_deployment_as_the_factory_left_it_audits_clean() {
         .json();
     assert_eq!(json["findings"], json!([]));
     assert_eq!(json["summary"]["quota"]["used"], 2);
+    conforms(&json).await;
 
     // Fresh objects are left to the events that may be working on them.
     let settling = tool.run(&["audit", "--format", "json"]).await.json();
@@ -318,6 +348,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
     let run = tool.run(&audit).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report = run.json();
+    conforms(&report).await;
     let role_arn = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
     let sp_of = |id: &str| {
         graph
@@ -399,6 +430,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
     fix.extend(["--fix", "--remove-credentials", "password,key"]);
     let fixed = tool.run(&fix).await;
     let fixed_json = fixed.json();
+    conforms(&fixed_json).await;
     let planned: Vec<&str> = fixed_json["plan"]
         .as_array()
         .unwrap()

@@ -202,6 +202,12 @@ pub fn workspace_root() -> PathBuf {
     harness.ancestors().nth(2).unwrap_or(harness).to_path_buf()
 }
 
+/// The Python with the test command's pinned tools (moto, jsonschema, …): `$EFR_PYTHON`
+/// when set, else the workspace's venv.
+pub fn python() -> io::Result<PathBuf> {
+    python_path(std::env::var_os(PYTHON_VAR), &workspace_root())
+}
+
 /// `$EFR_PYTHON` (`efr_python`) when set and not empty, else the venv's Python under
 /// `root`, which must exist.
 fn python_path(efr_python: Option<OsString>, root: &Path) -> io::Result<PathBuf> {
