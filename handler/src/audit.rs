@@ -17,15 +17,16 @@
 use std::{collections::BTreeSet, time::SystemTime};
 
 use futures::StreamExt;
+use serde_json::{Value, json};
 
 use crate::{
-    aws::Place,
+    aws::{AccountError, Place, events::Event},
     config::Config,
     core::{Generation, Lifecycle, Plan},
     deadline::Deadline,
     domain::{
         RoleName, RolePath, TokenVersion,
-        audit::{self, Account, Inventory, Repair, Report, findings},
+        audit::{self, Account, Finding, Inventory, Repair, Report, findings},
         ownership::{StackArn, default_role_name},
         plan::GenerationName,
         role::RoleWrite,
@@ -393,3 +394,171 @@ impl EntraFederatedRole {
         }
     }
 }
+
+/// The payload the hub's schedule invokes the function with to audit.
+pub const AUDIT: &str = "audit";
+
+/// The `source` of the scheduled audit's events.
+pub const EVENT_SOURCE: &str = "entra-federated-role";
+
+/// The `detail-type` of an event carrying one finding.
+pub const FINDING_EVENT: &str = "Entra Federated Role Audit Finding";
+
+/// The `detail-type` of the event that closes each audit, carrying its summary.
+pub const REPORT_EVENT: &str = "Entra Federated Role Audit Report";
+
+/// Whether `event` asks for an audit: `{"entra-federated-role": "audit"}`, what the hub's
+/// schedule sends.
+pub fn is_audit(event: &Value) -> bool {
+    event["entra-federated-role"] == AUDIT
+}
+
+/// The report's metrics in CloudWatch's embedded metric format ("Specification: Embedded
+/// metric format", CloudWatch User Guide) under `namespace`, one document a line:
+/// `Findings` by `Kind` (every kind, zero included, so that each has data), and
+/// `Findings`, `QuotaHeadroom` and `UnreachableAccounts` without dimensions.
+pub fn metric_documents(report: &Report, namespace: &str, timestamp_ms: u64) -> Vec<Value> {
+    let document = |dimensions: Value, metrics: &[&str], values: Value| {
+        let mut document = json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": dimensions,
+                    "Metrics": metrics
+                        .iter()
+                        .map(|name| json!({"Name": name, "Unit": "Count"}))
+                        .collect::<Vec<_>>(),
+                }],
+            },
+        });
+        if let (Some(target), Value::Object(values)) = (document.as_object_mut(), values) {
+            target.extend(values);
+        }
+        document
+    };
+    let mut documents: Vec<Value> = audit::Kind::ALL
+        .iter()
+        .map(|kind| {
+            let count = report
+                .summary
+                .findings
+                .get(kind.name())
+                .copied()
+                .unwrap_or(0);
+            document(
+                json!([["Kind"]]),
+                &["Findings"],
+                json!({"Kind": kind.name(), "Findings": count}),
+            )
+        })
+        .collect();
+    documents.push(document(
+        json!([[]]),
+        &["Findings", "QuotaHeadroom", "UnreachableAccounts"],
+        json!({
+            "Findings": report.findings.len(),
+            "QuotaHeadroom": report.summary.quota.headroom,
+            "UnreachableAccounts": report.summary.unreachable_accounts,
+        }),
+    ));
+    documents
+}
+
+/// The report as events: one per finding, then one with the summary.
+pub fn report_events(report: &Report) -> Vec<Event> {
+    let finding = |finding: &Finding| Event {
+        detail_type: FINDING_EVENT.to_owned(),
+        detail: serde_json::to_string(finding).expect("a finding serialises"),
+        resources: finding
+            .objects
+            .iter()
+            .filter(|o| o.id.starts_with("arn:"))
+            .map(|o| o.id.clone())
+            .collect(),
+    };
+    report
+        .findings
+        .iter()
+        .map(finding)
+        .chain(std::iter::once(Event {
+            detail_type: REPORT_EVENT.to_owned(),
+            detail: json!({ "summary": report.summary }).to_string(),
+            resources: Vec::new(),
+        }))
+        .collect()
+}
+
+impl EntraFederatedRole {
+    /// The audit the hub's schedule runs, as the function invoked as `function_arn`: the
+    /// findings are logged, published as metrics (by writing them in the embedded metric
+    /// format, namespace `EntraFederatedRole/<function name>`) and put on the audit's
+    /// event bus. Nothing is repaired. `event` may name more `accounts` and the
+    /// `objectQuota`.
+    pub async fn scheduled_audit(
+        &self,
+        event: &Value,
+        function_arn: &str,
+        deadline: Deadline,
+    ) -> Result<Value, ResourceError> {
+        let fields: Vec<&str> = function_arn.split(':').collect();
+        let (partition, region, own, function) = match fields.as_slice() {
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                own,
+                "function",
+                name,
+                ..,
+            ] => (*partition, *region, *own, *name),
+            _ => return Err(AccountError::FunctionArn(function_arn.to_owned()).into()),
+        };
+        let scope = Scope {
+            partition: partition.to_owned(),
+            region: region.to_owned(),
+            own_account: own.to_owned(),
+            accounts: event["accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned)
+                .collect(),
+            concurrency: SCHEDULED_CONCURRENCY,
+            object_quota: event["objectQuota"]
+                .as_u64()
+                .and_then(|q| usize::try_from(q).ok())
+                .unwrap_or(audit::OWNED_OBJECT_QUOTA),
+            settling: audit::SETTLING_SECS,
+        };
+        let report = self.audit(&scope, &|_| {}, deadline).await?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // The namespace of the function's other metrics (hub.yaml's metric filters).
+        let namespace = format!("EntraFederatedRole/{function}");
+        for document in metric_documents(&report, &namespace, now) {
+            // A line of its own on stdout: CloudWatch Logs reads it as metrics.
+            println!("{document}");
+        }
+        for finding in &report.findings {
+            tracing::warn!(kind = finding.kind.name(), account = ?finding.account, detail = %finding.detail, "audit finding");
+        }
+        tracing::info!(summary = ?report.summary, "audited");
+        self.aws()
+            .put_events(
+                self.config().audit_event_bus.as_deref(),
+                EVENT_SOURCE,
+                &report_events(&report),
+                deadline,
+            )
+            .await?;
+        Ok(json!({ "audited": true, "findings": report.findings.len() }))
+    }
+}
+
+/// How many applications, accounts and roles the scheduled audit reads at once.
+const SCHEDULED_CONCURRENCY: usize = 4;

@@ -53,6 +53,9 @@ pub struct Config {
     /// `ROLE_EVENTS`: whether the function serves IAM's role events and the sweep (DESIGN
     /// §9); off, it ignores them, whoever sends them.
     pub role_events: bool,
+    /// `AUDIT_EVENT_BUS`: the EventBridge bus (name or ARN) the scheduled audit puts its
+    /// findings on; the account's default bus when unset.
+    pub audit_event_bus: Option<String>,
     /// `REQUIRED_PERMISSIONS_BOUNDARY`, `DENIED_MANAGED_POLICY_ARNS`, `ROLE_PATH_PREFIX`,
     /// `ALLOWED_ACCOUNT_IDS`, `ALLOWED_FEDERATED_CREDENTIALS` and
     /// `TRUSTED_CLIENTS_OWN_TENANT_ONLY`.
@@ -214,6 +217,23 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
         );
     }
 
+    let audit_event_bus = var("AUDIT_EVENT_BUS");
+    if let Some(bus) = &audit_event_bus {
+        let valid = (1..=1600).contains(&bus.len())
+            && bus
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b));
+        if !valid {
+            error(
+                "AUDIT_EVENT_BUS",
+                format!(
+                    "`{}` is not an EventBridge event bus name or ARN",
+                    shorten(bus)
+                ),
+            );
+        }
+    }
+
     let mut flag = |variable: &'static str, default: bool| match var(variable)
         .map(|v| v.to_ascii_lowercase())
         .as_deref()
@@ -299,6 +319,7 @@ pub fn load(var: impl Fn(&str) -> Option<String>) -> Loaded {
             member_role_name,
             verify_caller_stack,
             role_events,
+            audit_event_bus,
             guardrails,
         }),
         _ => Err(ConfigErrors(errors)),
@@ -414,6 +435,7 @@ mod tests {
                 member_role_name: None,
                 verify_caller_stack: true,
                 role_events: false,
+                audit_event_bus: None,
                 guardrails: Guardrails::default(),
             }
         );
@@ -465,6 +487,7 @@ mod tests {
     #[case(&[("GRAPH_ENDPOINT", "https://graph.microsoft.com/v1.0/")], "must be the root without /v1.0")]
     #[case(&[("GRAPH_ENDPOINT", "https://graph.microsoft.com/?x=1")], "without query")]
     #[case(&[("MEMBER_ROLE_NAME", "path/Role")], "MEMBER_ROLE_NAME: `path/Role` is not an IAM role name")]
+    #[case(&[("AUDIT_EVENT_BUS", "my bus")], "AUDIT_EVENT_BUS: `my bus` is not an EventBridge event bus name or ARN")]
     #[case(&[("VERIFY_CALLER_STACK", "yes")], "VERIFY_CALLER_STACK: `yes` is not true or false")]
     #[case(&[("EXTRA_RESPONSE_URL_HOSTS", "http://x")], "EXTRA_RESPONSE_URL_HOSTS: `http://x` is not host[:port]")]
     #[case(&[("REQUIRED_PERMISSIONS_BOUNDARY", "Boundary")], "REQUIRED_PERMISSIONS_BOUNDARY: `Boundary` is not a policy ARN")]

@@ -1,10 +1,12 @@
 //! `bootstrap`: the Lambda entry point. Wires logging, configuration, the AWS SDK and the
-//! HTTP client, then serves events until Lambda stops the process.
+//! HTTP client, then serves events until Lambda stops the process: CloudFormation's
+//! requests, IAM's role events and the sweep, and the scheduled audit.
 
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use entra_federated_role::{
+    audit,
     cfn::{Handler, HttpTransport, Timing},
     config,
     deadline::Deadline,
@@ -38,6 +40,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let function_arn = &event.context.invoked_function_arn;
+        if audit::is_audit(&event.payload) {
+            // The hub's scheduled audit: read-only. A failure is the function's error, so
+            // Lambda's Errors metric (and its alarm) shows an audit that could not run.
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let work = Deadline::after(left.saturating_sub(BATCH_MARGIN));
+            let resource = handler.resource().map_err(|errors| {
+                lambda_runtime::Error::from(format!("the configuration is invalid: {errors}"))
+            })?;
+            return Box::pin(resource.scheduled_audit(&event.payload, function_arn, work))
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "the scheduled audit could not run");
+                    lambda_runtime::Error::from(error.to_string())
+                });
+        }
         let (batch, sweep) = (
             role_events::is_sqs_batch(&event.payload),
             role_events::is_sweep(&event.payload),
@@ -68,7 +87,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
                 (Err(errors), _) => role_events::fail_batch(&event.payload, errors),
             };
-            return Ok::<Value, std::convert::Infallible>(answer);
+            return Ok::<Value, lambda_runtime::Error>(answer);
         }
         handler.handle(event.payload, deadline, function_arn).await;
         // Always a normal return: an error would make Lambda retry an answered event.

@@ -307,7 +307,9 @@ def sdk_calls() -> set[str]:
         source = path.read_text(encoding="utf-8").split("#[cfg(test)]", 1)[0]
         for match in _CALL.finditer(source):
             service = match.group("client") or match.group("sdk")
-            calls.add(f"{service}:{match.group('op').replace('_', '')}")
+            # A client's own settings, not an API operation.
+            if match.group("op") != "config":
+                calls.add(f"{service}:{match.group('op').replace('_', '')}")
     return calls
 
 

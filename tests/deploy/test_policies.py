@@ -372,6 +372,7 @@ def factory_calls() -> list[Case]:
         Case("read a role that does not exist", "iam:GetRole", arn("role/ci-roles-CiRole-0123456789ab")),
         # The caller check (handler/src/aws/caller.rs).
         Case("read the caller stack's events", "cloudformation:DescribeStackEvents", STACK),
+        Case("audit: read whether a role's stack exists", "cloudformation:DescribeStacks", STACK),
     ]
 
 
@@ -433,6 +434,8 @@ def refused_calls(factory_role: str) -> list[Case]:
         Case("tag the provider with another key", "iam:TagOpenIDConnectProvider", PROVIDER_V1,
              tagging({MARKER: "entra-federated-role", "owner": "me"}), EXPLICIT),
         Case("read another account's stack", "cloudformation:DescribeStackEvents",
+             STACK.replace(ACCOUNT, "999999999999"), {}, DENY),
+        Case("read another account's stacks", "cloudformation:DescribeStacks",
              STACK.replace(ACCOUNT, "999999999999"), {}, DENY),
         Case("change a stack", "cloudformation:UpdateStack", STACK, {}, DENY),
         # The residual risk of tag-on-create (member-role.yaml's comment): the role can mark

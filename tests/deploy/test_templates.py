@@ -236,10 +236,10 @@ def test_the_service_token_is_an_export_and_a_parameter(path) -> None:
     assert load_yaml(WORKLOAD)["Parameters"]["ServiceToken"]["Default"] == default
 
 
-def test_only_the_organisation_and_the_sweeps_schedule_may_invoke_the_hub() -> None:
+def test_only_the_organisation_and_the_schedules_may_invoke_the_hub() -> None:
     template = load_yaml(HUB)
     permissions = resources(template, "AWS::Lambda::Permission")
-    assert set(permissions) == {"InvokePermission", "RoleSweepPermission"}
+    assert set(permissions) == {"InvokePermission", "RoleSweepPermission", "AuditPermission"}
     organisation = permissions["InvokePermission"]["Properties"]
     assert organisation["Principal"] == "*"
     assert organisation["PrincipalOrgID"] == {"Ref": "OrganizationId"}
@@ -251,7 +251,37 @@ def test_only_the_organisation_and_the_sweeps_schedule_may_invoke_the_hub() -> N
     assert sweep["Properties"]["SourceArn"] == {"Fn::GetAtt": ["RoleSweep", "Arn"]}
     rule = template["Resources"]["RoleSweep"]
     assert rule["Properties"]["Targets"][0]["Input"] == '{"entra-federated-role": "sweep"}'
+    audit = permissions["AuditPermission"]
+    assert audit["Condition"] == "HasAudit"
+    assert audit["Properties"]["Principal"] == "events.amazonaws.com"
+    assert audit["Properties"]["SourceArn"] == {"Fn::GetAtt": ["AuditScheduleRule", "Arn"]}
+    rule = template["Resources"]["AuditScheduleRule"]
+    assert rule["Properties"]["Targets"][0]["Input"] == '{"entra-federated-role": "audit"}'
     assert resources(load_yaml(SINGLE), "AWS::Lambda::Permission") == {}
+
+
+def test_the_scheduled_audit_publishes_where_its_alarm_looks() -> None:
+    template = load_yaml(HUB)
+    audit_source = (REPO / "handler" / "src" / "audit.rs").read_text(encoding="utf-8")
+    # The function's metrics: `EntraFederatedRole/<function name>`, `Findings` in all.
+    assert 'format!("EntraFederatedRole/{function}")' in audit_source
+    alarm = template["Resources"]["AuditFindingsAlarm"]
+    assert alarm["Condition"] == "HasAudit"
+    assert alarm["Properties"]["Namespace"] == {"Fn::Sub": "EntraFederatedRole/${FunctionName}"}
+    assert alarm["Properties"]["MetricName"] == "Findings"
+    assert "Dimensions" not in alarm["Properties"]
+    assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Properties"]["Threshold"] == 0
+    # It may put events on its bus, and only there.
+    policy = template["Resources"]["AuditEventsPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "ExecutionRole"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${AuditEventBusName}"
+    }
+    variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    assert variables["AUDIT_EVENT_BUS"] == {"Fn::If": ["HasAudit", {"Ref": "AuditEventBusName"}, {"Ref": "AWS::NoValue"}]}
 
 
 @pytest.mark.parametrize("path", FACTORIES, ids=lambda p: p.name)

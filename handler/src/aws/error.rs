@@ -118,6 +118,17 @@ impl AwsError {
         }
     }
 
+    /// A call the service answered, but did not do all of: `detail` says what it left.
+    pub fn partly_done(action: impl Into<String>, detail: String) -> Self {
+        Self {
+            action: action.into(),
+            kind: ErrorKind::ServiceFailure,
+            code: None,
+            message: Some(detail.clone()),
+            source: detail.into(),
+        }
+    }
+
     /// A call that got no answer before the deadline.
     pub fn deadline_passed(action: impl Into<String>) -> Self {
         Self {

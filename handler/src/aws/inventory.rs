@@ -163,10 +163,10 @@ impl Account {
             .to_builder()
             .region(aws_config::Region::new(stack.region.clone()))
             .build();
-        let client = aws_sdk_cloudformation::Client::from_conf(config);
+        let cloudformation = aws_sdk_cloudformation::Client::from_conf(config);
         let action = format!("reading stack {stack_id}");
         let read = sdk_call(deadline, &action, AwsError::is_transient, || {
-            client.describe_stacks().stack_name(stack_id).send()
+            cloudformation.describe_stacks().stack_name(stack_id).send()
         })
         .await;
         match read {

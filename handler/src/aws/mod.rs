@@ -15,6 +15,7 @@
 
 pub mod caller;
 mod error;
+pub mod events;
 mod inventory;
 pub mod provider;
 pub mod role;

@@ -341,7 +341,11 @@ impl Object {
 
 /// Whose an application or role is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum Origin {
     /// A stack's `Custom::EntraFederatedRole`.
     Resource {

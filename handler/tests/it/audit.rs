@@ -1,7 +1,7 @@
 //! The audit through the real `entra-federated-role` binary, on a deployment the real
 //! factory made (moto and the Graph emulator) and then drifted by hand through their APIs.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use aws_config::SdkConfig;
 use entra_federated_role::{
@@ -12,6 +12,7 @@ use entra_federated_role::{
 use entra_federated_role_harness::{
     crash_proxy::{CrashPoints, Proxy, ProxyOptions, aws_writes},
     moto,
+    runtime_api::Outcome,
 };
 use graph_emulator::{DeletedObject, GraphEmulator};
 use serde_json::{Value, json};
@@ -127,7 +128,7 @@ async fn delete_app_by_hand(graph: &GraphEmulator, app_id: &str) {
         serde_json::from_value(json!({"id": app.id, "appId": app.app_id})).unwrap();
     let unique_name = UniqueName::parse(app.unique_name.as_deref().unwrap()).unwrap();
     let by_hand = client(graph, Credential::ClientSecret(Secret::new(SECRET)));
-    let deadline = Deadline::after(std::time::Duration::from_secs(30));
+    let deadline = Deadline::after(Duration::from_secs(30));
     assert!(
         by_hand
             .soft_delete_application(&unique_name, &application, deadline)
@@ -589,4 +590,175 @@ async fn the_table_says_what_each_finding_means_and_what_fix_would_do() {
     let fresh = tool.run(&["audit", "--format", "json"]).await.json();
     assert_eq!(fresh["findings"], json!([]), "{fresh:#}");
     assert_eq!(fresh["summary"]["settling"], 1);
+}
+
+/// Runs the hub's scheduled audit in `factory`: what the function answered Lambda.
+async fn scheduled(factory: &Factory) -> Outcome {
+    let id = factory.runtime.invoke(
+        &json!({"entra-federated-role": "audit"}),
+        Duration::from_secs(60),
+    );
+    factory
+        .runtime
+        .outcome(&id, Duration::from_secs(70))
+        .await
+        .unwrap_or_else(|| panic!("no answer\nlogs:\n{}", factory.process.logs()))
+}
+
+/// A queue in the hub that receives the audit's events from the default bus.
+async fn audit_events_queue(hub: &SdkConfig) -> String {
+    let sqs = aws_sdk_sqs::Client::new(hub);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("audit-events-{}", fastrand::u32(..)))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(hub);
+    let rule = format!("audit-{}", fastrand::u32(..));
+    events
+        .put_rule()
+        .name(&rule)
+        .event_pattern(json!({"source": ["entra-federated-role"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    queue
+}
+
+async fn received(hub: &SdkConfig, queue: &str) -> Vec<Value> {
+    let messages = aws_sdk_sqs::Client::new(hub)
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    messages
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_scheduled_audit_publishes_its_findings_as_metrics_and_events() {
+    let (hub, hub_sdk) = fresh_account().await;
+    let factory = Factory::start(&hub, &[MEMBER_ROLE]).await;
+    let queue = audit_events_queue(&hub_sdk).await;
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    let stack = account_stack(
+        &sdk,
+        &account_credentials(&member).await,
+        "ci-roles",
+        &["Web"],
+    )
+    .await;
+    let data = declare(&factory, &stack.id, "Web", "audit-scheduled").await;
+    let password = factory.graph.add_password(&app_id(&data), "added by hand");
+
+    let Outcome::Response(body) = scheduled(&factory).await else {
+        panic!("an answer\nlogs:\n{}", factory.process.logs());
+    };
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer, json!({"audited": true, "findings": 1}));
+    // Metrics, in the embedded metric format: by kind, and in all.
+    let logs = factory.process.logs();
+    let documents: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+                == "EntraFederatedRole/entra-federated-role"
+        })
+        .collect();
+    let by_kind = |kind: &str| {
+        documents
+            .iter()
+            .find(|d| d["Kind"] == kind)
+            .map(|d| d["Findings"].clone())
+    };
+    assert_eq!(by_kind("password-credential"), Some(json!(1)), "{logs}");
+    assert_eq!(by_kind("trust-drift"), Some(json!(0)));
+    let total = documents.iter().find(|d| d.get("Kind").is_none()).unwrap();
+    assert_eq!(total["Findings"], 1);
+    assert_eq!(
+        total["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([[]])
+    );
+    // Events: the finding, then the summary.
+    let events = received(&hub_sdk, &queue).await;
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Entra Federated Role Audit Finding",
+            "Entra Federated Role Audit Report"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["detail"]["kind"], "password-credential");
+    assert_eq!(
+        events[0]["detail"]["objects"][1]["id"],
+        password.key_id.as_str()
+    );
+    assert_eq!(
+        events[0]["resources"],
+        json!([format!("arn:aws:iam::{member}:role/audit-scheduled")])
+    );
+    assert_eq!(
+        events[1]["detail"]["summary"]["findings"]["password-credential"],
+        1
+    );
+    // Nothing was repaired.
+    let app = factory.graph.snapshot();
+    let app = app
+        .applications
+        .iter()
+        .find(|a| a.app_id == app_id(&data))
+        .unwrap();
+    assert_eq!(app.password_credentials.len(), 1);
+}
+
+#[tokio::test]
+async fn a_scheduled_audit_that_cannot_read_entra_is_the_functions_error() {
+    let (hub, _) = fresh_account().await;
+    // A client id the tenant does not know: the factory cannot sign in.
+    let unknown = ("ENTRA_CLIENT_ID", "0badc1d0-0000-4000-8000-000000000000");
+    let factory = Factory::start(&hub, &[MEMBER_ROLE, unknown]).await;
+    let outcome = scheduled(&factory).await;
+    let Outcome::Error { body, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("AADSTS"), "{body}");
 }
