@@ -75,10 +75,42 @@ The answer is a real JWT signed with the server's key -- RS256 (RSA) or ES384
   account), as ``{"issuer": ..., "account": ...}``.
 * Validation follows the reference's constraints: 1..10 audiences of 1..1000
   characters, ``SigningAlgorithm`` RS256 or ES384, ``DurationSeconds``
-  60..3600, at most 50 tags -- ``ValidationError`` (HTTP 400) otherwise. Not
-  emulated: the ``OutboundWebIdentityFederationDisabled`` error (moto has no
-  ``EnableOutboundWebIdentityFederation``; the feature counts as enabled
-  everywhere), the global-endpoint refusal and ``SubjectMode``.
+  60..3600, at most 50 tags -- ``ValidationError`` (HTTP 400) otherwise.
+* In an account where the feature is disabled (below), a valid request fails
+  with ``OutboundWebIdentityFederationDisabledException`` (HTTP 403, the code
+  and status of botocore's STS model). Not emulated: the global-endpoint
+  refusal, ``SubjectMode``, ``SessionDurationEscalationException`` and
+  ``JWTPayloadSizeExceededException``.
+
+With it come the three IAM actions that switch the feature on and off for an
+account and report it (``install_outbound_identity()`` adds all four):
+
+* GetOutboundWebIdentityFederationInfo
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetOutboundWebIdentityFederationInfo.html
+* EnableOutboundWebIdentityFederation
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_EnableOutboundWebIdentityFederation.html
+* DisableOutboundWebIdentityFederation
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_DisableOutboundWebIdentityFederation.html
+
+The setting is per account (kept on the account's IAM backend, so
+``POST /moto-api/reset`` restores the default) and, unlike AWS, where an account
+has the feature off until EnableOutboundWebIdentityFederation is called, it is
+**enabled by default** (``OUTBOUND_FEDERATION_ENABLED_BY_DEFAULT``): callers of
+GetWebIdentityToken need no set-up. Per the reference pages:
+
+* GetOutboundWebIdentityFederationInfo answers ``IssuerIdentifier`` (the
+  ``iss`` GetWebIdentityToken puts in the account's tokens) and
+  ``JwtVendingEnabled`` (true); when the feature is disabled it fails with
+  ``FeatureDisabled`` (HTTP 404), the only error its page lists.
+* EnableOutboundWebIdentityFederation answers ``IssuerIdentifier``; when the
+  feature is already enabled it fails with ``FeatureEnabled`` (HTTP 409).
+* DisableOutboundWebIdentityFederation answers an empty result; when the
+  feature is already disabled it fails with ``FeatureDisabled`` (HTTP 404).
+  Neither is idempotent ("You cannot enable/disable the feature multiple
+  times"). Tokens issued before still verify (the JWKS does not change).
+* The issuer does not change when the feature is disabled and enabled again
+  (it is derived from the account id). Whether AWS keeps or regenerates it
+  ("This operation also generates a unique issuer URL") is not documented.
 
 ``install_web_identity_check()`` replaces moto's STS AssumeRoleWithWebIdentity,
 which ignores ``WebIdentityToken`` (any token assumes any role), with one that
@@ -529,7 +561,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from moto.core.utils import utcnow
-from moto.sts.exceptions import STSValidationError
+from moto.iam.exceptions import IAMException
+from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError, STSValidationError
 from moto.sts.models import STSBackend
 from moto.sts.responses import TokenResponse
 
@@ -661,6 +695,62 @@ def _validate_web_identity_token_request(
         raise STSValidationError(f"{len(errors)} validation error{plural} detected: " + "; ".join(errors))
 
 
+# --- The account setting: is outbound identity federation enabled? ------------
+#
+# AWS keeps one switch per account (EnableOutboundWebIdentityFederation /
+# DisableOutboundWebIdentityFederation). Here it is an attribute of the
+# account's IAMBackend (iam_backends[account][partition]), absent until the
+# account's first Enable/Disable: moto's reset rebuilds the backends, so
+# POST /moto-api/reset restores the default. AWS starts every account with the
+# feature off; this emulation starts it on, so that GetWebIdentityToken works
+# without set-up, as it did before the switch existed.
+
+OUTBOUND_FEDERATION_ENABLED_BY_DEFAULT = True
+_OUTBOUND_FEDERATION_ATTRIBUTE = "efr_outbound_web_identity_federation_enabled"
+_IAM_EXCEPTIONS_MODULE = "moto.iam.exceptions"
+
+
+def _outbound_federation_enabled(iam: IAMBackend) -> bool:
+    return getattr(iam, _OUTBOUND_FEDERATION_ATTRIBUTE, OUTBOUND_FEDERATION_ENABLED_BY_DEFAULT)
+
+
+def outbound_federation_enabled(account_id: str, partition: str = "aws") -> bool:
+    """Whether the account's principals may call GetWebIdentityToken."""
+    return _outbound_federation_enabled(iam_backends[account_id][partition])
+
+
+# Error classes (would go in moto/iam/exceptions.py and moto/sts/exceptions.py).
+# Codes and HTTP statuses are botocore's (IAM: FeatureDisabledException has code
+# FeatureDisabled, 404; FeatureEnabledException FeatureEnabled, 409. STS:
+# OutboundWebIdentityFederationDisabledException, 403), so moto's serializer
+# gives the documented status. The STS code is the one SDKs match on (botocore,
+# aws-sdk-rust's GetWebIdentityTokenError); the Errors section of the STS
+# reference page could not be read to compare. The messages are not documented:
+# the IAM ones paraphrase the reference pages' descriptions, the STS one is the
+# description in botocore's STS model.
+
+
+class OutboundFederationDisabled(IAMException):
+    __module__ = _IAM_EXCEPTIONS_MODULE
+    code = "FeatureDisabled"
+    message = "Outbound identity federation is disabled for your AWS account."
+
+
+class OutboundFederationAlreadyEnabled(IAMException):
+    __module__ = _IAM_EXCEPTIONS_MODULE
+    code = "FeatureEnabled"
+    message = "Outbound identity federation is already enabled for your AWS account."
+
+
+class OutboundFederationDisabledForToken(STSClientError):
+    __module__ = "moto.sts.exceptions"
+    code = "OutboundWebIdentityFederationDisabledException"
+    message = (
+        "The outbound web identity federation feature is not enabled for this account. "
+        "To use this feature, you must first enable it through the AWS Management Console or API."
+    )
+
+
 # --- STSBackend method (would go in moto/sts/models.py) ----------------------
 
 
@@ -680,6 +770,12 @@ def _backend_get_web_identity_token(
         subject, account_id = assumed_role.role_arn, assumed_role.account_id
     else:
         _, subject, account_id = self.get_caller_identity(access_key_id, region)
+    # The caller's account (a role session's: the role's) must have the feature on.
+    # Checked after the request's validation: whether STS refuses an invalid
+    # request from a disabled account with ValidationError (as here) or with
+    # this error is not documented.
+    if not outbound_federation_enabled(account_id, self.partition):
+        raise OutboundFederationDisabledForToken()
     now = utcnow()
     duration = duration_seconds or DEFAULT_TOKEN_SECONDS
     expiration = now + datetime.timedelta(seconds=duration)
@@ -720,19 +816,109 @@ def _response_get_web_identity_token(self: TokenResponse) -> ActionResult:
     return ActionResult({"WebIdentityToken": token, "Expiration": expiration})
 
 
+# --- IAMBackend methods (would go in moto/iam/models.py) ---------------------
+#
+# Each acts on the calling account: IamResponse.backend is
+# iam_backends[current_account][partition].
+
+
+def _backend_get_outbound_web_identity_federation_info(self: IAMBackend) -> dict:
+    # The reference lists FeatureDisabled (404) as this action's only error, and
+    # that is what a disabled account gets -- not JwtVendingEnabled=false. Not
+    # confirmed against AWS; consistent with the Terraform AWS provider, whose
+    # aws_iam_outbound_web_identity_federation reads FeatureDisabled from this
+    # action as "not enabled" (resource gone, data source enabled=false).
+    if not _outbound_federation_enabled(self):
+        raise OutboundFederationDisabled()
+    return {
+        "IssuerIdentifier": outbound_identity_issuer(self.account_id),
+        "JwtVendingEnabled": True,
+    }
+
+
+def _backend_enable_outbound_web_identity_federation(self: IAMBackend) -> str:
+    if _outbound_federation_enabled(self):
+        raise OutboundFederationAlreadyEnabled()
+    setattr(self, _OUTBOUND_FEDERATION_ATTRIBUTE, True)
+    return outbound_identity_issuer(self.account_id)
+
+
+def _backend_disable_outbound_web_identity_federation(self: IAMBackend) -> None:
+    if not _outbound_federation_enabled(self):
+        raise OutboundFederationDisabled(
+            "Outbound identity federation is already disabled for your AWS account."
+        )
+    setattr(self, _OUTBOUND_FEDERATION_ATTRIBUTE, False)
+
+
+# --- IamResponse methods (would go in moto/iam/responses.py) -----------------
+#
+# None of the three takes a parameter. moto serializes the results from
+# botocore's IAM model: <XxxResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+# <XxxResult>...</XxxResult><ResponseMetadata><RequestId>, or no Result for Disable,
+# as the reference pages' samples show (the GetOutboundWebIdentityFederationInfo
+# sample omits the xmlns, which every other IAM answer, Enable's and Disable's
+# samples included, carries; it is kept).
+
+
+def _response_get_outbound_web_identity_federation_info(self: IamResponse) -> ActionResult:
+    return ActionResult(self.backend.get_outbound_web_identity_federation_info())
+
+
+def _response_enable_outbound_web_identity_federation(self: IamResponse) -> ActionResult:
+    issuer = self.backend.enable_outbound_web_identity_federation()
+    return ActionResult({"IssuerIdentifier": issuer})
+
+
+def _response_disable_outbound_web_identity_federation(self: IamResponse) -> ActionResult:
+    self.backend.disable_outbound_web_identity_federation()
+    return EmptyResult()
+
+
+# name -> (backend class, response class, backend method, response method)
+_OUTBOUND_IDENTITY_ACTIONS = {
+    "get_web_identity_token": (
+        STSBackend, TokenResponse,
+        _backend_get_web_identity_token, _response_get_web_identity_token,
+    ),
+    "get_outbound_web_identity_federation_info": (
+        IAMBackend, IamResponse,
+        _backend_get_outbound_web_identity_federation_info,
+        _response_get_outbound_web_identity_federation_info,
+    ),
+    "enable_outbound_web_identity_federation": (
+        IAMBackend, IamResponse,
+        _backend_enable_outbound_web_identity_federation,
+        _response_enable_outbound_web_identity_federation,
+    ),
+    "disable_outbound_web_identity_federation": (
+        IAMBackend, IamResponse,
+        _backend_disable_outbound_web_identity_federation,
+        _response_disable_outbound_web_identity_federation,
+    ),
+}
+
+
 def install_outbound_identity() -> list[str]:
-    """Add GetWebIdentityToken to moto's STS classes (unless moto has its own); return
-    the names added. Also loads (or makes) the signing keys, so a bad
+    """Add STS GetWebIdentityToken and IAM GetOutboundWebIdentityFederationInfo,
+    EnableOutboundWebIdentityFederation and DisableOutboundWebIdentityFederation
+    to moto's classes; return the names added. As with install(), an action moto
+    implements itself is left alone (and not returned), and calling it again is
+    harmless. Also loads (or makes) the signing keys, so a bad
     EFR_OUTBOUND_IDENTITY_KEY fails at startup."""
     outbound_identity_keys()
-    name = "get_web_identity_token"
-    ours = (_backend_get_web_identity_token, _response_get_web_identity_token)
-    theirs = (getattr(STSBackend, name, None), getattr(TokenResponse, name, None))
-    if any(t is not None and t not in ours for t in theirs):
-        return []
-    setattr(STSBackend, name, _backend_get_web_identity_token)
-    setattr(TokenResponse, name, _response_get_web_identity_token)
-    return [name]
+    installed = []
+    for name, (backend_cls, response_cls, backend_method, response_method) in (
+        _OUTBOUND_IDENTITY_ACTIONS.items()
+    ):
+        ours = (backend_method, response_method)
+        theirs = (getattr(backend_cls, name, None), getattr(response_cls, name, None))
+        if any(t is not None and t not in ours for t in theirs):
+            continue  # moto has its own implementation: keep it
+        setattr(backend_cls, name, backend_method)
+        setattr(response_cls, name, response_method)
+        installed.append(name)
+    return installed
 
 
 # --- STS AssumeRoleWithWebIdentity that checks the token and the trust --------

@@ -19,7 +19,10 @@ Contract:
   RSA signing key is read from the PEM file named by EFR_OUTBOUND_IDENTITY_KEY,
   or generated at startup; the verification keys are served at
   GET /_efr/outbound-identity/jwks.json and an account's issuer URL at
-  GET /_efr/outbound-identity/issuer?account=<id>.
+  GET /_efr/outbound-identity/issuer?account=<id>. With it, IAM's
+  GetOutboundWebIdentityFederationInfo, EnableOutboundWebIdentityFederation and
+  DisableOutboundWebIdentityFederation: the feature is per account and, unlike
+  AWS, enabled until the account disables it (POST /moto-api/reset re-enables it).
 * STS AssumeRoleWithWebIdentity checks the token and the role's trust policy
   (moto_ext.install_web_identity_check). An issuer's verification keys are
   fetched from the JWKS URL registered for it with
