@@ -56,6 +56,36 @@ pub struct Scope {
     pub settling: i64,
 }
 
+impl Scope {
+    /// The scope of the factory invoked as `function_arn`, with the `accounts` and
+    /// `objectQuota` the invoking `event` may name.
+    pub fn for_function(function_arn: &str, event: &Value) -> Result<Self, AccountError> {
+        let fields: Vec<&str> = function_arn.split(':').collect();
+        let ["arn", partition, "lambda", region, own, "function", _, ..] = fields.as_slice() else {
+            return Err(AccountError::FunctionArn(function_arn.to_owned()));
+        };
+        Ok(Self {
+            partition: (*partition).to_owned(),
+            region: (*region).to_owned(),
+            own_account: (*own).to_owned(),
+            accounts: event["accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned)
+                .collect(),
+            concurrency: SCHEDULED_CONCURRENCY,
+            object_quota: event["objectQuota"]
+                .as_u64()
+                .and_then(|q| usize::try_from(q).ok())
+                .unwrap_or(audit::OWNED_OBJECT_QUOTA),
+            settling: audit::SETTLING_SECS,
+        })
+    }
+}
+
 /// What an audit has read so far, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -501,39 +531,8 @@ impl EntraFederatedRole {
         function_arn: &str,
         deadline: Deadline,
     ) -> Result<Value, ResourceError> {
-        let fields: Vec<&str> = function_arn.split(':').collect();
-        let (partition, region, own, function) = match fields.as_slice() {
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                own,
-                "function",
-                name,
-                ..,
-            ] => (*partition, *region, *own, *name),
-            _ => return Err(AccountError::FunctionArn(function_arn.to_owned()).into()),
-        };
-        let scope = Scope {
-            partition: partition.to_owned(),
-            region: region.to_owned(),
-            own_account: own.to_owned(),
-            accounts: event["accounts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
-                .map(str::to_owned)
-                .collect(),
-            concurrency: SCHEDULED_CONCURRENCY,
-            object_quota: event["objectQuota"]
-                .as_u64()
-                .and_then(|q| usize::try_from(q).ok())
-                .unwrap_or(audit::OWNED_OBJECT_QUOTA),
-            settling: audit::SETTLING_SECS,
-        };
+        let scope = Scope::for_function(function_arn, event)?;
+        let function = function_arn.rsplit(':').next().unwrap_or_default();
         let report = self.audit(&scope, &|_| {}, deadline).await?;
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -560,5 +559,5 @@ impl EntraFederatedRole {
     }
 }
 
-/// How many applications, accounts and roles the scheduled audit reads at once.
+/// How many applications, accounts and roles the factory's own audit reads at once.
 const SCHEDULED_CONCURRENCY: usize = 4;

@@ -26,6 +26,7 @@ pub mod cfn;
 pub mod config;
 pub mod core;
 pub mod deadline;
+pub mod doctor;
 pub mod domain;
 pub mod graph;
 pub mod logging;

@@ -6,10 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use entra_federated_role::{
-    audit,
+    audit::{self, Scope},
     cfn::{Handler, HttpTransport, Timing},
     config,
     deadline::Deadline,
+    doctor::{self, Seat},
     logging,
     resource::EntraFederatedRole,
     role_events::{self, BATCH_MARGIN},
@@ -56,6 +57,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     tracing::error!(%error, "the scheduled audit could not run");
                     lambda_runtime::Error::from(error.to_string())
                 });
+        }
+        if doctor::is_doctor(&event.payload) {
+            // The doctor's checks as the factory itself: how a secretless factory's sign-in
+            // is checked. Read-only.
+            let resource = handler.resource().map_err(|errors| {
+                lambda_runtime::Error::from(format!("the configuration is invalid: {errors}"))
+            })?;
+            let scope = Scope::for_function(function_arn, &event.payload)?;
+            let parameter = event.payload["parameter"]
+                .as_str()
+                .unwrap_or(doctor::SERVICE_TOKEN_PARAMETER);
+            let work = Deadline::after(
+                deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .saturating_sub(BATCH_MARGIN),
+            );
+            let checks =
+                Box::pin(resource.doctor(&scope, function_arn, parameter, Seat::Factory, work))
+                    .await;
+            return Ok(json!({ "healthy": doctor::healthy(&checks), "checks": checks }));
         }
         let (batch, sweep) = (
             role_events::is_sqs_batch(&event.payload),

@@ -293,7 +293,7 @@ def environment_variables_read() -> set[str]:
 
 
 _CALL = re.compile(
-    r"(?:\b(?P<client>iam|cloudformation|sts|secretsmanager)|aws_sdk_(?P<sdk>\w+)::Client::new\([^)]*\))"
+    r"(?:\b(?P<client>iam|cloudformation|sts|secretsmanager|ssm)|aws_sdk_(?P<sdk>\w+)::Client::new\([^)]*\))"
     r"\s*\.\s*(?P<op>[a-z][a-z0-9_]*)\(\)"
 )
 

@@ -37,6 +37,9 @@ from deploy_support import (
 # Calls the code makes that IAM authorises with more than the call's own action: creating a
 # provider with its ownership tag (tag-on-create) is also checked against the tag action.
 ALSO_NEEDED = {"iam:tagopenidconnectprovider"}
+# Calls the factory makes in its own account only, outside the account statements: the
+# doctor's read of the outbound identity federation setting (a secretless factory's).
+OWN_ACCOUNT_ONLY = {"iam:getoutboundwebidentityfederationinfo"}
 # The account-level permissions (OIDC providers, roles, caller stack), by Sid: the member
 # role has them in member accounts, the single-account function and (ServeFactoryAccount)
 # the hub function in their own account.
@@ -56,6 +59,7 @@ ACCOUNT_SIDS = {
     "KeepOwnershipMarkers",
     "NeverTouchTheFactory",
     "VerifyCallerStack",
+    "ReadServiceTokenParameter",
 }
 # Roles made outside CloudFormation that ask to be federated (DESIGN §9): in member
 # accounts only, where the role events come from.
@@ -358,7 +362,7 @@ def account_statements(path) -> list[dict]:
 
 @pytest.mark.parametrize("path", [MEMBER, SINGLE, HUB], ids=lambda p: p.name)
 def test_account_permissions_are_exactly_the_calls_the_handler_makes(path) -> None:
-    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("iam", "cloudformation")}
+    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("iam", "cloudformation", "ssm")} - OWN_ACCOUNT_ONLY
     allowed = granted(account_statements(path))
     assert allowed - wanted - ALSO_NEEDED == set(), f"granted but never called: {allowed - wanted - ALSO_NEEDED}"
     assert wanted - allowed == set(), f"called but not granted: {wanted - allowed}"
@@ -397,6 +401,8 @@ def test_roles_are_touched_only_under_the_managed_path(path) -> None:
     for statement in account_statements(path):
         actions = as_list(statement["Action"])
         if statement["Effect"] == "Deny" or actions == ["iam:ListRoles"]:
+            continue
+        if actions == ["ssm:GetParameter"]:
             continue
         # Reading is allowed on any role: a role that does not exist has no path to match.
         if all(a.split(":")[1].startswith(("Get", "List")) for a in actions):
@@ -523,9 +529,10 @@ def test_the_hub_execution_role_is_least_privilege() -> None:
         "ReadEntraCredentials",
         "DecryptEntraCredentials",
         "EntraAssertion",
+        "ReadOutboundFederation",
         "ReadRoleEvents",
     }, extra
-    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("sts", "secretsmanager")}
+    wanted = {c for c in sdk_calls() if c.split(":")[0] in ("sts", "secretsmanager")} | OWN_ACCOUNT_ONLY
     assert granted([found[s] for s in extra - {"Logs", "DecryptEntraCredentials", "ReadRoleEvents"}]) == wanted
     # Lambda's event source mapping reads the queue with the function's role.
     queue = found["ReadRoleEvents"]
@@ -572,7 +579,13 @@ def test_no_wildcard_action_and_star_resources_only_where_iam_requires(path) -> 
         if statement["Effect"] == "Allow":
             assert not any("*" in a for a in actions), statement
         if statement["Resource"] == "*" and statement["Effect"] == "Allow":
-            assert actions in (["iam:ListRoles"], ["sts:GetWebIdentityToken"]), statement
+            # Actions without a resource type (Service Authorization Reference).
+            account_level = (
+                ["iam:ListRoles"],
+                ["sts:GetWebIdentityToken"],
+                ["iam:GetOutboundWebIdentityFederationInfo"],
+            )
+            assert actions in account_level, statement
 
 
 # --- the workload example -----------------------------------------------------------------

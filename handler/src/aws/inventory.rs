@@ -7,6 +7,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput;
 use futures::StreamExt;
 
 use super::{
@@ -21,7 +22,7 @@ use crate::{
         adoption::ForeignRole,
         audit::{AccountObjects, Provider},
         federation::provider_arn,
-        ownership::{StackArn, TAG_STACK_ID},
+        ownership::{MANAGED_BY_VALUE, StackArn, TAG_MANAGED_BY, TAG_STACK_ID},
     },
 };
 
@@ -131,6 +132,19 @@ impl Account {
         issuer: &str,
         deadline: Deadline,
     ) -> Result<Option<Provider>, AwsError> {
+        let read = self.read_provider(issuer, deadline).await?;
+        Ok(read.map(|(arn, provider)| Provider {
+            audiences: provider.client_id_list().to_vec(),
+            arn,
+        }))
+    }
+
+    /// The provider for `issuer`, with its ARN, as IAM has it; `None` when there is none.
+    async fn read_provider(
+        &self,
+        issuer: &str,
+        deadline: Deadline,
+    ) -> Result<Option<(String, GetOpenIdConnectProviderOutput)>, AwsError> {
         let arn = provider_arn(self.partition(), self.id(), issuer);
         let read = self
             .read(deadline, format!("reading provider {arn}"), |iam| {
@@ -140,10 +154,7 @@ impl Account {
             })
             .await;
         match read {
-            Ok(provider) => Ok(Some(Provider {
-                audiences: provider.client_id_list().to_vec(),
-                arn,
-            })),
+            Ok(provider) => Ok(Some((arn, provider))),
             Err(error) if error.kind() == ErrorKind::NoSuchEntity => Ok(None),
             Err(error) => Err(error),
         }
@@ -176,6 +187,96 @@ impl Account {
             })),
             // "Stack with id … does not exist".
             Err(error) if error.kind() == ErrorKind::Validation => Ok(true),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// What the doctor learns of the tenant's provider in an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderHealth {
+    /// Its ARN.
+    pub arn: String,
+    /// How many client ids it holds.
+    pub audiences: usize,
+    /// Whether the factory made it (else it adopted one someone else made).
+    pub ours: bool,
+}
+
+impl Account {
+    /// Whether outbound identity federation is enabled in this account, and its issuer
+    /// (`iam:GetOutboundWebIdentityFederationInfo`).
+    pub async fn outbound_federation(
+        &self,
+        deadline: Deadline,
+    ) -> Result<(bool, Option<String>), AwsError> {
+        let read = self
+            .read(
+                deadline,
+                "reading the account's outbound identity federation".to_owned(),
+                |iam| iam.get_outbound_web_identity_federation_info().send(),
+            )
+            .await;
+        match read {
+            Ok(info) => Ok((
+                info.jwt_vending_enabled(),
+                info.issuer_identifier().map(str::to_owned),
+            )),
+            // The action's one documented error: the feature is off in the account.
+            Err(error) if error.code() == Some("FeatureDisabled") => Ok((false, None)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Tries, without changing anything, what the factory does here: lists the roles under
+    /// `prefix`, reads the provider of `issuer` and removes from it a client id it does not
+    /// hold (IAM's removal is idempotent, so this writes nothing, but it is authorised as
+    /// any removal is). The provider, when there is one.
+    pub async fn probe(
+        &self,
+        prefix: &RolePath,
+        issuer: &str,
+        deadline: Deadline,
+    ) -> Result<Option<ProviderHealth>, AwsError> {
+        self.roles_under(prefix, deadline).await?;
+        let Some((arn, provider)) = self.read_provider(issuer, deadline).await? else {
+            return Ok(None);
+        };
+        let probe = uuid::Uuid::new_v4().to_string();
+        self.remove_audience(
+            &arn,
+            &format!("entra-federated-role-doctor-{probe}"),
+            deadline,
+        )
+        .await?;
+        Ok(Some(ProviderHealth {
+            audiences: provider.client_id_list().len(),
+            ours: provider
+                .tags()
+                .iter()
+                .any(|t| t.key() == TAG_MANAGED_BY && t.value() == MANAGED_BY_VALUE),
+            arn,
+        }))
+    }
+
+    /// The value of the SSM parameter `name` in this account and region; `None` when
+    /// there is none.
+    pub async fn parameter(
+        &self,
+        name: &str,
+        deadline: Deadline,
+    ) -> Result<Option<String>, AwsError> {
+        let action = format!("reading parameter {name}");
+        let read = sdk_call(deadline, &action, AwsError::is_transient, || {
+            self.ssm.get_parameter().name(name).send()
+        })
+        .await;
+        match read {
+            Ok(output) => Ok(output
+                .parameter()
+                .and_then(|p| p.value())
+                .map(str::to_owned)),
+            Err(error) if error.code() == Some("ParameterNotFound") => Ok(None),
             Err(error) => Err(error),
         }
     }

@@ -46,11 +46,18 @@ fn account(rules: &[&Rule]) -> Account {
             .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
             .build(),
     );
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .build(),
+    );
     Account {
         id: "222222222222".into(),
         partition: "aws".into(),
         iam,
         cloudformation,
+        ssm,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod caller;
 mod error;
 pub mod events;
 mod inventory;
+pub use inventory::ProviderHealth;
 pub mod provider;
 pub mod role;
 
@@ -109,6 +110,7 @@ pub struct Account {
     partition: String,
     iam: aws_sdk_iam::Client,
     cloudformation: aws_sdk_cloudformation::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl Account {
@@ -121,6 +123,11 @@ impl Account {
             partition: place.partition.clone(),
             iam: aws_sdk_iam::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(cloudformation),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(config)
+                    .region(Region::new(place.region.clone()))
+                    .build(),
+            ),
         }
     }
 

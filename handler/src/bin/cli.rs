@@ -2,7 +2,8 @@
 //!
 //! `audit` lists everything the factory made in Entra and in the member accounts, joins
 //! it by the factory's markers and reports every drift once; `--fix` repairs what is the
-//! factory's own and safe to repair. It signs in to Entra as the factory does, with the
+//! factory's own and safe to repair. `doctor` checks a deployment, one line a check. It
+//! signs in to Entra as the factory does, with the
 //! factory's own configuration (the same environment variables, or the flags below), and
 //! reaches member accounts through the member role, with credentials from the usual AWS
 //! SDK sources.
@@ -21,6 +22,7 @@ use entra_federated_role::{
     audit::{Progress, RemoveSecrets, Repaired, Scope, applies, describe},
     config::{self, Config},
     deadline::Deadline,
+    doctor::{SERVICE_TOKEN_PARAMETER, Seat, healthy},
     domain::audit::{Kind, OWNED_OBJECT_QUOTA, Report, SETTLING_SECS},
     resource::EntraFederatedRole,
 };
@@ -40,7 +42,8 @@ Examples:
 
 Exit codes: 0 clean (after --fix: clean once repaired), 1 findings remain, 2 the audit could not run.";
 
-/// The operator's tool for `Custom::EntraFederatedRole`: audit both clouds.
+/// The operator's tool for `Custom::EntraFederatedRole`: audit both clouds, check a
+/// deployment.
 #[derive(Debug, Parser)]
 #[command(name = "entra-federated-role", version, about, long_about = None)]
 struct Cli {
@@ -53,6 +56,42 @@ enum Command {
     /// Inventory both clouds by the factory's markers and report every drift once.
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
+    /// Check a deployment before anyone depends on it: one line a check, with the fix.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+}
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  # The last step of every setup: the hub's credentials, the factory's settings, and the
+  # member accounts to check
+  entra-federated-role doctor --account 222222222222 --account 333333333333
+
+  # A secretless factory signs in as its own role only: run the same checks in it
+  aws lambda invoke --function-name entra-federated-role --cli-binary-format raw-in-base64-out \\
+      --payload '{\"entra-federated-role\": \"doctor\", \"accounts\": [\"222222222222\"]}' doctor.json
+
+Exit codes: 0 no check failed, 1 a check failed, 2 the doctor could not run.";
+
+#[derive(Debug, Args)]
+struct DoctorArgs {
+    #[command(flatten)]
+    factory: FactoryArgs,
+    /// A member account to check (repeat for more); ALLOWED_ACCOUNT_IDS are always checked.
+    #[arg(long = "account", value_name = "ACCOUNT_ID", value_parser = account_id)]
+    accounts: Vec<String>,
+    /// The factory's function name, in the account and region of the credentials.
+    #[arg(long, default_value = "entra-federated-role", value_name = "NAME")]
+    function_name: String,
+    /// The SSM parameter each account's stacks read their ServiceToken from.
+    #[arg(long, default_value = SERVICE_TOKEN_PARAMETER, value_name = "NAME")]
+    parameter: String,
+    /// How many directory objects the factory may create.
+    #[arg(long, default_value_t = OWNED_OBJECT_QUOTA, value_name = "OBJECTS")]
+    object_quota: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 /// The factory's settings: each defaults to the environment variable the Lambda reads.
@@ -179,6 +218,7 @@ async fn main() -> ExitCode {
         .init();
     let result = match &cli.command {
         Command::Audit(args) => audit(args).await,
+        Command::Doctor(args) => doctor(args).await,
     };
     match result {
         Ok(code) => code,
@@ -190,7 +230,7 @@ async fn main() -> ExitCode {
 }
 
 /// Where the credentials the tool runs with are: the account, partition and region.
-async fn scope(sdk: &aws_config::SdkConfig, args: &AuditArgs) -> Result<Scope, String> {
+async fn scope(sdk: &aws_config::SdkConfig) -> Result<Scope, String> {
     let region = sdk
         .region()
         .map(ToString::to_string)
@@ -211,10 +251,10 @@ async fn scope(sdk: &aws_config::SdkConfig, args: &AuditArgs) -> Result<Scope, S
         partition,
         region,
         own_account: identity.account().unwrap_or_default().to_owned(),
-        accounts: args.accounts.clone(),
-        concurrency: usize::from(args.concurrency),
-        object_quota: args.object_quota,
-        settling: args.settle,
+        accounts: Vec::new(),
+        concurrency: 8,
+        object_quota: OWNED_OBJECT_QUOTA,
+        settling: SETTLING_SECS,
     })
 }
 
@@ -260,7 +300,13 @@ impl ProgressLine {
 async fn audit(args: &AuditArgs) -> Result<ExitCode, String> {
     let config = args.factory.config()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let scope = scope(&sdk, args).await?;
+    let scope = Scope {
+        accounts: args.accounts.clone(),
+        concurrency: usize::from(args.concurrency),
+        object_quota: args.object_quota,
+        settling: args.settle,
+        ..scope(&sdk).await?
+    };
     let factory = EntraFederatedRole::new(config.clone(), sdk);
     let deadline = Deadline::after(Duration::from_secs(args.timeout));
     let line = ProgressLine::new(args.quiet);
@@ -318,6 +364,60 @@ async fn audit(args: &AuditArgs) -> Result<ExitCode, String> {
         ),
     }
     Ok(exit(&after))
+}
+
+async fn doctor(args: &DoctorArgs) -> Result<ExitCode, String> {
+    let config = match args.factory.config() {
+        Ok(config) => config,
+        Err(error) => {
+            let check = json!({"status": "fail", "name": "settings", "detail": error});
+            match args.format {
+                Format::Table => println!("✗ settings: {error}"),
+                Format::Json => {
+                    println!("{}", pretty(&json!({"healthy": false, "checks": [check]})))
+                }
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let scope = Scope {
+        accounts: args.accounts.clone(),
+        object_quota: args.object_quota,
+        ..scope(&sdk).await?
+    };
+    let function_arn = format!(
+        "arn:{}:lambda:{}:{}:function:{}",
+        scope.partition, scope.region, scope.own_account, args.function_name
+    );
+    let factory = EntraFederatedRole::new(config, sdk);
+    let deadline = Deadline::after(Duration::from_secs(120));
+    let checks = factory
+        .doctor(
+            &scope,
+            &function_arn,
+            &args.parameter,
+            Seat::Elsewhere,
+            deadline,
+        )
+        .await;
+    let healthy = healthy(&checks);
+    match args.format {
+        Format::Table => {
+            for check in &checks {
+                println!("{} {}: {}", check.status.mark(), check.name, check.detail);
+                if let Some(fix) = &check.fix {
+                    println!("    fix: {fix}");
+                }
+            }
+        }
+        Format::Json => println!("{}", pretty(&json!({"healthy": healthy, "checks": checks}))),
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn exit(report: &Report) -> ExitCode {

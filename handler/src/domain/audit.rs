@@ -803,7 +803,8 @@ pub fn findings(inventory: &Inventory) -> Report {
         }
         let converge_again = match &generation.origin {
             Origin::Resource { .. } => {
-                "update the stack so that the resource converges again (or replace it)"
+                "update the resource: any change of its properties (a tag will do) makes it \
+                 converge again"
             }
             Origin::Role { .. } => {
                 "wait for the next sweep, or change a tag of the role, which converges it again"
@@ -920,7 +921,7 @@ pub fn findings(inventory: &Inventory) -> Report {
                     account: Some(generation.account.clone()),
                     objects,
                     detail: format!(
-                        "the application's {} federated identity credentials are not the ones the factory made",
+                        "the application's federated identity credentials ({} now) are not the ones the factory made",
                         app.credentials.len()
                     ),
                     why: Kind::CredentialsChanged.why(),
@@ -1039,8 +1040,8 @@ pub fn findings(inventory: &Inventory) -> Report {
                             ""
                         }
                     ),
-                    "update the stack so that the resource converges again, or delete the \
-                     role's stack resource",
+                    "update the resource (any change of its properties, a tag will do, makes \
+                     it converge again), or delete it",
                 ),
                 RoleOf::Adopted(app) => (
                     format!(

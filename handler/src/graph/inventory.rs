@@ -310,3 +310,104 @@ impl GraphClient {
             .map(drop)
     }
 }
+
+/// The published ids of the Microsoft Graph application permissions the factory uses
+/// ("Microsoft Graph permissions reference").
+pub const PERMISSION_IDS: [(&str, &str); 2] = [
+    (
+        super::OWNED_BY_PERMISSION,
+        "18a4783c-866b-4cc7-a460-3d5e5662c884",
+    ),
+    (
+        super::APP_ROLE_ASSIGNMENT_PERMISSION,
+        "06b708a9-e830-4db3-a914-8e69da51d44f",
+    ),
+];
+
+/// Where the factory's permissions were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionSource {
+    /// Its service principal's app role assignments.
+    Assignments,
+    /// The `roles` claim of its access token (its assignments could not be read).
+    Token,
+}
+
+impl GraphClient {
+    /// The Microsoft Graph application permissions the factory holds, by name: read from
+    /// its own service principal's app role assignments ("List appRoleAssignments granted
+    /// to a service principal"), or, when it may not read them, from the `roles` claim of
+    /// its access token, which lists the same grants.
+    pub async fn own_permissions(
+        &self,
+        client_id: &str,
+        deadline: Deadline,
+    ) -> Result<(Vec<String>, PermissionSource), GraphError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Granted {
+            app_role_id: String,
+        }
+        let action = "read the factory's own service principal";
+        let path = format!("/servicePrincipals(appId='{client_id}')/appRoleAssignments");
+        match self.send(call(action, Method::GET, path), deadline).await {
+            Ok(reply) => {
+                let granted = values::<Granted>(action, reply.body)?;
+                let names = PERMISSION_IDS
+                    .iter()
+                    .filter(|(_, id)| {
+                        granted
+                            .iter()
+                            .any(|g| g.app_role_id.eq_ignore_ascii_case(id))
+                    })
+                    .map(|(name, _)| (*name).to_owned())
+                    .collect();
+                Ok((names, PermissionSource::Assignments))
+            }
+            Err(error) if error.is_forbidden() => {
+                let token = self.access_token(deadline).await?;
+                Ok((token_roles(token.expose()), PermissionSource::Token))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// How many objects the factory has in the tenant, live and soft-deleted: each live
+    /// application counts with its service principal.
+    pub async fn owned_objects(&self, deadline: Deadline) -> Result<(usize, usize), GraphError> {
+        #[derive(Deserialize)]
+        struct Id {
+            #[allow(dead_code)]
+            id: String,
+        }
+        let filter = format!("tags/any(t:t eq '{}')", managed_by_tag());
+        let path = format!("{}&$select=id", filter_path("/applications", &filter));
+        let (apps, deleted) = futures::try_join!(
+            self.list_all::<Id>("count the factory's applications", &path, deadline),
+            self.audit_deleted(deadline)
+        )?;
+        Ok((apps.len() * 2 + deleted.len(), deleted.len()))
+    }
+}
+
+/// The `roles` claim of an access token (a JWT), unverified: the token came from Entra
+/// over TLS, to this process.
+fn token_roles(token: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|part| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    claims
+        .as_ref()
+        .and_then(|c| c["roles"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect()
+}

@@ -55,7 +55,7 @@ pub use error::{
     APP_ROLE_ASSIGNMENT_PERMISSION, ApiError, GraphError, OAuthError, OWNED_BY_PERMISSION,
     SignInError,
 };
-pub use inventory::epoch_seconds;
+pub use inventory::{PERMISSION_IDS, PermissionSource, epoch_seconds};
 pub use model::{
     AdoptedApp, AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located,
     ServicePrincipal, TaggedRole, TrustedClient, UniqueName, Upserted, WorkloadSpec,

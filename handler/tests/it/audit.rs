@@ -23,9 +23,9 @@ use crate::moto_support::{
     account_config, account_credentials, account_stack, fresh_account, random_account,
 };
 
-const MEMBER_ROLE: (&str, &str) = ("MEMBER_ROLE_NAME", "EntraFederatedRoleMember");
+pub(crate) const MEMBER_ROLE: (&str, &str) = ("MEMBER_ROLE_NAME", "EntraFederatedRoleMember");
 /// An account the audit's credentials may not reach (the proxy refuses its member role).
-const UNREACHABLE: &str = "999999999999";
+pub(crate) const UNREACHABLE: &str = "999999999999";
 
 fn refuse_unreachable(body: &[u8]) -> bool {
     String::from_utf8_lossy(body).contains(UNREACHABLE)
@@ -34,16 +34,16 @@ fn refuse_unreachable(body: &[u8]) -> bool {
 /// The tool as an operator runs it: with the factory's settings and the hub's
 /// credentials, its AWS calls through a proxy that refuses the member role of
 /// [`UNREACHABLE`].
-struct Tool {
-    env: Vec<(String, String)>,
+pub(crate) struct Tool {
+    pub(crate) env: Vec<(String, String)>,
     _proxy: Proxy,
 }
 
 /// What one run printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -54,7 +54,7 @@ impl Run {
 }
 
 impl Tool {
-    async fn for_factory(factory: &Factory) -> Self {
+    pub(crate) async fn for_factory(factory: &Factory) -> Self {
         let proxy = CrashPoints::new()
             .proxy_with(
                 moto::shared(),
@@ -76,7 +76,7 @@ impl Tool {
         Self { env, _proxy: proxy }
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         let output =
             tokio::process::Command::new(Path::new(env!("CARGO_BIN_EXE_entra-federated-role")))
                 .args(args)
@@ -94,7 +94,12 @@ impl Tool {
 }
 
 /// A resource `logical_id` of `stack` whose role is `role_name`: its response's `Data`.
-async fn declare(factory: &Factory, stack: &str, logical_id: &str, role_name: &str) -> Value {
+pub(crate) async fn declare(
+    factory: &Factory,
+    stack: &str,
+    logical_id: &str,
+    role_name: &str,
+) -> Value {
     let mut event = factory.create(
         stack,
         json!({

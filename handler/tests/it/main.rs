@@ -6,6 +6,7 @@ mod aws;
 mod binary;
 mod caller;
 mod crash;
+mod doctor;
 mod events;
 mod exchange;
 mod graph;
