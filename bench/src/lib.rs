@@ -14,6 +14,7 @@
 //! Everything runs on the local stand-ins of [`lab`]; nothing here asserts on time (the
 //! smoke test in `tests/` checks only correctness).
 
+pub mod audit_scale;
 pub mod cold_start;
 pub mod critical_path;
 pub mod footprint;

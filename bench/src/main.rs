@@ -9,6 +9,7 @@ use std::{
 };
 
 use entra_federated_role_bench::{
+    audit_scale::{self, AuditScaleOptions},
     cold_start::{self, ColdStartOptions},
     critical_path::{self, CriticalPathOptions},
     footprint::{self, FootprintOptions},
@@ -21,13 +22,15 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "usage: efr-bench [options]
   --bootstrap PATH          release bootstrap to measure (target/release/bootstrap)
+  --cli PATH                release operator tool for the audit (target/release/entra-federated-role)
   --arm64-bootstrap PATH    arm64 release bootstrap, for its zip size
   --arm64-missing TEXT      why there is no arm64 bootstrap (reported)
   --baseline-python PATH    Python with boto3 for the cold-start baseline (bench/.venv/bin/python)
   --out PATH                results file (bench/results.json)
   --markdown PATH           document whose figures block is rewritten (BENCHMARKS.md)
   --only LIST               comma-separated: cold-start,footprint,critical-path,org-scale,
-                            sweep-scale (the org-scale options set its N, A, R and deadline);
+                            sweep-scale, audit-scale (the org-scale options set their N, A,
+                            R and deadline; the audit takes the critical path's latency);
                             `report` runs none and rewrites the figures from the results file
   --cold-runs N             measured cold starts of each program (50)
   --cold-warmup N           unmeasured cold starts first (3)
@@ -44,6 +47,7 @@ const USAGE: &str = "usage: efr-bench [options]
 
 struct Args {
     bootstrap: PathBuf,
+    cli: PathBuf,
     arm64_bootstrap: Option<PathBuf>,
     arm64_missing: Option<String>,
     baseline_python: PathBuf,
@@ -56,17 +60,19 @@ struct Args {
     org: OrgScaleOptions,
 }
 
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "cold-start",
     "footprint",
     "critical-path",
     "org-scale",
     "sweep-scale",
+    "audit-scale",
 ];
 
 fn parse(root: &Path) -> Result<Args> {
     let mut args = Args {
         bootstrap: root.join("target/release/bootstrap"),
+        cli: root.join("target/release/entra-federated-role"),
         arm64_bootstrap: None,
         arm64_missing: None,
         baseline_python: root.join("bench/.venv/bin/python"),
@@ -114,6 +120,7 @@ fn parse(root: &Path) -> Result<Args> {
         };
         match flag.as_str() {
             "--bootstrap" => args.bootstrap = value.into(),
+            "--cli" => args.cli = value.into(),
             "--arm64-bootstrap" => args.arm64_bootstrap = Some(value.into()),
             "--arm64-missing" => args.arm64_missing = Some(value),
             "--baseline-python" => args.baseline_python = value.into(),
@@ -307,6 +314,42 @@ async fn run() -> Result<()> {
             figures.steady.seconds
         );
         results["sweep_scale"] = serde_json::to_value(&figures)?;
+        save(&args, &results)?;
+    }
+
+    if wants("audit-scale") {
+        // How it grows: a tenth of the roles in a tenth of the accounts, all the roles in a
+        // tenth of the accounts, and all the roles in all the accounts.
+        let o = &args.org;
+        let sizes = [
+            (o.resources / 10, o.accounts / 10),
+            (o.resources, o.accounts / 10),
+            (o.resources, o.accounts),
+        ];
+        let mut runs = Vec::new();
+        for (roles, accounts) in sizes {
+            let options = AuditScaleOptions {
+                roles,
+                accounts: accounts.max(1),
+                latency: args.critical.latency,
+                concurrency: 8,
+            };
+            eprintln!(
+                "== the audit at scale: {} roles in {} accounts, {:?} on every call",
+                options.roles, options.accounts, options.latency
+            );
+            let figures = audit_scale::run(&args.bootstrap, &args.cli, &options).await?;
+            eprintln!(
+                "   {:.1} s, {} Graph calls, {} AWS calls, {} findings, peak RSS {:.1} MiB",
+                figures.seconds,
+                figures.graph_calls,
+                figures.aws_calls,
+                figures.findings,
+                figures.peak_rss_mib
+            );
+            runs.push(figures);
+        }
+        results["audit_scale"] = serde_json::to_value(&runs)?;
         save(&args, &results)?;
     }
 

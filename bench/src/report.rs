@@ -111,6 +111,25 @@ pub fn targets(results: &Value) -> Vec<Target> {
         num(critical, &["role_event_federated", "round_trips", "median"])
             .map(|n| (format!("{n:.1}"), n.round() <= 5.0)),
     );
+    let largest = results["audit_scale"]
+        .as_array()
+        .and_then(|runs| runs.iter().max_by_key(|r| r["roles"].as_u64().unwrap_or(0)));
+    push(
+        "Audit of the organisation: every role and application read, nothing reported (largest run)",
+        "0 findings",
+        largest.and_then(|run| {
+            let findings = run["findings"].as_u64()?;
+            Some((
+                format!(
+                    "{findings} findings, {} roles in {:.1} s, {:.1} MiB",
+                    run["roles"],
+                    run["seconds"].as_f64()?,
+                    run["peak_rss_mib"].as_f64()?
+                ),
+                findings == 0 && run["summary"]["roles"] == run["roles"],
+            ))
+        }),
+    );
     let org = &results["org_scale"];
     push(
         "Org scale: success rate",
@@ -450,6 +469,33 @@ pub fn markdown(results: &Value) -> String {
             sweep["process_peak_rss_mib"].as_f64().unwrap_or(0.0)
         );
     }
+    let audits = results["audit_scale"].as_array().cloned().unwrap_or_default();
+    if !audits.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n#### 6. The audit at organisation scale: `entra-federated-role audit` over roles the factory federated, L = {} ms on every call, {} reads at once\n",
+            audits[0]["latency_ms"], audits[0]["concurrency"]
+        );
+        let _ = writeln!(
+            md,
+            "| Roles | accounts | wall time | Graph calls (per role) | AWS calls | findings | peak RSS |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        for run in &audits {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} s | {} ({:.2}) | {} | {} | {:.1} MiB |",
+                run["roles"],
+                run["accounts"],
+                run["seconds"].as_f64().unwrap_or(0.0),
+                run["graph_calls"],
+                run["graph_calls_per_role"].as_f64().unwrap_or(0.0),
+                run["aws_calls"],
+                run["findings"],
+                run["peak_rss_mib"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
     let _ = write!(md, "{END}");
     md
 }
@@ -490,6 +536,8 @@ mod tests {
                 None,
                 None,
                 None,
+                None,
+                // The audit, not measured here.
                 None,
                 Some(true),
                 Some(true),

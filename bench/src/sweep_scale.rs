@@ -205,7 +205,7 @@ async fn one_run(lab: &Lab, sweep: &Value, options: &SweepScaleOptions) -> Resul
 
 /// The roles that say they are federated (their status tag), in every member account:
 /// what the sweep achieved, read from IAM, not from Entra.
-async fn federated_roles(lab: &Lab) -> Result<usize> {
+pub(crate) async fn federated_roles(lab: &Lab) -> Result<usize> {
     let mut federated = 0;
     for member in &lab.members {
         let iam = aws_sdk_iam::Client::new(&member.sdk);

@@ -1,21 +1,32 @@
 //! The organisation-scale rollout at small N — 20 resources across 4 member accounts,
 //! through the hub, 4 factory processes, Graph writes throttled at 20 a second — as a
 //! correctness check of the test command: every event answered SUCCESS, no duplicate
-//! object after Create, nothing left after Delete. It asserts nothing about time.
+//! object after Create, nothing left after Delete; and the sweep and the audit at small N.
+//! They assert nothing about time.
 //!
-//! It runs the `bootstrap` next to this test's own binary (`target/<profile>/bootstrap`,
-//! which `cargo test --workspace` builds for the handler's end-to-end tests), or the one
-//! `EFR_BOOTSTRAP` names.
+//! They run the `bootstrap` and the operator's tool next to this test's own binary
+//! (`target/<profile>/`, where `cargo test --workspace` builds them for the handler's
+//! end-to-end tests), or those `EFR_BOOTSTRAP` and `EFR_CLI` name.
 
 use std::path::PathBuf;
 
 use entra_federated_role_bench::{
+    audit_scale::{self, AuditScaleOptions},
     org_scale::{self, OrgScaleOptions},
     sweep_scale::{self, SweepScaleOptions},
 };
 
 fn bootstrap() -> PathBuf {
-    if let Some(path) = std::env::var_os("EFR_BOOTSTRAP") {
+    built("EFR_BOOTSTRAP", "bootstrap")
+}
+
+/// The operator's tool, next to `bootstrap` (or where `EFR_CLI` says).
+fn cli() -> PathBuf {
+    built("EFR_CLI", "entra-federated-role")
+}
+
+fn built(variable: &str, binary: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return path.into();
     }
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -24,11 +35,11 @@ fn bootstrap() -> PathBuf {
         .parent()
         .and_then(|deps| deps.parent())
         .expect("the test binary lives in target/<profile>/deps")
-        .join("bootstrap");
+        .join(binary);
     assert!(
         path.exists(),
         "{} is missing: run `cargo test --workspace` (it builds it), or \
-         `cargo build -p entra-federated-role --bin bootstrap`, or set EFR_BOOTSTRAP",
+         `cargo build -p entra-federated-role --bin {binary}`, or set {variable}",
         path.display()
     );
     path
@@ -85,5 +96,30 @@ async fn the_sweep_federates_every_role_that_asks_without_its_event() {
         figures.steady.graph_writes_admitted <= options.roles,
         "at most the application's upsert per role once nothing changes: {}",
         figures.steady.graph_writes_admitted
+    );
+}
+
+/// The audit at small N — 12 roles federated by the sweep across 3 accounts — as a
+/// correctness check: the tool reads every role and application, finds nothing wrong, and
+/// reads Graph once for the list and twice for each application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_reads_a_small_organisation_clean() {
+    let options = AuditScaleOptions::smoke();
+    let figures = audit_scale::run(&bootstrap(), &cli(), &options)
+        .await
+        .expect("the audit runs");
+    eprintln!("{figures:#?}");
+    assert_eq!(
+        (figures.exit_code, figures.findings),
+        (0, 0),
+        "{figures:#?}"
+    );
+    assert_eq!(figures.summary["roles"], options.roles);
+    assert_eq!(figures.summary["applications"], options.roles);
+    assert_eq!(figures.summary["accounts"], options.accounts);
+    assert!(
+        figures.graph_calls >= 2 * options.roles + 1,
+        "the list, then each application's credentials and service principal: {}",
+        figures.graph_calls
     );
 }
