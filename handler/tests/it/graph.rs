@@ -1458,3 +1458,43 @@ impl Steps for GraphClient {
         })
     }
 }
+
+#[tokio::test]
+async fn a_secret_removed_whose_answer_was_lost_is_removed() {
+    let emulator = emulator().await;
+    let client = secret_client(&emulator);
+    let created = client
+        .upsert_application(&app_spec("secret"), deadline())
+        .await
+        .unwrap();
+    let app = created.application;
+    let password = emulator.add_password(&app.app_id, "added by hand");
+    let kept = emulator.add_password(&app.app_id, "another");
+    // The removal lands, its answer is lost; the retry finds nothing to remove.
+    emulator.inject(FaultRule::answer_lost(1).only(Some("POST"), None));
+    client
+        .remove_password(&app.id, &password.key_id, deadline())
+        .await
+        .unwrap();
+    let snapshot = emulator.snapshot();
+    let secrets: Vec<&str> = snapshot
+        .application(app.unique_name.as_deref().unwrap())
+        .unwrap()
+        .password_credentials
+        .iter()
+        .map(|p| p.key_id.as_str())
+        .collect();
+    assert_eq!(secrets, [kept.key_id.as_str()]);
+    // One not there is gone already.
+    client
+        .remove_password(&app.id, "00000000-0000-4000-8000-000000000000", deadline())
+        .await
+        .unwrap();
+    // One still there when every removal fails is a failure.
+    emulator.inject(FaultRule::server_error(100, 503).only(Some("POST"), None));
+    let refused = client
+        .remove_password(&app.id, &kept.key_id, deadline())
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    emulator.clear_faults();
+}
