@@ -469,7 +469,10 @@ pub fn markdown(results: &Value) -> String {
             sweep["process_peak_rss_mib"].as_f64().unwrap_or(0.0)
         );
     }
-    let audits = results["audit_scale"].as_array().cloned().unwrap_or_default();
+    let audits = results["audit_scale"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if !audits.is_empty() {
         let _ = writeln!(
             md,

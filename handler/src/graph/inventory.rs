@@ -131,14 +131,20 @@ impl GraphClient {
         progress(Some(listed.len()));
         let apps = futures::stream::iter(listed)
             .map(|listed| async move {
-                let app = self.audit_application(listed, deadline).await;
+                let app = match self.audit_application(listed, deadline).await {
+                    // Deleted since it was listed: it is among the deleted items now, or
+                    // gone; the next audit sees it there.
+                    Err(error) if error.is_not_found() => Ok(None),
+                    read => read.map(Some),
+                };
                 progress(None);
                 app
             })
             .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
-        let mut apps = apps.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let apps = apps.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut apps: Vec<App> = apps.into_iter().flatten().collect();
         apps.sort_by(|a, b| a.app_id.cmp(&b.app_id));
         Ok(apps)
     }
