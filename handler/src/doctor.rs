@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -29,6 +30,9 @@ use crate::{
     graph::{APP_ROLE_ASSIGNMENT_PERMISSION, OWNED_BY_PERMISSION, PermissionSource},
     resource::EntraFederatedRole,
 };
+
+/// How many accounts are checked at once.
+const ACCOUNTS_AT_ONCE: usize = 4;
 
 /// Where each account's stacks read the ServiceToken (the templates' default).
 pub const SERVICE_TOKEN_PARAMETER: &str = "/entra-federated-role/service-token";
@@ -127,10 +131,20 @@ impl EntraFederatedRole {
         let config = self.config();
         let mut checks = Vec::new();
         let secretless = config.credentials == Credentials::Secretless;
+        // The ServiceToken names the function, never a version or alias of it.
+        let function_arn = &function_arn
+            .split(':')
+            .take(7)
+            .collect::<Vec<_>>()
+            .join(":");
         let function_name = function_arn.rsplit(':').next().unwrap_or(function_arn);
 
         // Entra.
+        let mut accounts: BTreeSet<String> = scope.accounts.iter().cloned().collect();
+        accounts.extend(config.guardrails.allowed_accounts.iter().flatten().cloned());
         let signed_in = if secretless && seat == Seat::Elsewhere {
+            let payload =
+                serde_json::json!({"entra-federated-role": DOCTOR, "accounts": scope.accounts});
             checks.push(
                 Check::new(
                     Status::Skip,
@@ -139,7 +153,7 @@ impl EntraFederatedRole {
                 )
                 .fix(format!(
                     "run the checks in the factory: aws lambda invoke --function-name {function_name} \
-                     --cli-binary-format raw-in-base64-out --payload '{{\"entra-federated-role\": \"doctor\"}}' doctor.json"
+                     --cli-binary-format raw-in-base64-out --cli-read-timeout 0 --payload '{payload}' doctor.json"
                 )),
             );
             false
@@ -184,13 +198,12 @@ impl EntraFederatedRole {
             checks.push(self.quota(scope, deadline).await);
         }
 
-        // Each account.
-        let mut accounts: BTreeSet<String> = scope.accounts.iter().cloned().collect();
-        accounts.extend(config.guardrails.allowed_accounts.iter().flatten().cloned());
+        // Each account, a few at once, reported in the order of their ids.
         if accounts.is_empty() {
             checks.push(
-                Check::new(Status::Skip, "member accounts", "no account was named")
-                    .fix("name the accounts to check with --account"),
+                Check::new(Status::Skip, "member accounts", "no account was named").fix(
+                    "name the accounts to check (--account, or \"accounts\" in the factory's payload)",
+                ),
             );
         }
         let prefix = config
@@ -199,20 +212,15 @@ impl EntraFederatedRole {
             .clone()
             .unwrap_or_else(RolePath::root);
         let issuer = config.cloud.issuer(&config.tenant_id, TokenVersion::V1);
-        for id in accounts {
-            checks.extend(
-                self.account_checks(
-                    scope,
-                    &id,
-                    &prefix,
-                    &issuer,
-                    function_arn,
-                    parameter,
-                    deadline,
-                )
-                .await,
-            );
-        }
+        let per_account: Vec<Vec<Check>> = futures::stream::iter(&accounts)
+            .map(|id| {
+                let (prefix, issuer) = (&prefix, &issuer);
+                self.account_checks(scope, id, prefix, issuer, function_arn, parameter, deadline)
+            })
+            .buffered(ACCOUNTS_AT_ONCE)
+            .collect()
+            .await;
+        checks.extend(per_account.into_iter().flatten());
         checks
     }
 

@@ -92,6 +92,9 @@ struct DoctorArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
 }
 
 /// The factory's settings: each defaults to the environment variable the Lambda reads.
@@ -391,7 +394,7 @@ async fn doctor(args: &DoctorArgs) -> Result<ExitCode, String> {
         scope.partition, scope.region, scope.own_account, args.function_name
     );
     let factory = EntraFederatedRole::new(config, sdk);
-    let deadline = Deadline::after(Duration::from_secs(120));
+    let deadline = Deadline::after(Duration::from_secs(args.timeout));
     let checks = factory
         .doctor(
             &scope,

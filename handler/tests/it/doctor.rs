@@ -229,6 +229,9 @@ async fn a_secretless_factory_is_checked_in_the_factory_itself() {
         "{}",
         run.stdout
     );
+    // …for the accounts it was asked about.
+    let payload = format!("\"accounts\":[\"{member}\"]");
+    assert!(run.stdout.contains(&payload), "{}", run.stdout);
 
     // In the factory, the same checks run as the factory.
     let id = factory.runtime.invoke(
