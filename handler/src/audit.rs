@@ -164,11 +164,6 @@ pub fn describe(config: &Config, repair: &Repair) -> String {
         } => format!(
             "restore the trust of role {role_name} of account {account} to its application's audience and callers\n"
         ),
-        Repair::RemoveAudience {
-            provider_arn,
-            audience,
-            ..
-        } => format!("remove audience {audience} from {provider_arn}\n"),
         Repair::PurgeDeleted { object_id } => format!("purge deleted item {object_id}\n"),
         Repair::RemovePassword {
             application,
@@ -382,17 +377,6 @@ impl EntraFederatedRole {
                         "role {role_name} changed since the audit: left alone (audit again)"
                     )),
                 }
-            }
-            Repair::RemoveAudience {
-                account: id,
-                provider_arn,
-                audience,
-            } => {
-                let iam = account(id).await?;
-                iam.remove_audience(provider_arn, audience, deadline)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(format!("removed audience {audience} from {provider_arn}"))
             }
             Repair::PurgeDeleted { object_id } => {
                 graph

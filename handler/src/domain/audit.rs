@@ -266,8 +266,8 @@ impl Kind {
                 "which callers may get tokens for the role is not what its owner declared"
             }
             Kind::OrphanedAudience => {
-                "the provider accepts tokens meant for a role of another account, and \
-                 holds one of its 100 client ids"
+                "a role of this account can be made to trust tokens meant for another \
+                 account's role, and the audience holds one of the provider's 100 client ids"
             }
             Kind::UnfinishedRemoval => {
                 "soft-deleted objects count against the factory's quota for 30 days, and an \
@@ -436,16 +436,6 @@ pub enum Repair {
         seen: String,
         /// The trust to set.
         trust: String,
-    },
-    /// Removes an audience from a provider.
-    #[serde(rename_all = "camelCase")]
-    RemoveAudience {
-        /// The provider's account.
-        account: String,
-        /// The provider's ARN.
-        provider_arn: String,
-        /// The audience.
-        audience: String,
     },
     /// Purges a soft-deleted object.
     #[serde(rename_all = "camelCase")]
@@ -1168,12 +1158,16 @@ pub fn findings(inventory: &Inventory) -> Report {
                             if *live { "an" } else { "a deleted" }
                         ),
                         why: Kind::OrphanedAudience.why(),
-                        action: "remove the audience from the provider (`--fix` does)".to_owned(),
-                        repair: Some(Repair::RemoveAudience {
-                            account: account.id.clone(),
-                            provider_arn: provider.arn.clone(),
-                            audience: aud.clone(),
-                        }),
+                        // The factory never put it there: it is not the factory's to remove.
+                        action: format!(
+                            "the factory puts an application's audience only on its own \
+                             account's provider: find out who put it here and why; if no role \
+                             here should trust that application, remove it (aws iam \
+                             remove-client-id-from-open-id-connect-provider \
+                             --open-id-connect-provider-arn {} --client-id {aud})",
+                            provider.arn
+                        ),
+                        repair: None,
                     }),
                 }
             }
@@ -1530,6 +1524,22 @@ mod tests {
     }
 
     #[test]
+    fn an_app_without_its_service_principal_is_named_with_its_role() {
+        let mut inventory = clean();
+        inventory.apps[0].service_principal = None;
+        let report = findings(&inventory);
+        assert_eq!(
+            kinds(&report),
+            [(
+                Kind::ServicePrincipalMissing,
+                vec![APP_ID.into(), role().arn]
+            )]
+        );
+        assert_eq!(report.findings[0].repair, None);
+        assert_eq!(report.summary.quota.used, 1);
+    }
+
+    #[test]
     fn changes_to_credentials_and_assignments_are_told_apart() {
         let mut inventory = clean();
         inventory.apps[0].credentials.push(CredentialState {
@@ -1626,14 +1636,9 @@ mod tests {
         assert_eq!(kinds(&report), [(Kind::OrphanedAudience, vec![aud()])]);
         assert_eq!(report.findings[0].account.as_deref(), Some(OTHER));
         assert_eq!(report.summary.foreign_audiences, 1);
-        assert_eq!(
-            report.findings[0].repair,
-            Some(Repair::RemoveAudience {
-                account: OTHER.into(),
-                provider_arn: provider(OTHER),
-                audience: aud()
-            })
-        );
+        // The factory did not put it there: people decide.
+        assert_eq!(report.findings[0].repair, None);
+        assert!(report.findings[0].action.contains(&provider(OTHER)));
     }
 
     #[test]

@@ -142,6 +142,27 @@ async fn delete_app_by_hand(graph: &GraphEmulator, app_id: &str) {
     );
 }
 
+/// Deletes the service principal of the application `app_id` through Graph, as an
+/// administrator would in the portal's enterprise applications.
+async fn delete_service_principal_by_hand(graph: &GraphEmulator, app_id: &str) {
+    let snapshot = graph.snapshot();
+    let sp = snapshot
+        .service_principal(app_id)
+        .expect("the service principal");
+    let by_hand = client(graph, Credential::ClientSecret(Secret::new(SECRET)));
+    let token = by_hand
+        .access_token(Deadline::after(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/v1.0/servicePrincipals/{}", graph.url(), sp.id))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204, "{:?}", deleted.text().await);
+}
+
 async fn delete_role_by_hand(sdk: &SdkConfig, name: &str) {
     aws_sdk_iam::Client::new(sdk)
         .delete_role()
@@ -267,6 +288,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         "Creds",
         "Assign",
         "Unfinished",
+        "NoSp",
     ];
     let stack = account_stack(
         &a_sdk,
@@ -325,6 +347,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
     graph.edit_service_principal(&app_id(&data["Assign"]), |sp| {
         sp.app_role_assignment_required = true;
     });
+    delete_service_principal_by_hand(graph, &app_id(&data["NoSp"])).await;
     delete_role_by_hand(&a_sdk, "audit-unfinished").await;
     delete_app_by_hand(graph, &app_id(&data["Unfinished"])).await;
     aws_sdk_iam::Client::new(&b_sdk)
@@ -411,6 +434,10 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         [app_id(&data["Creds"]), role_arn("audit-creds")]
     );
     assert_eq!(
+        named("service-principal-missing"),
+        [vec![app_id(&data["NoSp"]), role_arn("audit-nosp")]]
+    );
+    assert_eq!(
         named("assignment-changed"),
         [vec![
             app_id(&data["Assign"]),
@@ -426,7 +453,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
     assert_eq!(named("stack-gone")[0][0], role_arn("audit-retired"));
     assert_eq!(named("quota-low").len(), 1);
     // Every kind exactly once: nothing else was found.
-    assert_eq!(found.len(), 12, "{report:#}");
+    assert_eq!(found.len(), 13, "{report:#}");
     assert_eq!(report["summary"]["foreignAudiences"], 1, "{report:#}");
     let _ = retired;
 
@@ -456,7 +483,6 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
             "key-credential",
             "trust-drift",
             "app-without-role",
-            "orphaned-audience",
             "unfinished-removal"
         ],
         "{fixed_json:#}"
@@ -467,19 +493,21 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         "{fixed_json:#}"
     );
     // What only people can mend is left; the purges brought the quota back above its
-    // warning line (16 objects of 40 before, 12 after).
+    // warning line (18 objects of 40 before, 14 after).
     assert_eq!(
         kinds(&fixed_json["after"]),
         [
             "unreachable-account",
             "role-without-app",
+            "service-principal-missing",
             "credentials-changed",
             "assignment-changed",
+            "orphaned-audience",
             "stack-gone",
         ],
         "{fixed_json:#}"
     );
-    assert_eq!(fixed_json["after"]["summary"]["quota"]["used"], 12);
+    assert_eq!(fixed_json["after"]["summary"]["quota"]["used"], 14);
     assert_eq!(fixed.code, 1);
 
     // Entra: the secrets and the orphans are gone; everything else is as it was.
@@ -524,7 +552,8 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
             .iter()
             .any(|a| a.app_id == foreign_app.app_id)
     );
-    // AWS: the trust is the factory's again; the orphaned audiences are gone, others stay.
+    // AWS: the trust is the factory's again; the audiences of the removed generations are
+    // gone, others stay.
     let restored = trust_document(&a_sdk, "audit-widened").await.unwrap();
     assert_eq!(
         restored["Statement"].as_array().unwrap().len(),
@@ -545,9 +574,10 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         on_a.contains(&aud("Secret")) && on_a.contains(&aud("Creds")),
         "{on_a:?}"
     );
+    // The audience someone put on another account's provider is theirs to remove.
     assert_eq!(
         audiences(&b_sdk, &provider_b).await.unwrap(),
-        ["api://someone-elses"]
+        [aud("Secret"), "api://someone-elses".to_owned()]
     );
     assert_eq!(
         trust_document(&a_sdk, "not-ours").await.unwrap(),
