@@ -423,6 +423,7 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
         if segments.len() == 1 {
             return match *request.method {
                 Method::POST => create_service_principal(state, request),
+                Method::GET => list_service_principals(state, request),
                 _ => Err(method_not_allowed()),
             };
         }
@@ -453,12 +454,61 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
 /// application-list): an `Application.ReadWrite.OwnedBy` caller lists the applications it
 /// owns. `$filter` takes `tags/any(t:t eq '<tag>')` and `tags/any(t:startswith(t,'<prefix>'))`
 /// (the `application` resource type: `tags` "Supports `$filter` (`eq`, `not`, `ge`, `le`,
-/// `startsWith`)", lambda operators per "Use the $filter query parameter"); other clauses
-/// are refused as Graph refuses what it does not support. The list is eventually
-/// consistent: a new application appears once its write has replicated. It comes in pages
-/// of [`crate::Settings::page_size`], each but the last with an `@odata.nextLink` ("Paging
-/// Microsoft Graph data in your app": follow it as given, `$skiptoken` is opaque).
+/// `startsWith`)", lambda operators per "Use the $filter query parameter"). The list is
+/// eventually consistent: a new application appears once its write has replicated. Paged
+/// by [`list_page`].
 fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResult {
+    let factory = state.factory_sp_id.clone();
+    let owned = state
+        .applications
+        .values()
+        .filter(|a| a.owners.contains(&factory) && replicated(state, a.created_at));
+    list_page(
+        state,
+        request,
+        "applications",
+        owned.map(|a| (a.tags.as_slice(), application_json(a, None))),
+    )
+}
+
+/// `GET /servicePrincipals` ("List servicePrincipals", learn.microsoft.com/graph/api/
+/// serviceprincipal-list): `Application.ReadWrite.OwnedBy` "allows an app to call
+/// GET /applications and GET /servicePrincipals to list all applications and service
+/// principals in the tenant" (the note under "Get servicePrincipal"), so every one is
+/// listed. `$filter` and paging as for applications (the `servicePrincipal` resource
+/// type: `tags` "Supports `$filter` (`eq`, `not`, `ge`, `le`, `startsWith`)"); eventually
+/// consistent the same way.
+fn list_service_principals(state: &mut Directory, request: &Request<'_>) -> GraphResult {
+    let listed: Vec<(Vec<String>, Value)> = state
+        .service_principals
+        .values()
+        .filter(|sp| replicated(state, sp.created_at))
+        .map(|sp| {
+            let roles = app_roles_of(state, &sp.app_id);
+            (sp.tags.clone(), service_principal_json(sp, &roles, None))
+        })
+        .collect();
+    list_page(
+        state,
+        request,
+        "servicePrincipals",
+        listed
+            .iter()
+            .map(|(tags, json)| (tags.as_slice(), json.clone())),
+    )
+}
+
+/// One page of `objects` (each with its tags) of `collection`, filtered by the request's
+/// `tags/any(…)` clause; other clauses are refused as Graph refuses what it does not
+/// support. Pages hold [`crate::Settings::page_size`] objects, each but the last with an
+/// `@odata.nextLink` ("Paging Microsoft Graph data in your app": follow it as given,
+/// `$skiptoken` is opaque).
+fn list_page<'t>(
+    state: &Directory,
+    request: &Request<'_>,
+    collection: &str,
+    objects: impl Iterator<Item = (&'t [String], Value)>,
+) -> GraphResult {
     let query: Vec<(String, String)> = url::form_urlencoded::parse(request.query.as_bytes())
         .into_owned()
         .collect();
@@ -476,17 +526,13 @@ fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResul
             .parse()
             .map_err(|_| GraphFailure::bad_request("Invalid $skiptoken"))?,
     };
-    let factory = state.factory_sp_id.clone();
-    let matching: Vec<Value> = state
-        .applications
-        .values()
-        .filter(|a| a.owners.contains(&factory) && replicated(state, a.created_at))
-        .filter(|a| {
+    let matching: Vec<Value> = objects
+        .filter(|(tags, _)| {
             filter
                 .as_ref()
-                .is_none_or(|f| a.tags.iter().any(|t| f.matches(t)))
+                .is_none_or(|f| tags.iter().any(|t| f.matches(t)))
         })
-        .map(|a| application_json(a, None))
+        .map(|(_, json)| json)
         .collect();
     let page = state.settings.page_size.max(1);
     let value: Vec<Value> = matching.iter().skip(skip).take(page).cloned().collect();
@@ -498,7 +544,7 @@ fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResul
         }
         next.append_pair("$skiptoken", &(skip + page).to_string());
         body["@odata.nextLink"] = json!(format!(
-            "{}/v1.0/applications?{}",
+            "{}/v1.0/{collection}?{}",
             request.origin,
             next.finish()
         ));

@@ -1465,6 +1465,59 @@ async fn owned_applications_are_listed_by_tag() {
     );
 }
 
+/// "List servicePrincipals" with `$filter=tags/any(t:t eq '…')`: every service principal
+/// of the tenant is listed (`Application.ReadWrite.OwnedBy` may list them all), filtered
+/// on one tag; a new one appears once its write has replicated.
+#[tokio::test]
+async fn service_principals_are_listed_by_tag() {
+    let c = start().await;
+    for (name, tags) in [("blue", json!(["gen=1", "x"])), ("green", json!(["gen=2"]))] {
+        let (_, sp) = c.create_app_and_sp(name).await;
+        let path = format!(
+            "/servicePrincipals(appId='{}')",
+            sp["appId"].as_str().unwrap()
+        );
+        let (status, body) = c
+            .graph(Method::PATCH, &path, Some(json!({"tags": tags})))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let list = |filter: &str| {
+        format!(
+            "/servicePrincipals?$filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        )
+    };
+    let (status, one) = c
+        .graph(Method::GET, &list("tags/any(t:t eq 'gen=1')"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let listed = one["value"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{one}");
+    assert_eq!(listed[0]["tags"], json!(["gen=1", "x"]));
+    let (status, error) = c.graph(Method::GET, &list("appId eq 'x'"), None).await;
+    assert_eq!(
+        (status, code(&error)),
+        (StatusCode::BAD_REQUEST, "Request_BadRequest")
+    );
+
+    c.emulator
+        .configure(|s| s.replication_lag = Duration::from_secs(60));
+    let (_, late) = c.create_app_and_sp("late").await;
+    let (_, all) = c.graph(Method::GET, "/servicePrincipals", None).await;
+    let ids: Vec<&str> = all["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|sp| sp["id"].as_str())
+        .collect();
+    assert!(!ids.is_empty(), "{all}");
+    assert!(
+        !ids.contains(&late["id"].as_str().unwrap()),
+        "not replicated yet"
+    );
+}
+
 // --- application credentials -----------------------------------------------------------
 
 /// The `passwordCredentials` of a Graph answer, checked never to carry a secret.
