@@ -228,7 +228,7 @@ async fn a_provider_deleted_after_the_audience_was_added_is_put_back() {
         .then_output(|| UpdateAssumeRolePolicyOutput::builder().build());
     let account = account(&[&refused, &missing, &recreated, &accepted]);
     with_provider(&account, ISSUER, "api://a", deadline(), || async {
-        account.unseal(&spec(), deadline()).await?;
+        account.set_trust(&spec(), deadline()).await?;
         Ok(())
     })
     .await

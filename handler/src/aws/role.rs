@@ -154,7 +154,7 @@ impl Account {
 
     /// Creates the role with everything but its callers: `spec`'s trust is
     /// [`sealed_trust_policy`](crate::domain::trust::sealed_trust_policy), so it can be made
-    /// while the Entra side is still being registered; [`Account::unseal`] then sets the
+    /// while the Entra side is still being registered; [`Account::set_trust`] then sets the
     /// real trust. A role that exists already is left alone (a repeated Create converges
     /// it once the trust is known).
     pub async fn create_sealed(
@@ -177,8 +177,9 @@ impl Account {
         }
     }
 
-    /// Replaces the sealed trust of a role [`Account::create_sealed`] made with `spec`'s.
-    pub async fn unseal(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
+    /// Replaces the trust of the role `spec` names with `spec`'s (one
+    /// [`Account::create_sealed`] made sealed, or one converged but for its trust).
+    pub async fn set_trust(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
         let trust = RoleWrite::SetTrust(spec.trust_policy.clone());
         self.write_role(&spec.name, &trust, deadline).await?;
         tracing::info!(role = %spec.name, "set the role's trust");

@@ -24,7 +24,7 @@ use crate::{
         federation::audience,
         record::Record,
         role::RoleSpec,
-        trust::{sealed_trust_policy, trust_policy},
+        trust::{same_policy, sealed_trust_policy, trust_policy},
     },
     graph::{
         Application, ApplicationSpec, GraphError, ServicePrincipal, TrustedClient, Upserted,
@@ -67,6 +67,13 @@ enum EarlyRole {
     Sealed(SealedRole),
     /// An existing role: read, to be converged.
     Observed(ObservedRole),
+    /// An existing role converged but for its trust, which is as read.
+    Shaped {
+        /// The role's ARN.
+        arn: String,
+        /// Its trust policy, as read.
+        trust: String,
+    },
 }
 
 /// One convergence: what is wanted, and what its steps learn for the steps after them.
@@ -207,6 +214,23 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 *job.early_role.lock().expect("never poisoned") =
                     Some(EarlyRole::Observed(observed));
             }
+            Converging::ShapeRole => {
+                let mut early = job.early_role.lock().expect("never poisoned").take();
+                if let Some(EarlyRole::Observed(Some(observed))) = &early {
+                    // The trust as read is kept: it is [`Converging::OpenTrust`]'s to set.
+                    let spec = RoleSpec {
+                        trust_policy: observed.trust.clone(),
+                        ..job.sealed().clone()
+                    };
+                    let trust = observed.trust.clone();
+                    let arn = self
+                        .iam
+                        .converge_observed(&spec, Some(observed.clone()), deadline)
+                        .await?;
+                    early = Some(EarlyRole::Shaped { arn, trust });
+                }
+                *job.early_role.lock().expect("never poisoned") = early;
+            }
             Converging::RegisterApplication => {
                 let (upserted, _, _) = job.application();
                 let (service_principal, _) = self
@@ -269,7 +293,7 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
             let early = job.early_role.lock().expect("never poisoned").take();
             match early {
                 Some(EarlyRole::Sealed(SealedRole::Created(arn))) => {
-                    self.iam.unseal(&role, deadline).await?;
+                    self.iam.set_trust(&role, deadline).await?;
                     Ok(arn)
                 }
                 Some(EarlyRole::Sealed(SealedRole::Refused)) => {
@@ -277,6 +301,12 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 }
                 Some(EarlyRole::Observed(observed)) => {
                     self.iam.converge_observed(&role, observed, deadline).await
+                }
+                Some(EarlyRole::Shaped { arn, trust }) => {
+                    if !same_policy(&trust, &role.trust_policy) {
+                        self.iam.set_trust(&role, deadline).await?;
+                    }
+                    Ok(arn)
                 }
                 Some(EarlyRole::Sealed(SealedRole::Exists)) | None => {
                     self.iam.converge_role(&role, deadline).await

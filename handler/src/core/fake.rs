@@ -457,7 +457,7 @@ impl Iam for FakeIam<'_> {
         Ok(SealedRole::Created(role_arn(spec)))
     }
 
-    async fn unseal(&self, spec: &RoleSpec, _: Deadline) -> Result<(), AwsError> {
+    async fn set_trust(&self, spec: &RoleSpec, _: Deadline) -> Result<(), AwsError> {
         self.write_role(
             &spec.name,
             &[RoleWrite::SetTrust(spec.trust_policy.clone())],
@@ -796,10 +796,28 @@ impl Entra for FakeEntra<'_> {
         Ok(true)
     }
 
+    async fn find_service_principals(
+        &self,
+        owner: &AppOwner,
+        _: Deadline,
+    ) -> Result<Vec<ServicePrincipal>, GraphError> {
+        self.0
+            .read(|clouds| {
+                clouds
+                    .apps
+                    .values()
+                    .filter(|app| !app.deleted && owner.owns(&app.application.tags))
+                    .filter_map(|app| app.service_principal.clone())
+                    .collect()
+            })
+            .map_err(graph)
+    }
+
     async fn purge_service_principal(
         &self,
         _: &UniqueName,
         app_id: &str,
+        known: Option<&str>,
         _: bool,
         _: Deadline,
     ) -> Result<bool, GraphError> {
@@ -809,7 +827,7 @@ impl Entra for FakeEntra<'_> {
                 clouds
                     .deleted_service_principals
                     .iter()
-                    .filter(|(a, _)| a == app_id)
+                    .filter(|(a, i)| a == app_id || known == Some(i.as_str()))
                     .map(|(_, id)| id.clone())
                     .collect()
             })

@@ -17,14 +17,17 @@
 //! existing role; registers, at the same time, the app's identifier URI, service
 //! principal and federated credentials and puts the app's audience on the tenant's OIDC
 //! provider; then sets the role's trust to that audience and exactly those service
-//! principals (converging the rest of the role from what was read). The app-role
+//! principals. An existing role is converged from what was read but for its trust as soon
+//! as it is read, and its trust is then written only if it differs. The app-role
 //! assignments are made as soon as the service principal exists.
 //!
-//! **Remove** deletes the role first (so nobody can assume it), then soft-deletes the
-//! Entra application; then, at once, removes our audience (and the provider only when
-//! ours, empty and untrusted) and purges the service principal; the application is
-//! purged last, since its deleted item is where a repeated removal reads the appId that
-//! names the audience. It touches nothing that lacks this generation's markers.
+//! **Remove** deletes the role and, at the same time, looks the Entra application up
+//! (with its service principal, by the generation's tag) and soft-deletes it: with
+//! either gone nobody can assume the role. Then, at once, it removes our audience and
+//! purges the service principal; the application is purged last, since its deleted item
+//! is where a repeated removal reads the appId that names them. The provider goes once
+//! the role and the audience are gone, only when ours, empty and untrusted. It touches
+//! nothing that lacks this generation's markers.
 //!
 //! Every step is idempotent, so a repeated event — also after a crash between any two
 //! writes, or an answer lost after a write landed — converges on the same end state.

@@ -35,8 +35,12 @@ pub enum Converging {
     },
     /// Creates the role with a trust that admits nobody, and its policies.
     CreateSealedRole,
-    /// Reads the role, for [`Converging::OpenTrust`] to converge.
+    /// Reads the role, for [`Converging::ShapeRole`] and [`Converging::OpenTrust`] to
+    /// converge.
     ReadRole,
+    /// Converges everything of the role read but its trust: its description, session
+    /// length, boundary, tags and policies need nothing from Entra.
+    ShapeRole,
     /// The application's identifier URI, service principal and federated credentials.
     RegisterApplication,
     /// Ensures the tenant's OIDC provider, with the application's audience on it.
@@ -60,16 +64,19 @@ pub enum Removing {
     /// Takes the factory's status tags off a role made outside CloudFormation (never
     /// deletes it).
     ReleaseRole,
-    /// Looks the live application up by its `uniqueName`.
+    /// Looks the application up by its `uniqueName` (among deleted items when it is not
+    /// live), and its service principal by the generation's tag.
     FindApplication,
-    /// Soft-deletes the application (or finds it among deleted items).
+    /// Soft-deletes the live application.
     DeleteApplication,
-    /// Removes the audience from the provider, and the provider when ours and unused.
+    /// Removes the audience from the provider.
     RemoveAudience,
     /// Purges the deleted service principal.
     PurgeServicePrincipal,
     /// Purges the deleted application.
     PurgeApplication,
+    /// Deletes the provider when it is ours, has no audience left and no role trusts it.
+    DeleteProvider,
 }
 
 impl fmt::Display for Operation {
@@ -82,6 +89,7 @@ impl fmt::Display for Operation {
             }
             Self::Converge(C::CreateSealedRole) => "create the role sealed, with its policies",
             Self::Converge(C::ReadRole) => "read the role",
+            Self::Converge(C::ShapeRole) => "converge the role but its trust",
             Self::Converge(C::RegisterApplication) => {
                 "register the identifier URI, service principal and federated credentials"
             }
@@ -96,11 +104,12 @@ impl fmt::Display for Operation {
             Self::Seal => "take the factory's statement out of the role's trust, and say why",
             Self::Remove(R::DeleteRole) => "delete the role",
             Self::Remove(R::ReleaseRole) => "take the factory's status tags off the role",
-            Self::Remove(R::FindApplication) => "find the application",
+            Self::Remove(R::FindApplication) => "find the application and its service principal",
             Self::Remove(R::DeleteApplication) => "soft-delete the application",
-            Self::Remove(R::RemoveAudience) => "remove the audience (and the provider when unused)",
+            Self::Remove(R::RemoveAudience) => "remove the audience from the OIDC provider",
             Self::Remove(R::PurgeServicePrincipal) => "purge the service principal",
             Self::Remove(R::PurgeApplication) => "purge the application",
+            Self::Remove(R::DeleteProvider) => "delete the OIDC provider when ours and unused",
         })
     }
 }
@@ -147,22 +156,36 @@ pub struct Plan {
 impl Plan {
     /// Converges `generation`. A `fresh` one (a Create, a replacement) gets its role
     /// created sealed while the application is upserted, so that only opening its trust
-    /// waits for the service principal; an existing one's role is read meanwhile.
+    /// waits for the service principal. An existing one's role is read meanwhile and
+    /// converged at once but for its trust, which is then written only if it differs.
     pub fn converge(generation: Generation, fresh: bool) -> Self {
         use Converging::*;
-        let role = if fresh { CreateSealedRole } else { ReadRole };
-        let steps: [(Converging, &[usize]); 6] = [
-            (UpsertApplication { existing: !fresh }, &[]),
-            (role, &[]),
-            (RegisterApplication, &[0]),
-            (AddAudience, &[0]),
-            (OpenTrust, &[1, 2, 3]),
-            (AssignAppRole, &[2]),
-        ];
+        let steps: &[(Converging, &[usize])] = if fresh {
+            &[
+                (UpsertApplication { existing: false }, &[]),
+                (CreateSealedRole, &[]),
+                (RegisterApplication, &[0]),
+                (AddAudience, &[0]),
+                (OpenTrust, &[1, 2, 3]),
+                (AssignAppRole, &[2]),
+            ]
+        } else {
+            &[
+                (UpsertApplication { existing: true }, &[]),
+                (ReadRole, &[]),
+                (RegisterApplication, &[0]),
+                (AddAudience, &[0]),
+                (ShapeRole, &[1]),
+                (OpenTrust, &[2, 3, 4]),
+                (AssignAppRole, &[2]),
+            ]
+        };
         Self::one(
             Intent::Converge,
             generation,
-            steps.map(|(step, after)| (Operation::Converge(step), after)),
+            steps
+                .iter()
+                .map(|&(step, after)| (Operation::Converge(step), after)),
         )
     }
 
@@ -197,10 +220,11 @@ impl Plan {
         )
     }
 
-    /// Removes `generation`: the role first (so that nobody can assume it), then the
-    /// application; then the audience and the service principal; the application's
-    /// purge last, since its deleted item is where a repeated removal reads the appId
-    /// that names the audience.
+    /// Removes `generation`: its role and its application at once (either gone, nobody
+    /// can assume the role any more), then the audience and the service principal; the
+    /// application's purge after both, since its deleted item is where a repeated removal
+    /// reads the appId that names them; and the provider once neither the role nor the
+    /// audience holds it.
     /// A role made outside CloudFormation is never deleted: the factory's status tags
     /// come off it instead. (A removal stopped after that still finishes on the next
     /// event: the front door finds the application the role no longer asks for.)
@@ -210,13 +234,14 @@ impl Plan {
             RoleOwner::Factory(_) => DeleteRole,
             RoleOwner::Adopted { .. } => ReleaseRole,
         };
-        let steps: [(Removing, &[usize]); 6] = [
+        let steps: [(Removing, &[usize]); 7] = [
             (role, &[]),
             (FindApplication, &[]),
-            (DeleteApplication, &[0, 1]),
+            (DeleteApplication, &[1]),
             (RemoveAudience, &[2]),
             (PurgeServicePrincipal, &[2]),
             (PurgeApplication, &[3, 4]),
+            (DeleteProvider, &[0, 3]),
         ];
         Self::one(
             Intent::Remove,
@@ -358,39 +383,43 @@ mod tests {
     }
 
     #[test]
-    fn an_existing_generation_is_read_where_a_fresh_one_is_created() {
+    fn an_existing_generation_is_read_and_shaped_while_its_application_is_upserted() {
         let plan = Plan::converge(generation("ci-blue"), false);
-        let operations: Vec<Operation> = plan.steps().iter().map(|s| s.operation).collect();
+        let key = plan.targets()[0].generation.key().to_owned();
+        let unique = plan.targets()[0].generation.unique_name.to_string();
         assert_eq!(
-            operations[..2],
-            [
-                Operation::Converge(Converging::UpsertApplication { existing: true }),
-                Operation::Converge(Converging::ReadRole)
-            ]
+            plan.to_string(),
+            format!(
+                "converge generation {key} (role ci-blue, application {unique}):\n\
+                 \x20 1. read and upsert the application\n\
+                 \x20 2. read the role\n\
+                 \x20 3. register the identifier URI, service principal and federated credentials, after 1\n\
+                 \x20 4. add the audience to the OIDC provider, after 1\n\
+                 \x20 5. converge the role but its trust, after 2\n\
+                 \x20 6. set the role's trust to the audience and service principals, after 3, 4, 5\n\
+                 \x20 7. converge the app-role assignments, after 3\n"
+            )
         );
         assert_eq!(plan.longest_chain(), 3);
     }
 
     #[test]
-    fn a_removal_deletes_the_role_first_and_purges_the_application_last() {
+    fn a_removal_deletes_role_and_application_at_once_and_purges_the_application_last() {
         let plan = Plan::remove(generation("ci-blue"));
-        let order: Vec<(Operation, Vec<usize>)> = plan
-            .steps()
-            .iter()
-            .map(|s| (s.operation, s.after.clone()))
-            .collect();
-        use Removing::*;
-        let expected: [(Removing, Vec<usize>); 6] = [
-            (DeleteRole, vec![]),
-            (FindApplication, vec![]),
-            (DeleteApplication, vec![0, 1]),
-            (RemoveAudience, vec![2]),
-            (PurgeServicePrincipal, vec![2]),
-            (PurgeApplication, vec![3, 4]),
-        ];
+        let key = plan.targets()[0].generation.key().to_owned();
+        let unique = plan.targets()[0].generation.unique_name.to_string();
         assert_eq!(
-            order,
-            expected.map(|(step, after)| (Operation::Remove(step), after))
+            plan.to_string(),
+            format!(
+                "remove generation {key} (role ci-blue, application {unique}):\n\
+                 \x20 1. delete the role\n\
+                 \x20 2. find the application and its service principal\n\
+                 \x20 3. soft-delete the application, after 2\n\
+                 \x20 4. remove the audience from the OIDC provider, after 3\n\
+                 \x20 5. purge the service principal, after 3\n\
+                 \x20 6. purge the application, after 4, 5\n\
+                 \x20 7. delete the OIDC provider when ours and unused, after 1, 4\n"
+            )
         );
         assert_eq!(plan.longest_chain(), 4);
     }
@@ -447,18 +476,19 @@ mod tests {
         let remove = Plan::remove(generation("ci-green"));
         let both = converge.clone().alongside(remove.clone());
         assert_eq!(both.targets().len(), 2);
-        assert_eq!(both.steps().len(), 12);
-        for step in &both.steps()[6..] {
+        assert_eq!(both.steps().len(), 14);
+        for step in &both.steps()[7..] {
             assert_eq!(step.target, 1);
-            assert!(step.after.iter().all(|&i| i >= 6), "{step:?}");
+            assert!(step.after.iter().all(|&i| i >= 7), "{step:?}");
         }
         assert_eq!(both.longest_chain(), 4);
         let text = both.to_string();
         assert!(text.starts_with(&converge.to_string()), "{text}");
         for line in [
-            "  7. delete the role\n",
-            "  9. soft-delete the application, after 7, 8\n",
-            "  12. purge the application, after 10, 11\n",
+            "  8. delete the role\n",
+            "  10. soft-delete the application, after 9\n",
+            "  13. purge the application, after 11, 12\n",
+            "  14. delete the OIDC provider when ours and unused, after 8, 11\n",
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }

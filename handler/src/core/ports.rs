@@ -61,8 +61,9 @@ pub trait Iam: Sync {
         spec: &RoleSpec,
         deadline: Deadline,
     ) -> impl Future<Output = Result<SealedRole, RoleError>> + Send;
-    /// Sets the trust of a role [`Iam::create_sealed`] made.
-    fn unseal(
+    /// Sets the role's trust to `spec`'s: a role [`Iam::create_sealed`] made, or one
+    /// converged but for its trust.
+    fn set_trust(
         &self,
         spec: &RoleSpec,
         deadline: Deadline,
@@ -164,6 +165,12 @@ pub trait Entra: Sync {
         found: Result<Option<Application>, GraphError>,
         deadline: Deadline,
     ) -> impl Future<Output = Result<Located, GraphError>> + Send;
+    /// The live service principals tagged as this generation's.
+    fn find_service_principals(
+        &self,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Vec<ServicePrincipal>, GraphError>> + Send;
     /// Soft-deletes the application: `false` when it is not the factory's.
     fn soft_delete_application(
         &self,
@@ -171,13 +178,15 @@ pub trait Entra: Sync {
         application: &Application,
         deadline: Deadline,
     ) -> impl Future<Output = Result<bool, GraphError>> + Send;
-    /// Purges the deleted service principal of `app_id`: whether there was one.
-    /// `just_deleted`: its application was soft-deleted by this event (Graph may not show
-    /// the deleted items yet).
+    /// Purges the deleted service principal of `app_id` — `known`, when its id was found
+    /// before its application was deleted — : whether there was one. `just_deleted`: its
+    /// application was soft-deleted by this event (Graph may not show the deleted items
+    /// yet).
     fn purge_service_principal(
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        known: Option<&str>,
         just_deleted: bool,
         deadline: Deadline,
     ) -> impl Future<Output = Result<bool, GraphError>> + Send;
@@ -234,8 +243,8 @@ impl Iam for Account {
         Account::create_sealed(self, spec, deadline).await
     }
 
-    async fn unseal(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
-        Account::unseal(self, spec, deadline).await
+    async fn set_trust(&self, spec: &RoleSpec, deadline: Deadline) -> Result<(), AwsError> {
+        Account::set_trust(self, spec, deadline).await
     }
 
     async fn create_role(&self, spec: &RoleSpec, deadline: Deadline) -> Result<String, RoleError> {
@@ -372,15 +381,31 @@ impl Entra for GraphClient {
         GraphClient::soft_delete_application(self, unique_name, application, deadline).await
     }
 
+    async fn find_service_principals(
+        &self,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Vec<ServicePrincipal>, GraphError> {
+        GraphClient::find_service_principals(self, owner, deadline).await
+    }
+
     async fn purge_service_principal(
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        known: Option<&str>,
         just_deleted: bool,
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
-        GraphClient::purge_service_principal(self, unique_name, app_id, just_deleted, deadline)
-            .await
+        GraphClient::purge_service_principal(
+            self,
+            unique_name,
+            app_id,
+            known,
+            just_deleted,
+            deadline,
+        )
+        .await
     }
 
     async fn purge_application(

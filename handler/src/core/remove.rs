@@ -1,7 +1,7 @@
-//! Remove: every object of one generation, role first (see the [module docs](super)).
+//! Remove: every object of one generation (see the [module docs](super)).
 
 use std::sync::{
-    Mutex, OnceLock,
+    OnceLock,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -18,7 +18,7 @@ use crate::{
         AppId,
         federation::{audience, provider_arn},
     },
-    graph::{Application, GraphError, Located},
+    graph::{Application, Located},
 };
 
 /// What a removal left.
@@ -37,13 +37,21 @@ pub enum Removed {
 pub(super) struct Removal<'a> {
     generation: &'a Generation,
     role: OnceLock<RoleDeletion>,
-    /// The live application looked up, or why it could not be.
-    found: Mutex<Option<Result<Option<Application>, GraphError>>>,
-    /// The application, live or deleted, and whether this removal soft-deleted it
-    /// (Graph may not list it among deleted items yet).
-    application: OnceLock<(Application, bool)>,
+    /// The application, live or deleted (`None`: nothing under its name), whether it is
+    /// live, and its service principal's id when one was found live.
+    found: OnceLock<Option<Found>>,
+    /// This removal soft-deleted the application (Graph may not list it among deleted
+    /// items yet).
+    just_deleted: AtomicBool,
     /// An application under the generation's name is not ours.
     foreign: AtomicBool,
+}
+
+/// The application a removal found.
+struct Found {
+    application: Application,
+    live: bool,
+    service_principal: Option<String>,
 }
 
 impl<'a> Removal<'a> {
@@ -51,14 +59,15 @@ impl<'a> Removal<'a> {
         Self {
             generation,
             role: OnceLock::new(),
-            found: Mutex::new(None),
-            application: OnceLock::new(),
+            found: OnceLock::new(),
+            just_deleted: AtomicBool::new(false),
             foreign: AtomicBool::new(false),
         }
     }
 
-    fn application(&self) -> &(Application, bool) {
-        self.application.get().expect(ORDER)
+    /// The application found, if any.
+    fn found(&self) -> Option<&Found> {
+        self.found.get().expect(ORDER).as_ref()
     }
 
     /// What the removal left, once every step is done.
@@ -73,7 +82,9 @@ impl<'a> Removal<'a> {
 }
 
 impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
-    /// Runs one step of `job`.
+    /// Runs one step of `job`. When nothing is found under the generation's name, the
+    /// application's steps have nothing to do and the provider's still runs: a repeated
+    /// removal finishes what an earlier one left, whatever that was.
     pub(super) async fn remove_step(
         &self,
         job: &Removal<'_>,
@@ -100,50 +111,65 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 set(&job.role, RoleDeletion::Absent);
             }
             Removing::FindApplication => {
-                // A failed lookup is no failure yet: the next step searches deleted items.
-                let found = self
-                    .entra
-                    .find_application(unique_name, owner, deadline)
-                    .await;
-                *job.found.lock().expect("never poisoned") = Some(found);
-            }
-            Removing::DeleteApplication => {
-                let found = job
-                    .found
-                    .lock()
-                    .expect("never poisoned")
-                    .take()
-                    .expect(ORDER);
-                let located = self
+                let (found, service_principals) = tokio::join!(
+                    self.entra.find_application(unique_name, owner, deadline),
+                    self.entra.find_service_principals(owner, deadline),
+                );
+                let (application, live) = match self
                     .entra
                     .locate_application(unique_name, owner, found, deadline)
-                    .await?;
-                let application = match located {
-                    Located::Live(app) => {
-                        if !self
-                            .entra
-                            .soft_delete_application(unique_name, &app, deadline)
-                            .await?
-                        {
-                            job.foreign.store(true, Ordering::Relaxed);
-                            return Ok(Flow::Stop);
-                        }
-                        (app, true)
-                    }
+                    .await?
+                {
+                    Located::Live(app) => (app, true),
                     Located::Deleted(app) => (app, false),
-                    Located::Gone => return Ok(Flow::Stop),
+                    Located::Gone => {
+                        set(&job.found, None);
+                        return Ok(Flow::Next);
+                    }
                     Located::NotOurs => {
                         job.foreign.store(true, Ordering::Relaxed);
                         return Ok(Flow::Stop);
                     }
                 };
-                set(&job.application, application);
+                // Only a shortcut: without it, the purge searches deleted items.
+                let service_principal = match service_principals {
+                    Ok(found) => found
+                        .into_iter()
+                        .find(|sp| sp.app_id == application.app_id)
+                        .map(|sp| sp.id),
+                    Err(error) => {
+                        tracing::info!(%error, "could not look the service principal up; its purge will search for it");
+                        None
+                    }
+                };
+                let found = Found {
+                    application,
+                    live,
+                    service_principal,
+                };
+                set(&job.found, Some(found));
+            }
+            Removing::DeleteApplication => {
+                let Some(found) = job.found().filter(|found| found.live) else {
+                    return Ok(Flow::Next);
+                };
+                if !self
+                    .entra
+                    .soft_delete_application(unique_name, &found.application, deadline)
+                    .await?
+                {
+                    job.foreign.store(true, Ordering::Relaxed);
+                    return Ok(Flow::Stop);
+                }
+                job.just_deleted.store(true, Ordering::Relaxed);
             }
             Removing::RemoveAudience => {
                 // The audience is named after the appId, which the application (live or
                 // deleted) keeps until its purge: that waits for this step.
-                let (app, _) = job.application();
-                let Ok(app_id) = AppId::parse(&app.app_id) else {
+                let Some(found) = job.found() else {
+                    return Ok(Flow::Next);
+                };
+                let Ok(app_id) = AppId::parse(&found.application.app_id) else {
                     return Ok(Flow::Next);
                 };
                 let provider = provider_arn(
@@ -158,30 +184,47 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                         deadline,
                     )
                     .await?;
-                let cleanup = self
-                    .iam
-                    .delete_provider_if_unused(&generation.issuer, deadline)
-                    .await?;
-                if !matches!(cleanup, ProviderCleanup::Absent) {
-                    tracing::info!(provider = %provider, outcome = ?cleanup, "provider step of the removal");
-                }
             }
             Removing::PurgeServicePrincipal => {
-                let (app, just_deleted) = job.application();
+                let Some(found) = job.found() else {
+                    return Ok(Flow::Next);
+                };
                 let purged = self
                     .entra
-                    .purge_service_principal(unique_name, &app.app_id, *just_deleted, deadline)
+                    .purge_service_principal(
+                        unique_name,
+                        &found.application.app_id,
+                        found.service_principal.as_deref(),
+                        job.just_deleted.load(Ordering::Relaxed),
+                        deadline,
+                    )
                     .await?;
                 if !purged {
                     tracing::info!(%unique_name, "no deleted service principal to purge");
                 }
             }
             Removing::PurgeApplication => {
-                let (app, just_deleted) = job.application();
+                let Some(found) = job.found() else {
+                    return Ok(Flow::Next);
+                };
                 self.entra
-                    .purge_application(unique_name, app, *just_deleted, deadline)
+                    .purge_application(
+                        unique_name,
+                        &found.application,
+                        job.just_deleted.load(Ordering::Relaxed),
+                        deadline,
+                    )
                     .await?;
                 tracing::info!(%unique_name, "deleted and purged the Entra application");
+            }
+            Removing::DeleteProvider => {
+                let cleanup = self
+                    .iam
+                    .delete_provider_if_unused(&generation.issuer, deadline)
+                    .await?;
+                if !matches!(cleanup, ProviderCleanup::Absent) {
+                    tracing::info!(issuer = %generation.issuer, outcome = ?cleanup, "provider step of the removal");
+                }
             }
         }
         Ok(Flow::Next)

@@ -151,7 +151,7 @@ impl AppOwner {
     pub fn tags(&self) -> Vec<String> {
         let mut tags = vec![
             managed_by_tag(),
-            tag(TAG_GENERATION, &self.generation),
+            self.generation_tag(),
             tag(TAG_ACCOUNT, &self.account),
         ];
         match &self.origin {
@@ -192,7 +192,12 @@ impl AppOwner {
 
     /// Whether `tags` mark an application of this generation.
     pub fn owns(&self, tags: &[String]) -> bool {
-        tags.contains(&managed_by_tag()) && tags.contains(&tag(TAG_GENERATION, &self.generation))
+        tags.contains(&managed_by_tag()) && tags.contains(&self.generation_tag())
+    }
+
+    /// The tag that names this generation, on its application and service principal.
+    pub fn generation_tag(&self) -> String {
+        tag(TAG_GENERATION, &self.generation)
     }
 }
 

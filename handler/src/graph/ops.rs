@@ -860,19 +860,49 @@ impl GraphClient {
         }
     }
 
+    /// The live service principals that carry this generation's tag ("List
+    /// servicePrincipals" with `$filter=tags/any(t:t eq '…')`, which
+    /// `Application.ReadWrite.OwnedBy` may call), looked up with the application so that
+    /// Delete can purge its service principal by id. Eventually consistent: one made a
+    /// moment ago may be missing, and the purge then searches deleted items.
+    pub async fn find_service_principals(
+        &self,
+        owner: &AppOwner,
+        deadline: Deadline,
+    ) -> Result<Vec<ServicePrincipal>, GraphError> {
+        let tag = owner.generation_tag();
+        let action = "look up the service principal by its generation's tag";
+        let filter = format!("tags/any(t:t eq '{}')", tag.replace('\'', "''"));
+        self.list_all(
+            action,
+            &filter_path("/servicePrincipals", &filter),
+            deadline,
+        )
+        .await
+    }
+
     /// Purges the deleted service principal of the application `app_id` from
-    /// `directory/deletedItems` ("Permanently delete an item"), found through the appId:
-    /// whether there was one. Right after the application was soft-deleted
-    /// (`just_deleted`), Graph may not list its service principal among deleted items
-    /// yet: the search is repeated a few times, with the waits of replication lag, before
-    /// concluding there is none (an application a Create left without one).
+    /// `directory/deletedItems` ("Permanently delete an item"): whether there was one.
+    /// When its id is `known` (read before the application was deleted), it is purged by
+    /// that id. Otherwise it is found through the appId: right after the application was
+    /// soft-deleted (`just_deleted`), Graph may not list its service principal among
+    /// deleted items yet, so the search is repeated a few times, with the waits of
+    /// replication lag, before concluding there is none (an application a Create left
+    /// without one).
     pub async fn purge_service_principal(
         &self,
         unique_name: &UniqueName,
         app_id: &str,
+        known: Option<&str>,
         just_deleted: bool,
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
+        let what = format!("the service principal of {unique_name}");
+        if let Some(id) = known
+            && self.purge(id, &what, just_deleted, deadline).await?
+        {
+            return Ok(true);
+        }
         let searches = if just_deleted {
             DELETED_ITEM_SEARCHES
         } else {
@@ -884,7 +914,6 @@ impl GraphClient {
                 .await?;
             let ids: Vec<&str> = found.iter().filter_map(|sp| sp["id"].as_str()).collect();
             if !ids.is_empty() {
-                let what = format!("the service principal of {unique_name}");
                 for id in ids {
                     self.purge(id, &what, false, deadline).await?;
                 }

@@ -1429,7 +1429,10 @@ impl Steps for GraphClient {
         owner: &AppOwner,
         deadline: Deadline,
     ) -> Result<Deletion, GraphError> {
-        let found = self.find_application(unique_name, owner, deadline).await;
+        let (found, service_principals) = tokio::join!(
+            self.find_application(unique_name, owner, deadline),
+            self.find_service_principals(owner, deadline),
+        );
         let (app, just_deleted) = match self
             .locate_application(unique_name, owner, found, deadline)
             .await?
@@ -1447,8 +1450,18 @@ impl Steps for GraphClient {
             Located::Gone => return Ok(Deletion::AlreadyGone),
             Located::NotOurs => return Ok(Deletion::NotOurs),
         };
+        let known = service_principals?
+            .into_iter()
+            .find(|sp| sp.app_id == app.app_id)
+            .map(|sp| sp.id);
         let service_principal_purged = self
-            .purge_service_principal(unique_name, &app.app_id, just_deleted, deadline)
+            .purge_service_principal(
+                unique_name,
+                &app.app_id,
+                known.as_deref(),
+                just_deleted,
+                deadline,
+            )
             .await?;
         self.purge_application(unique_name, &app, just_deleted, deadline)
             .await?;
