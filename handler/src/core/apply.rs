@@ -90,7 +90,7 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
                 },
             })
             .collect();
-        let failures = drive(plan.steps(), |step| {
+        let failures = drive(plan.steps(), STEPS_AT_ONCE, |step| {
             let job = &jobs[step.target];
             async move {
                 match (job, step.operation) {
@@ -149,10 +149,20 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
     }
 }
 
+/// How many steps of a plan run at once, at most. A step makes a few calls at a time, so
+/// this keeps one event's calls in flight to a few dozen. One generation's plan never has
+/// more than four steps ready at once; a replacement's (two generations) seldom reaches
+/// this bound.
+pub(super) const STEPS_AT_ONCE: usize = 8;
+
 /// Runs `steps`, each once every step it waits for is done (and never after one of
-/// them failed or stopped), at most all at once. Returns the failures, in the order
-/// they happened, with the index of the step.
-async fn drive<'s, F, Fut, Error>(steps: &'s [Step], mut start: F) -> Vec<(usize, Error)>
+/// them failed or stopped), at most `limit` at once, earliest first. Returns the
+/// failures, in the order they happened, with the index of the step.
+async fn drive<'s, F, Fut, Error>(
+    steps: &'s [Step],
+    limit: usize,
+    mut start: F,
+) -> Vec<(usize, Error)>
 where
     F: FnMut(&'s Step) -> Fut,
     Fut: Future<Output = Result<Flow, Error>>,
@@ -169,6 +179,9 @@ where
     let mut running = FuturesUnordered::new();
     loop {
         for (index, step) in steps.iter().enumerate() {
+            if running.len() >= limit {
+                break;
+            }
             let ready = step.after.iter().all(|&i| state[i] == State::Done);
             if state[index] == State::Waiting && ready {
                 state[index] = State::Running;
@@ -215,8 +228,17 @@ mod tests {
         steps: &[Step],
         end: impl Fn(usize) -> Result<Flow, &'static str>,
     ) -> (Vec<String>, Vec<(usize, &'static str)>) {
+        run_at_most(steps, STEPS_AT_ONCE, end).await
+    }
+
+    /// [`run`], with at most `limit` steps at once.
+    async fn run_at_most(
+        steps: &[Step],
+        limit: usize,
+        end: impl Fn(usize) -> Result<Flow, &'static str>,
+    ) -> (Vec<String>, Vec<(usize, &'static str)>) {
         let log = Mutex::new(Vec::new());
-        let failures = drive(steps, |step| {
+        let failures = drive(steps, limit, |step| {
             let index = steps.iter().position(|s| std::ptr::eq(s, step)).unwrap();
             log.lock().unwrap().push(format!("start {index}"));
             let (log, result) = (&log, end(index));
@@ -259,6 +281,19 @@ mod tests {
             ["start 0", "start 1", "end 0", "end 1", "start 3", "end 3"]
         );
         assert_eq!(failures, [(0, "refused")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_steps_than_the_bound_run_at_once_and_the_earliest_ready_go_first() {
+        let plan = steps(&[&[], &[], &[], &[0]]);
+        let (log, failures) = run_at_most(&plan, 2, |_| Ok(Flow::Next)).await;
+        assert_eq!(
+            log,
+            [
+                "start 0", "start 1", "end 0", "start 2", "end 1", "start 3", "end 2", "end 3"
+            ]
+        );
+        assert!(failures.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
