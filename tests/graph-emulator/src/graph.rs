@@ -9,7 +9,7 @@
 //! [`crate::Settings::app_role_assignment_permission`] is set, `AppRoleAssignment.ReadWrite.All`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::{
     body::Bytes,
@@ -116,7 +116,7 @@ pub(crate) async fn dispatch(
     }
     let mut state = shared.lock();
     let result = authenticate(&state, &headers)
-        .and_then(|()| throttle_writes(&mut state, &method))
+        .and_then(|()| throttle(&mut state, &method, &segments[1..], uri.query()))
         .and_then(|()| parse_body(&body))
         .and_then(|json| {
             let request = Request {
@@ -282,17 +282,58 @@ fn authenticate(state: &Directory, headers: &HeaderMap) -> Result<(), GraphFailu
     Ok(())
 }
 
-fn throttle_writes(state: &mut Directory, method: &Method) -> Result<(), GraphFailure> {
-    if !matches!(
+/// 429 for a request over the simple write rate ([`crate::Settings::write_rate_limit`])
+/// or over Graph's documented limits ([`crate::Settings::limits`]), with `Retry-After` in
+/// whole seconds, at least one.
+fn throttle(
+    state: &mut Directory,
+    method: &Method,
+    segments: &[String],
+    query: Option<&str>,
+) -> Result<(), GraphFailure> {
+    let write = matches!(
         *method,
         Method::POST | Method::PATCH | Method::DELETE | Method::PUT
-    ) {
-        return Ok(());
+    );
+    let retry = |wait: Duration| throttled(Some(wait.as_secs_f64().ceil().max(1.0) as u64));
+    if write && let Some(Err(wait)) = state.bucket.as_mut().map(crate::state::WriteBucket::take) {
+        return Err(retry(wait));
     }
-    match state.bucket.as_mut().map(crate::state::WriteBucket::take) {
-        Some(Err(wait)) => Err(throttled(Some(wait.as_secs_f64().ceil().max(1.0) as u64))),
+    let units = resource_units(method, segments, query.unwrap_or_default());
+    match state
+        .limiter
+        .as_mut()
+        .map(|limiter| limiter.admit(units, if write { 1.0 } else { 0.0 }))
+    {
+        Some(Err(wait)) => Err(retry(wait)),
         _ => Ok(()),
     }
+}
+
+/// A request's cost in ResourceUnits, from the documented table ("Identity and access
+/// service limits"): listing applications and reading a service principal's
+/// `appRoleAssignments` cost 2, anything else 1; `$select` takes 1 off, `$expand` adds 1,
+/// `$top` under 20 takes 1 off; never under 1.
+fn resource_units(method: &Method, segments: &[String], query: &str) -> f64 {
+    let base: i32 = match (method, segments) {
+        (&Method::GET, [collection]) if collection == "applications" => 2,
+        (&Method::GET, [collection, _, relation])
+            if collection == "servicePrincipals" && relation == "appRoleAssignments" =>
+        {
+            2
+        }
+        _ => 1,
+    };
+    let mut cost = base;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "$select" => cost -= 1,
+            "$expand" => cost += 1,
+            "$top" if value.parse::<u32>().is_ok_and(|top| top < 20) => cost -= 1,
+            _ => {}
+        }
+    }
+    f64::from(cost.max(1))
 }
 
 fn parse_body(body: &[u8]) -> Result<Option<Map<String, Value>>, GraphFailure> {

@@ -128,8 +128,11 @@ pub struct Settings {
     pub federated_sign_in_lag: u32,
     /// Added to every call before it is answered.
     pub latency: Duration,
-    /// Writes per second above which Graph answers 429 with `Retry-After`.
+    /// Writes per second above which Graph answers 429 with `Retry-After` (a bucket of
+    /// one second's writes: small enough for a short test to meet it).
     pub write_rate_limit: Option<f64>,
+    /// Graph's documented identity-and-access limits, reads and writes ([`Limits`]).
+    pub limits: Option<Limits>,
     /// Whether the factory holds `AppRoleAssignment.ReadWrite.All`.
     pub app_role_assignment_permission: bool,
     /// Whether the factory holds `Application.ReadWrite.OwnedBy` (the default). Without it,
@@ -146,6 +149,76 @@ pub struct Settings {
     pub page_size: usize,
 }
 
+/// Graph's identity-and-access service limits ("Microsoft Graph service-specific
+/// throttling limits", learn.microsoft.com/graph/throttling-limits, "Identity and access
+/// service limits"): "a token bucket algorithm, which works by adding individual costs of
+/// requests", a request answered 429 when any limit is exceeded. Applications, service
+/// principals and directory objects are among the resources they cover. The limits of one
+/// application across all tenants (150,000 ResourceUnits per 20 s, 35,000 writes per
+/// 5 min) are left out: with one tenant the pair's are always the stricter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// ResourceUnits of the application+tenant pair.
+    pub resource_units: Quota,
+    /// Writes of the application+tenant pair.
+    pub pair_writes: Quota,
+    /// Writes of the tenant, every application together.
+    pub tenant_writes: Quota,
+}
+
+/// So much per so long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    /// How much.
+    pub amount: f64,
+    /// Per how long.
+    pub per: Duration,
+}
+
+/// The tenant sizes the documented ResourceUnit quota depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantSize {
+    /// Under 50 users: 3,500 ResourceUnits per 10 s.
+    Small,
+    /// 50 to 500 users: 5,000.
+    Medium,
+    /// Above 500 users: 8,000.
+    Large,
+}
+
+impl Limits {
+    /// The documented limits for a tenant of `size`: its ResourceUnits per 10 s, 3,000
+    /// writes per 2 min 30 s for the pair, 18,000 per 5 min for the tenant.
+    pub fn documented(size: TenantSize) -> Self {
+        let units = match size {
+            TenantSize::Small => 3_500.0,
+            TenantSize::Medium => 5_000.0,
+            TenantSize::Large => 8_000.0,
+        };
+        Self {
+            resource_units: Quota {
+                amount: units,
+                per: Duration::from_secs(10),
+            },
+            pair_writes: Quota {
+                amount: 3_000.0,
+                per: Duration::from_secs(150),
+            },
+            tenant_writes: Quota {
+                amount: 18_000.0,
+                per: Duration::from_secs(300),
+            },
+        }
+    }
+
+    /// The writes admitted, at most, over `seconds` from buckets holding `available`:
+    /// what the slower of the two write quotas refills meanwhile.
+    pub fn write_ceiling(&self, available: f64, seconds: f64) -> f64 {
+        let rate = |q: Quota| q.amount / q.per.as_secs_f64();
+        available + seconds * rate(self.pair_writes).min(rate(self.tenant_writes))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         let options = Options::default();
@@ -156,6 +229,7 @@ impl Default for Settings {
             federated_sign_in_lag: 0,
             latency: Duration::ZERO,
             write_rate_limit: None,
+            limits: None,
             app_role_assignment_permission: false,
             owned_by_permission: true,
             replication_lag: Duration::ZERO,
@@ -434,6 +508,13 @@ impl GraphEmulator {
         let mut state = self.shared.lock();
         change(&mut state.settings);
         state.bucket = state.settings.write_rate_limit.map(state::WriteBucket::new);
+        state.limiter = state.settings.limits.map(state::Limiter::new);
+    }
+
+    /// The Graph writes [`Settings::limits`] would admit now (`None`: no limits set).
+    pub fn writes_available(&self) -> Option<f64> {
+        let mut state = self.shared.lock();
+        state.limiter.as_mut().map(state::Limiter::writes_available)
     }
 
     /// The current settings.

@@ -57,6 +57,97 @@ impl WriteBucket {
     }
 }
 
+/// Graph's identity-and-access service limits, as token buckets that admit a request only
+/// when every bucket holds its cost (see [`crate::Limits`]).
+pub(crate) struct Limiter {
+    /// ResourceUnits of the application+tenant pair.
+    resource_units: Bucket,
+    /// Writes of the application+tenant pair.
+    pair_writes: Bucket,
+    /// Writes of the tenant, all applications.
+    tenant_writes: Bucket,
+}
+
+/// One quota as a token bucket: full at first, refilled at the quota's average rate.
+struct Bucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn new(quota: crate::Quota) -> Self {
+        let capacity = quota.amount.max(1.0);
+        Self {
+            capacity,
+            per_second: capacity / quota.per.as_secs_f64().max(f64::MIN_POSITIVE),
+            tokens: capacity,
+            updated: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.updated).as_secs_f64();
+        self.updated = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+    }
+
+    /// How long until `cost` tokens are there (zero: now).
+    fn wait(&self, cost: f64) -> Duration {
+        let missing = cost.min(self.capacity) - self.tokens;
+        if missing <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(missing / self.per_second)
+        }
+    }
+}
+
+impl Limiter {
+    pub fn new(limits: crate::Limits) -> Self {
+        Self {
+            resource_units: Bucket::new(limits.resource_units),
+            pair_writes: Bucket::new(limits.pair_writes),
+            tenant_writes: Bucket::new(limits.tenant_writes),
+        }
+    }
+
+    /// Admits a request costing `units` ResourceUnits and `writes` writes, or says how
+    /// long until every bucket would hold its cost (nothing is taken then).
+    pub fn admit(&mut self, units: f64, writes: f64) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut costs = [
+            (&mut self.resource_units, units),
+            (&mut self.pair_writes, writes),
+            (&mut self.tenant_writes, writes),
+        ];
+        for (bucket, _) in &mut costs {
+            bucket.refill(now);
+        }
+        let wait = costs
+            .iter()
+            .map(|(bucket, cost)| bucket.wait(*cost))
+            .max()
+            .unwrap_or_default();
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        for (bucket, cost) in &mut costs {
+            bucket.tokens -= *cost;
+        }
+        Ok(())
+    }
+
+    /// The writes the pair and the tenant would admit now, the fewer of the two.
+    pub fn writes_available(&mut self) -> f64 {
+        let now = Instant::now();
+        self.pair_writes.refill(now);
+        self.tenant_writes.refill(now);
+        self.pair_writes.tokens.min(self.tenant_writes.tokens)
+    }
+}
+
 pub(crate) struct State {
     pub options: Options,
     pub settings: Settings,
@@ -73,6 +164,7 @@ pub(crate) struct State {
     pub faults: Vec<FaultRule>,
     pub federated_sign_ins: u32,
     pub bucket: Option<WriteBucket>,
+    pub limiter: Option<Limiter>,
     pub calls: BTreeMap<String, u64>,
 }
 
@@ -93,6 +185,7 @@ impl State {
             faults: Vec::new(),
             federated_sign_ins: 0,
             bucket: None,
+            limiter: None,
             calls: BTreeMap::new(),
         };
         state.reset_directory();
@@ -111,6 +204,7 @@ impl State {
         self.faults.clear();
         self.federated_sign_ins = 0;
         self.bucket = None;
+        self.limiter = None;
         self.calls.clear();
         // The factory's own registration: neither created nor owned by itself.
         let factory_client_id = self.options.factory_client_id.clone();

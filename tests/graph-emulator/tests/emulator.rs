@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
+use graph_emulator::{FaultRule, GraphEmulator, Lag, Limits, Quota, TenantSize, TestKey};
 use jsonwebtoken::{Algorithm, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1198,6 +1198,61 @@ async fn injected_faults_throttling_latency_and_counters() {
         }
     }
     assert!(throttled >= 3, "{throttled}");
+}
+
+/// Graph's documented limits as token buckets: a request is admitted only while every
+/// bucket holds its cost; listing applications costs 2 ResourceUnits, 1 with `$select`;
+/// a write costs 1 ResourceUnit and 1 write; a refused request takes nothing.
+#[tokio::test]
+async fn documented_limits_count_resource_units_and_writes() {
+    let c = start().await;
+    let quota = |amount: f64, seconds: u64| Quota {
+        amount,
+        per: Duration::from_secs(seconds),
+    };
+    c.emulator.configure(|s| {
+        s.limits = Some(Limits {
+            resource_units: quota(6.0, 600),
+            pair_writes: quota(2.0, 600),
+            tenant_writes: quota(100.0, 600),
+        })
+    });
+    let status = |path: &'static str, method: Method| {
+        let c = &c;
+        async move {
+            let body = (method == Method::PATCH).then(|| json!({"displayName": "w"}));
+            c.graph_with(method, path, body, true, Some(&c.token)).await
+        }
+    };
+    // 2 writes (2 units), then the write quota is spent.
+    for path in [
+        "/applications(uniqueName='a')",
+        "/applications(uniqueName='b')",
+    ] {
+        assert_eq!(status(path, Method::PATCH).await.0, StatusCode::CREATED);
+    }
+    assert_eq!(c.emulator.writes_available().map(f64::round), Some(0.0));
+    let (code, _, headers) = status("/applications(uniqueName='c')", Method::PATCH).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    // 4 units left: a list (2), a list with $select (1), a read by key (1), then none.
+    assert_eq!(status("/applications", Method::GET).await.0, StatusCode::OK);
+    assert_eq!(
+        status("/applications?$select=id", Method::GET).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status("/applications(uniqueName='a')", Method::GET).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status("/applications(uniqueName='a')", Method::GET).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let documented = Limits::documented(TenantSize::Small);
+    assert_eq!(documented.resource_units.amount, 3_500.0);
+    assert_eq!(documented.write_ceiling(3_000.0, 150.0), 6_000.0);
 }
 
 #[tokio::test]
