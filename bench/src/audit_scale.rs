@@ -1,8 +1,9 @@
 //! The audit at organisation scale (DESIGN §10): N roles in A member accounts, each
 //! federated by the factory (roles made by hand that ask, federated by its sweep), then
 //! the operator's `entra-federated-role audit` run over all of them, every remote call
-//! taking a fixed latency L. Reported: the audit's wall time, the Graph and AWS calls it
-//! made, the findings (none: nothing drifted), and the tool's peak resident memory.
+//! taking a fixed latency L, Graph throttling its reads as documented ([`GraphThrottle`]).
+//! Reported: the audit's wall time, the Graph and AWS calls it made (and the Graph calls
+//! throttled), the findings (none: nothing drifted), and the tool's peak resident memory.
 
 use std::{
     path::Path,
@@ -17,6 +18,7 @@ use crate::{
     lab::{Lab, LabOptions, Result, make_asking_role, member_account},
     stats::{memory, mib},
     sweep_scale::federated_roles,
+    throttle::GraphThrottle,
 };
 
 /// The audit's setting.
@@ -30,6 +32,8 @@ pub struct AuditScaleOptions {
     pub latency: Duration,
     /// How many applications, accounts and roles the tool reads at once.
     pub concurrency: usize,
+    /// How Graph throttles while the audit runs (`None`: not at all).
+    pub throttle: Option<GraphThrottle>,
 }
 
 impl AuditScaleOptions {
@@ -40,6 +44,7 @@ impl AuditScaleOptions {
             accounts: 3,
             latency: Duration::ZERO,
             concurrency: 8,
+            throttle: None,
         }
     }
 }
@@ -55,6 +60,10 @@ pub struct AuditScale {
     pub latency_ms: f64,
     /// The tool's concurrency.
     pub concurrency: usize,
+    /// How Graph throttled.
+    pub throttle: String,
+    /// Graph calls answered 429.
+    pub graph_throttled: usize,
     /// The audit's wall time, from exec to exit, seconds.
     pub seconds: f64,
     /// Its exit code.
@@ -118,6 +127,9 @@ pub async fn run(bootstrap: &Path, cli: &Path, options: &AuditScaleOptions) -> R
 
     // The audit, as an operator runs it: the hub's credentials, the factory's settings.
     lab.set_latency(options.latency);
+    if let Some(throttle) = options.throttle {
+        lab.graph.configure(|settings| throttle.apply(settings));
+    }
     lab.reset_calls();
     let mut env = lab.factory_environment().to_vec();
     env.push(("AWS_REGION".into(), "us-east-1".into()));
@@ -175,6 +187,13 @@ pub async fn run(bootstrap: &Path, cli: &Path, options: &AuditScaleOptions) -> R
         accounts: options.accounts,
         latency_ms: options.latency.as_secs_f64() * 1000.0,
         concurrency: options.concurrency,
+        throttle: options
+            .throttle
+            .map_or_else(|| "none".to_owned(), GraphThrottle::describe),
+        graph_throttled: calls
+            .iter()
+            .filter(|c| graph(&c.name) && c.status == 429)
+            .count(),
         seconds,
         exit_code: status.code().unwrap_or(-1),
         findings: report["findings"].as_array().map_or(0, Vec::len),

@@ -1,4 +1,4 @@
-//! Benchmarks of the `bootstrap` binary (issue 7), run by `scripts/bench` through the
+//! Benchmarks of the `bootstrap` binary (issues 7 and 18), run by `scripts/bench` through the
 //! `efr-bench` binary, which writes `bench/results.json` and the figures block of
 //! `BENCHMARKS.md`:
 //!
@@ -9,7 +9,8 @@
 //! - [`critical_path`]: sequential remote round trips of a Create and a Delete, from
 //!   runs with and without a fixed latency on every call, and the calls themselves;
 //! - [`org_scale`]: N resources across A accounts through the hub, P processes, Graph
-//!   throttled at R writes a second: success, duplicates, leftovers, throughput.
+//!   throttled at its documented limits ([`throttle`]): success, duplicates, leftovers,
+//!   throughput.
 //!
 //! Everything runs on the local stand-ins of [`lab`]; nothing here asserts on time (the
 //! smoke test in `tests/` checks only correctness).
@@ -23,3 +24,4 @@ pub mod org_scale;
 pub mod report;
 pub mod stats;
 pub mod sweep_scale;
+pub mod throttle;

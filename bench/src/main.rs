@@ -17,7 +17,9 @@ use entra_federated_role_bench::{
     org_scale::{self, OrgScaleOptions},
     report,
     sweep_scale::{self, SweepScaleOptions},
+    throttle::GraphThrottle,
 };
+use graph_emulator::TenantSize;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: efr-bench [options]
@@ -30,7 +32,7 @@ const USAGE: &str = "usage: efr-bench [options]
   --markdown PATH           document whose figures block is rewritten (BENCHMARKS.md)
   --only LIST               comma-separated: cold-start,footprint,critical-path,org-scale,
                             sweep-scale, audit-scale (the org-scale options set their N, A,
-                            R and deadline; the audit takes the critical path's latency);
+                            throttle and deadline; the audit takes the critical path's latency);
                             `report` runs none and rewrites the figures from the results file
   --cold-runs N             measured cold starts of each program (50)
   --cold-warmup N           unmeasured cold starts first (3)
@@ -41,7 +43,10 @@ const USAGE: &str = "usage: efr-bench [options]
   --resources N             org scale: resources (1000)
   --accounts N              org scale: member accounts (100)
   --processes N             org scale: factory processes (16)
-  --write-rate R            org scale: Graph writes per second before 429 (20)
+  --tenant-size S|M|L       org scale, sweep and audit: Graph throttles at its documented
+                            limits for a tenant of this size (S: under 50 users; the default)
+  --write-rate R            instead, a bucket of R Graph writes a second (the smoke test's)
+  --replication-lag-ms MS   org scale: Graph's replication lag (1000)
   --budget-s S              org scale: Lambda deadline per invocation (300)
   --no-verify               org scale: VERIFY_CALLER_STACK=false (no moto stacks)";
 
@@ -95,7 +100,8 @@ fn parse(root: &Path) -> Result<Args> {
             resources: 1000,
             accounts: 100,
             processes: 16,
-            write_rate: 20.0,
+            throttle: GraphThrottle::DOCUMENTED,
+            replication_lag: Duration::from_secs(1),
             budget: Duration::from_secs(300),
             verify_caller_stack: true,
         },
@@ -146,9 +152,25 @@ fn parse(root: &Path) -> Result<Args> {
             "--accounts" => args.org.accounts = number()?,
             "--processes" => args.org.processes = number()?,
             "--write-rate" => {
-                args.org.write_rate = value
+                let rate: f64 = value
                     .parse()
                     .map_err(|_| format!("--write-rate: {value:?} is not a number"))?;
+                if rate <= 0.0 {
+                    return Err("--write-rate must be above 0".into());
+                }
+                args.org.throttle = GraphThrottle::WriteRate(rate);
+            }
+            "--tenant-size" => {
+                let size = match value.as_str() {
+                    "S" => TenantSize::Small,
+                    "M" => TenantSize::Medium,
+                    "L" => TenantSize::Large,
+                    _ => return Err(format!("--tenant-size: {value:?} is not S, M or L").into()),
+                };
+                args.org.throttle = GraphThrottle::Documented(size);
+            }
+            "--replication-lag-ms" => {
+                args.org.replication_lag = Duration::from_millis(number()? as u64);
             }
             "--budget-s" => args.org.budget = Duration::from_secs(number()? as u64),
             _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
@@ -158,8 +180,8 @@ fn parse(root: &Path) -> Result<Args> {
     if args.critical.latency.is_zero() {
         return Err("--latency-ms must be above 0".into());
     }
-    if args.org.accounts == 0 || args.org.processes == 0 || args.org.write_rate <= 0.0 {
-        return Err("--accounts, --processes and --write-rate must be above 0".into());
+    if args.org.accounts == 0 || args.org.processes == 0 {
+        return Err("--accounts and --processes must be above 0".into());
     }
     Ok(args)
 }
@@ -273,8 +295,12 @@ async fn run() -> Result<()> {
     if wants("org-scale") {
         let o = &args.org;
         eprintln!(
-            "== organisation scale: {} resources, {} accounts, {} processes, Graph writes at {}/s",
-            o.resources, o.accounts, o.processes, o.write_rate
+            "== organisation scale: {} resources, {} accounts, {} processes, {}, replication lag {:?}",
+            o.resources,
+            o.accounts,
+            o.processes,
+            o.throttle.describe(),
+            o.replication_lag
         );
         let figures = org_scale::run(&args.bootstrap, o).await?;
         eprintln!(
@@ -295,14 +321,17 @@ async fn run() -> Result<()> {
         let options = SweepScaleOptions {
             roles: o.resources,
             accounts: o.accounts,
-            write_rate: o.write_rate,
+            throttle: o.throttle,
             budget: o.budget,
             max_runs: 5,
             page_size: 100,
         };
         eprintln!(
-            "== the sweep at scale: {} roles made by hand in {} accounts, Graph writes at {}/s, runs of {:?}",
-            options.roles, options.accounts, options.write_rate, options.budget
+            "== the sweep at scale: {} roles made by hand in {} accounts, {}, runs of {:?}",
+            options.roles,
+            options.accounts,
+            options.throttle.describe(),
+            options.budget
         );
         let figures = sweep_scale::run(&args.bootstrap, &options).await?;
         eprintln!(
@@ -333,6 +362,7 @@ async fn run() -> Result<()> {
                 accounts: accounts.max(1),
                 latency: args.critical.latency,
                 concurrency: 8,
+                throttle: Some(args.org.throttle),
             };
             eprintln!(
                 "== the audit at scale: {} roles in {} accounts, {:?} on every call",

@@ -1,15 +1,15 @@
 //! Organisation scale: N resources across A member accounts, all through the hub, created
 //! and then deleted by a pool of P `bootstrap` processes polling one Lambda Runtime API
 //! (Lambda runs one event per process, so P processes are P concurrent invocations),
-//! while Graph throttles writes at R per second (the emulator's token bucket: a burst of
-//! R, then R a second, a 429 with `Retry-After` beyond).
+//! while Graph throttles as its documented limits say ([`GraphThrottle`]: token buckets of
+//! ResourceUnits and writes, a 429 with `Retry-After` beyond) and lags in replication.
 //!
 //! Every resource has a stack of its own (a real moto stack when callers are verified)
 //! and its own logical id. Events are sent account by account, so the P in flight mostly
 //! share an account — and race on its OIDC provider, created by the first Create and
 //! deleted by the last Delete. Reported per phase: answers (success rate), time, resources
 //! per second, and Graph writes admitted by the throttle as a fraction of the most it
-//! could admit in that time (`R · time + R`). After Create, both clouds are checked for
+//! could admit in that time (what its buckets held at the start, and what they refilled). After Create, both clouds are checked for
 //! duplicates (one app, one service principal, one role and one audience per resource);
 //! after Delete, for leftovers (anything of the factory's in Graph, including deleted
 //! items, and any role or provider in the members).
@@ -28,6 +28,7 @@ use serde_json::Value;
 use crate::{
     lab::{Lab, LabOptions, Resource, Result, ci_role_properties, member_account},
     stats::{Summary, memory, mib},
+    throttle::GraphThrottle,
 };
 
 /// The rollout.
@@ -40,8 +41,11 @@ pub struct OrgScaleOptions {
     pub accounts: usize,
     /// P: factory processes (concurrent invocations).
     pub processes: usize,
-    /// R: Graph writes per second before 429.
-    pub write_rate: f64,
+    /// How Graph throttles.
+    pub throttle: GraphThrottle,
+    /// Graph's replication lag: how long a new object is not found by its id, and a
+    /// deleted one not among deleted items ([`graph_emulator::Settings::replication_lag`]).
+    pub replication_lag: Duration,
     /// The Lambda deadline of each invocation.
     pub budget: Duration,
     /// `VERIFY_CALLER_STACK` (with real stacks) or not.
@@ -55,7 +59,8 @@ impl OrgScaleOptions {
             resources: 20,
             accounts: 4,
             processes: 4,
-            write_rate: 20.0,
+            throttle: GraphThrottle::WriteRate(20.0),
+            replication_lag: Duration::ZERO,
             budget: Duration::from_secs(120),
             verify_caller_stack: true,
         }
@@ -71,8 +76,12 @@ pub struct OrgScale {
     pub accounts: usize,
     /// P.
     pub processes: usize,
-    /// R, Graph writes per second.
+    /// How Graph throttled.
+    pub throttle: String,
+    /// The Graph writes a second the throttle admits once any burst is spent.
     pub write_rate_per_s: f64,
+    /// Graph's replication lag, in seconds.
+    pub replication_lag_s: f64,
     /// Whether callers' stacks were verified.
     pub verify_caller_stack: bool,
     /// The Create phase.
@@ -170,8 +179,10 @@ pub async fn run(binary: &Path, options: &OrgScaleOptions) -> Result<OrgScale> {
     {
         return Err("not every factory process polled".into());
     }
-    lab.graph
-        .configure(|settings| settings.write_rate_limit = Some(options.write_rate));
+    lab.graph.configure(|settings| {
+        options.throttle.apply(settings);
+        settings.replication_lag = options.replication_lag;
+    });
 
     let started = Instant::now();
     let creates: Vec<(Value, String)> = resources.iter().map(|r| lab.create_event(r)).collect();
@@ -215,7 +226,9 @@ pub async fn run(binary: &Path, options: &OrgScaleOptions) -> Result<OrgScale> {
         resources: options.resources,
         accounts: options.accounts,
         processes: options.processes,
-        write_rate_per_s: options.write_rate,
+        throttle: options.throttle.describe(),
+        write_rate_per_s: options.throttle.sustained_writes_per_s(),
+        replication_lag_s: options.replication_lag.as_secs_f64(),
         verify_caller_stack: options.verify_caller_stack,
         success_rate: (create.succeeded + delete.succeeded) as f64 / events.max(1) as f64,
         create,
@@ -238,6 +251,7 @@ async fn phase(
     options: &OrgScaleOptions,
 ) -> (PhaseFigures, HashMap<String, (Value, usize)>) {
     lab.reset_calls();
+    let available = lab.graph.writes_available();
     let started = Instant::now();
     let outcomes: Vec<Result<Duration>> = futures::stream::iter(events)
         .map(|(event, _)| lab.invoke(event, options.budget))
@@ -274,8 +288,7 @@ async fn phase(
         .collect();
     let admitted = graph_writes.iter().filter(|c| c.status != 429).count();
     let throttled = graph_writes.len() - admitted;
-    let burst = options.write_rate.max(1.0);
-    let ceiling = options.write_rate * seconds + burst;
+    let ceiling = options.throttle.ceiling(available, seconds);
     let per_resource = admitted as f64 / events.len().max(1) as f64;
     let mut successful_writes: HashMap<&str, (usize, &str)> = HashMap::new();
     for call in calls.iter().filter(|c| c.write && c.status < 300) {
@@ -300,7 +313,8 @@ async fn phase(
         graph_writes_per_resource: per_resource,
         ceiling_writes: ceiling,
         fraction_of_ceiling: admitted as f64 / ceiling,
-        ceiling_resources_per_s: options.write_rate / per_resource.max(f64::MIN_POSITIVE),
+        ceiling_resources_per_s: options.throttle.sustained_writes_per_s()
+            / per_resource.max(f64::MIN_POSITIVE),
         aws_calls: calls
             .iter()
             .filter(|c| {

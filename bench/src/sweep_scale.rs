@@ -1,13 +1,14 @@
 //! The sweep at organisation scale (DESIGN §9): N roles made by hand across A member
 //! accounts, each asking to be federated, none of whose events arrived (the worst case the
-//! sweep heals), while Graph throttles writes at R a second. The factory's schedule
+//! sweep heals), while Graph throttles as documented ([`GraphThrottle`]). The factory's schedule
 //! invokes the sweep run after run, each with the Lambda deadline D, until every role is
 //! federated; then once more, when nothing is left to change (the steady state every later
 //! run is in).
 //!
 //! Reported: the runs it took and the roles federated after each, the wall time, Graph
-//! writes admitted by the throttle against the most it could admit in that time
-//! (`R · seconds + R`), the steady-state run's time and calls, and the process's peak
+//! writes admitted by the throttle against the most it could admit in that time (what its
+//! buckets held at the start, and what they refilled), the steady-state run's time and
+//! calls, and the process's peak
 //! resident memory.
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::{
     lab::{Lab, LabOptions, Result, make_asking_role, member_account},
     stats::{memory, mib},
+    throttle::GraphThrottle,
 };
 use futures::StreamExt;
 
@@ -28,8 +30,8 @@ pub struct SweepScaleOptions {
     pub roles: usize,
     /// A: member accounts (role i lives in account ⌊i·A/N⌋).
     pub accounts: usize,
-    /// R: Graph writes per second before 429.
-    pub write_rate: f64,
+    /// How Graph throttles.
+    pub throttle: GraphThrottle,
     /// D: the Lambda deadline of each run.
     pub budget: Duration,
     /// The most runs tried before giving up.
@@ -44,7 +46,7 @@ impl SweepScaleOptions {
         Self {
             roles: 12,
             accounts: 3,
-            write_rate: 20.0,
+            throttle: GraphThrottle::WriteRate(20.0),
             budget: Duration::from_secs(60),
             max_runs: 3,
             // Small pages, so that the sweep follows Graph's paging here too.
@@ -60,7 +62,9 @@ pub struct SweepScale {
     pub roles: usize,
     /// A.
     pub accounts: usize,
-    /// R, Graph writes per second.
+    /// How Graph throttled.
+    pub throttle: String,
+    /// The Graph writes a second the throttle admits once any burst is spent.
     pub write_rate_per_s: f64,
     /// D, seconds.
     pub budget_seconds: f64,
@@ -132,9 +136,10 @@ pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Resul
         return Err("the factory never polled".into());
     }
     lab.graph.configure(|settings| {
-        settings.write_rate_limit = Some(options.write_rate);
+        options.throttle.apply(settings);
         settings.page_size = options.page_size;
     });
+    let available = lab.graph.writes_available();
     let accounts: Vec<String> = (0..options.accounts).map(member_account).collect();
     let sweep = json!({ "entra-federated-role": "sweep", "accounts": accounts });
 
@@ -160,15 +165,15 @@ pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Resul
     Ok(SweepScale {
         roles: options.roles,
         accounts: options.accounts,
-        write_rate_per_s: options.write_rate,
+        throttle: options.throttle.describe(),
+        write_rate_per_s: options.throttle.sustained_writes_per_s(),
         budget_seconds: options.budget.as_secs_f64(),
         federated,
         seconds_to_federate: seconds,
         graph_writes_admitted: admitted,
         graph_writes_throttled: runs.iter().map(|r| r.graph_writes_throttled).sum(),
         graph_writes_per_role: admitted as f64 / federated.max(1) as f64,
-        fraction_of_ceiling: admitted as f64
-            / (options.write_rate * seconds + options.write_rate.max(1.0)),
+        fraction_of_ceiling: admitted as f64 / options.throttle.ceiling(available, seconds),
         runs,
         steady,
         process_peak_rss_mib: peak,
