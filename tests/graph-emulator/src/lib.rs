@@ -22,8 +22,9 @@
 //! `Application.ReadWrite.OwnedBy` ownership (403 on what the factory does not own), the
 //! 250-object quota of a non-admin principal, replication lag on the first service principal
 //! create, and the OData error envelope. [`Settings`] tune these; [`FaultRule`]s inject
-//! 429s (with and without `Retry-After`) and 5xx; a write-rate limit and a fixed latency
-//! are there for benchmarks.
+//! 429s (with and without `Retry-After`) and 5xx; Graph's documented identity-and-access
+//! limits ([`Limits`]), a simpler write-rate limit and a fixed latency are there for
+//! benchmarks.
 //!
 //! Everything is inspectable in-process ([`GraphEmulator::snapshot`],
 //! [`GraphEmulator::calls`]) and, for the demo binary, over HTTP under `/_emulator/…`
