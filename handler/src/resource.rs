@@ -385,6 +385,7 @@ impl EntraFederatedRole {
             properties: &admitted.properties,
             trusted: &admitted.trusted,
             display_name: &display_name,
+            current: None,
         };
         let lifecycle = Lifecycle {
             iam: account,

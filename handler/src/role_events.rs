@@ -188,10 +188,18 @@ impl EntraFederatedRole {
             Adoption::Federate(properties) => Some(properties.as_ref()),
             _ => None,
         };
+        // The role's application as listed a moment ago: not upserted again when it
+        // already says what is wanted (a role's later events, a steady sweep).
+        let current_app = role.as_ref().and_then(|r| {
+            let generation = Generation::adopted(config, &hint.account, name, &r.id);
+            apps.iter()
+                .find(|app| app.unique_name.as_deref() == Some(generation.unique_name.as_str()))
+        });
         let wanted = properties.map(|properties| Wanted {
             properties,
             trusted: &trusted,
             display_name: &display_name,
+            current: current_app,
         });
         let lifecycle = Lifecycle {
             iam: &account,

@@ -42,6 +42,9 @@ pub struct Wanted<'a> {
     pub trusted: &'a [TrustedClient],
     /// The application's display name.
     pub display_name: &'a DisplayName,
+    /// The application as this event has read it already, if it has: when it says all
+    /// that is wanted, it is not upserted again.
+    pub current: Option<&'a Application>,
 }
 
 /// A generation in place.
@@ -192,10 +195,18 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
         let generation = job.generation;
         match step {
             Converging::UpsertApplication { existing } => {
-                let upserted = self
-                    .entra
-                    .upsert_application(&job.spec.application, existing, deadline)
-                    .await?;
+                let spec = &job.spec.application;
+                let upserted = match job.wanted.current.filter(|app| spec.describes(app)) {
+                    Some(app) => Upserted {
+                        application: app.clone(),
+                        created: false,
+                    },
+                    None => {
+                        self.entra
+                            .upsert_application(spec, existing, deadline)
+                            .await?
+                    }
+                };
                 let app_id = AppId::parse(&upserted.application.app_id).map_err(|_| {
                     GraphError::InvalidResponse {
                         action: "read the application's appId".to_owned(),

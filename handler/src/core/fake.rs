@@ -29,8 +29,8 @@ use crate::{
         role::{RoleSpec, RoleState, RoleWrite, role_removal, role_writes},
     },
     graph::{
-        AppOwner, Application, ApplicationSpec, Changes, GraphError, Located, ServicePrincipal,
-        UniqueName, Upserted, WorkloadSpec,
+        ApiSettings, AppOwner, Application, ApplicationSpec, Changes, GraphError, Located,
+        ServicePrincipal, UniqueName, Upserted, WorkloadSpec,
     },
 };
 
@@ -608,6 +608,11 @@ impl Entra for FakeEntra<'_> {
                     tags: spec.tags(),
                     identifier_uris: Vec::new(),
                     app_roles: Vec::new(),
+                    notes: Some(spec.owner.notes()),
+                    sign_in_audience: Some(ApplicationSpec::SIGN_IN_AUDIENCE.to_owned()),
+                    api: Some(ApiSettings {
+                        requested_access_token_version: Some(spec.requested_version()),
+                    }),
                 };
                 clouds.apps.insert(
                     name.to_owned(),

@@ -130,6 +130,7 @@ impl Resource {
             properties: &self.properties,
             trusted: &self.trusted,
             display_name,
+            current: None,
         }
     }
 }

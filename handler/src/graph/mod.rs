@@ -57,7 +57,7 @@ pub use error::{
 };
 pub use inventory::{PERMISSION_IDS, PermissionSource, epoch_seconds};
 pub use model::{
-    AdoptedApp, AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located,
+    AdoptedApp, ApiSettings, AppOrigin, AppOwner, Application, ApplicationSpec, Changes, Located,
     ServicePrincipal, TaggedRole, TrustedClient, UniqueName, Upserted, WorkloadSpec,
     managed_by_tag, role_tag, tagged_role, tagged_role_id,
 };

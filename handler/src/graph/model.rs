@@ -217,11 +217,42 @@ pub struct ApplicationSpec {
 }
 
 impl ApplicationSpec {
+    /// The `signInAudience` the factory's applications have: this tenant only.
+    pub const SIGN_IN_AUDIENCE: &str = "AzureADMyOrg";
+
     /// Its `tags`: the owner's markers and the record.
     pub fn tags(&self) -> Vec<String> {
         let mut tags = self.owner.tags();
         tags.push(self.record.tag());
         tags
+    }
+
+    /// `api.requestedAccessTokenVersion`.
+    pub fn requested_version(&self) -> u8 {
+        match self.token_version {
+            TokenVersion::V1 => 1,
+            TokenVersion::V2 => 2,
+        }
+    }
+
+    /// Whether `app`, as read, already says everything the upsert would write — its
+    /// `uniqueName`, display name, sign-in audience, token version, notes and tags (in any
+    /// order) — so that the upsert can be left out.
+    pub fn describes(&self, app: &Application) -> bool {
+        let mut tags = self.tags();
+        let mut read = app.tags.clone();
+        tags.sort();
+        read.sort();
+        app.unique_name.as_deref() == Some(self.unique_name.as_str())
+            && app.display_name.as_deref() == Some(self.display_name.as_str())
+            && app.sign_in_audience.as_deref() == Some(Self::SIGN_IN_AUDIENCE)
+            && app
+                .api
+                .as_ref()
+                .and_then(|api| api.requested_access_token_version)
+                == Some(self.requested_version())
+            && app.notes.as_deref() == Some(self.owner.notes().as_str())
+            && tags == read
     }
 }
 
@@ -261,6 +292,24 @@ pub struct Application {
     /// `appRoles`.
     #[serde(default)]
     pub app_roles: Vec<AppRole>,
+    /// `notes`.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// `signInAudience`.
+    #[serde(default)]
+    pub sign_in_audience: Option<String>,
+    /// `api`: only its `requestedAccessTokenVersion` is read.
+    #[serde(default)]
+    pub api: Option<ApiSettings>,
+}
+
+/// An application's `api` settings (the part the factory sets).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSettings {
+    /// `requestedAccessTokenVersion`.
+    #[serde(default)]
+    pub requested_access_token_version: Option<u8>,
 }
 
 impl Application {
@@ -395,6 +444,49 @@ mod tests {
                 stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/ci/1".into(),
                 logical_id: "CiRole".into(),
             },
+        }
+    }
+
+    /// An application as read that says what the upsert would write is not upserted
+    /// again; any one difference, and it is.
+    #[test]
+    fn a_spec_describes_only_an_application_that_says_all_of_it() {
+        let spec = ApplicationSpec {
+            unique_name: UniqueName::parse("efr-0123abcd").unwrap(),
+            display_name: DisplayName::parse("ci/CiRole").unwrap(),
+            token_version: TokenVersion::V1,
+            owner: owner("0123abcd"),
+            record: Record::wanted(&[], &[], false),
+        };
+        let mut tags = spec.tags();
+        tags.reverse();
+        let read = Application {
+            id: "object".into(),
+            app_id: "app".into(),
+            unique_name: Some("efr-0123abcd".into()),
+            display_name: Some("ci/CiRole".into()),
+            tags,
+            identifier_uris: Vec::new(),
+            app_roles: Vec::new(),
+            notes: Some(spec.owner.notes()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            api: Some(ApiSettings {
+                requested_access_token_version: Some(1),
+            }),
+        };
+        assert!(spec.describes(&read), "tags in another order still say it");
+        let differs: [fn(&mut Application); 6] = [
+            |a| a.display_name = Some("renamed".into()),
+            |a| a.sign_in_audience = Some("AzureADMultipleOrgs".into()),
+            |a| a.api = None,
+            |a| a.notes = None,
+            |a| drop(a.tags.pop()),
+            |a| a.unique_name = Some("efr-other".into()),
+        ];
+        for change in differs {
+            let mut changed = read.clone();
+            change(&mut changed);
+            assert!(!spec.describes(&changed), "{changed:?}");
         }
     }
 

@@ -17,7 +17,7 @@ use super::model::{
 use crate::deadline::Deadline;
 use crate::domain::ownership::TAG_ROLE;
 use crate::domain::{
-    AppId, FederatedCredential, TokenVersion,
+    AppId, FederatedCredential,
     app_role::{AppRole, AppRoleWrites, app_role_writes, assignment_writes},
     credentials::{CredentialState, credential_writes},
 };
@@ -122,16 +122,12 @@ impl GraphClient {
         deadline: Deadline,
     ) -> Result<Upserted, GraphError> {
         let action = format!("upsert the Entra application {}", spec.unique_name);
-        let version = match spec.token_version {
-            TokenVersion::V1 => 1,
-            TokenVersion::V2 => 2,
-        };
         let mut request = call(&action, Method::PATCH, spec.unique_name.key_segment());
         request.prefer = Some("create-if-missing");
         request.body = Some(json!({
             "displayName": spec.display_name.as_str(),
-            "signInAudience": "AzureADMyOrg",
-            "api": { "requestedAccessTokenVersion": version },
+            "signInAudience": ApplicationSpec::SIGN_IN_AUDIENCE,
+            "api": { "requestedAccessTokenVersion": spec.requested_version() },
             "tags": spec.tags(),
             "notes": spec.owner.notes(),
         }));

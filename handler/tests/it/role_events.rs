@@ -179,7 +179,18 @@ async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when
         "{tags:?}"
     );
 
-    // Delivered again, and with the events of the factory's own writes: nothing changes.
+    // Delivered again, and with the events of the factory's own writes: nothing changes,
+    // and nothing is written to Entra (the application as listed already says it all).
+    let graph_writes = || -> u64 {
+        factory
+            .graph
+            .calls()
+            .iter()
+            .filter(|(kind, _)| !kind.starts_with("GET ") && kind.contains("/v1.0/"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let writes_before = graph_writes();
     let again = [
         created,
         iam_event(&member, "UpdateAssumeRolePolicy", ROLE),
@@ -188,6 +199,7 @@ async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when
     assert_eq!(deliver(&factory, &again).await, Vec::<String>::new());
     assert_eq!(trust_document(&sdk, ROLE).await.unwrap(), trust);
     assert_eq!(made(&factory).len(), 1);
+    assert_eq!(graph_writes(), writes_before, "{:?}", factory.graph.calls());
 
     // Deleted by hand: its application and audience go too.
     aws_sdk_iam::Client::new(&sdk)

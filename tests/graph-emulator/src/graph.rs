@@ -492,23 +492,24 @@ fn route(state: &mut Directory, request: &Request<'_>, segments: &[String]) -> G
 // --- applications -----------------------------------------------------------------
 
 /// `GET /applications` ("List applications", learn.microsoft.com/graph/api/
-/// application-list): an `Application.ReadWrite.OwnedBy` caller lists the applications it
-/// owns. `$filter` takes `tags/any(t:t eq '<tag>')` and `tags/any(t:startswith(t,'<prefix>'))`
-/// (the `application` resource type: `tags` "Supports `$filter` (`eq`, `not`, `ge`, `le`,
-/// `startsWith`)", lambda operators per "Use the $filter query parameter"). The list is
-/// eventually consistent: a new application appears once its write has replicated. Paged
-/// by [`list_page`].
+/// application-list): `Application.ReadWrite.OwnedBy` "allows an app to call
+/// GET /applications and GET /servicePrincipals to list all applications and service
+/// principals in the tenant" (the note under "Get servicePrincipal"), so the factory lists
+/// every application, its own and others'. `$filter` takes `tags/any(t:t eq '<tag>')` and
+/// `tags/any(t:startswith(t,'<prefix>'))` (the `application` resource type: `tags`
+/// "Supports `$filter` (`eq`, `not`, `ge`, `le`, `startsWith`)", lambda operators per "Use
+/// the $filter query parameter"). The list is eventually consistent: a new application
+/// appears once its write has replicated. Paged by [`list_page`].
 fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResult {
-    let factory = state.factory_sp_id.clone();
-    let owned = state
+    let listed = state
         .applications
         .values()
-        .filter(|a| a.owners.contains(&factory) && replicated(state, a.created_at));
+        .filter(|a| replicated(state, a.created_at));
     list_page(
         state,
         request,
         "applications",
-        owned.map(|a| (a.tags.as_slice(), application_json(a, None))),
+        listed.map(|a| (a.tags.as_slice(), application_json(a, None))),
     )
 }
 
@@ -702,6 +703,12 @@ fn application_route(
             }
             _ => Err(method_not_allowed()),
         },
+        [collection] if collection == "owners" => {
+            if *request.method != Method::GET {
+                return Err(method_not_allowed());
+            }
+            list_owners(state, &key)
+        }
         [collection] if collection == "federatedIdentityCredentials" => {
             let id = owned_application(state, &key)?;
             match *request.method {
@@ -739,6 +746,28 @@ fn application_route(
         }
         [other, ..] => Err(segment_not_found(other)),
     }
+}
+
+/// "List owners of an application" (learn.microsoft.com/graph/api/application-list-owners):
+/// the directory objects that own it, each with its `@odata.type` and `id`. Any
+/// application can be read this way, whoever owns it (`Application.ReadWrite.OwnedBy`
+/// is among the permissions the page lists); `$select` is accepted and changes nothing
+/// here.
+fn list_owners(state: &Directory, key: &AppKey) -> GraphResult {
+    let id = find_application(state, key).ok_or_else(|| GraphFailure::not_found(key.value()))?;
+    let value: Vec<Value> = state.applications[&id]
+        .owners
+        .iter()
+        .map(|owner| {
+            let kind = if state.service_principals.contains_key(owner) {
+                "#microsoft.graph.servicePrincipal"
+            } else {
+                "#microsoft.graph.user"
+            };
+            json!({ "@odata.type": kind, "id": owner })
+        })
+        .collect();
+    Ok((StatusCode::OK, Some(json!({ "value": value }))))
 }
 
 /// "application: addPassword" (learn.microsoft.com/graph/api/application-addpassword): an

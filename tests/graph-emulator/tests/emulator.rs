@@ -1420,9 +1420,10 @@ async fn the_binary_prints_its_ready_line_and_stops_when_stdin_closes() {
     assert!(status.success());
 }
 
-/// "List applications" with `$filter=tags/any(t:t eq '…')`: the factory lists only what
-/// it owns (`Application.ReadWrite.OwnedBy`), filtered on one tag; clauses Graph would not
-/// take are refused; a new application appears once its write has replicated.
+/// "List applications" with `$filter=tags/any(t:t eq '…')`: the factory lists every
+/// application of the tenant (`Application.ReadWrite.OwnedBy` may), its own and others',
+/// filtered on one tag; clauses Graph would not take are refused; a new application
+/// appears once its write has replicated.
 #[tokio::test]
 async fn owned_applications_are_listed_by_tag() {
     let c = start().await;
@@ -1454,10 +1455,14 @@ async fn owned_applications_are_listed_by_tag() {
         names.sort();
         names
     };
+    // The factory's own registration and the foreign application have no uniqueName.
     let (status, all) = c.graph(Method::GET, "/applications", None).await;
     assert_eq!(
         (status, names(&all)),
-        (StatusCode::OK, vec!["blue".to_owned(), "green".to_owned()])
+        (
+            StatusCode::OK,
+            ["", "", "blue", "green"].map(str::to_owned).to_vec()
+        )
     );
     let (status, web) = c
         .graph(Method::GET, &list("tags/any(t:t eq 'team=web')"), None)
@@ -1517,6 +1522,43 @@ async fn owned_applications_are_listed_by_tag() {
     assert!(
         !names(&listed).contains(&"late".to_owned()),
         "not replicated yet"
+    );
+}
+
+/// "List owners of an application": the factory's own service principal owns what it
+/// made; an application someone else made is readable this way too, without it.
+#[tokio::test]
+async fn owners_of_an_application_are_listed_whoever_owns_it() {
+    let c = start().await;
+    let (app, _) = c.create_app_and_sp("mine").await;
+    let foreign = c.emulator.seed_foreign_application("theirs", false);
+    let owners = |id: String| {
+        let c = &c;
+        async move {
+            let (status, body) = c
+                .graph(
+                    Method::GET,
+                    &format!("/applications/{id}/owners?$select=id"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        owners(app["id"].as_str().unwrap().to_owned()).await,
+        [c.emulator.factory_service_principal_id()]
+    );
+    assert!(
+        !owners(foreign.id)
+            .await
+            .contains(&c.emulator.factory_service_principal_id())
     );
 }
 
@@ -1680,7 +1722,13 @@ async fn passwords_are_added_once_shown_and_removed_by_key_id() {
     assert_eq!(listed_passwords(&got).len(), 3);
     assert!(!got.to_string().contains(&secret));
     let (_, list) = c.graph(Method::GET, "/applications", None).await;
-    assert_eq!(listed_passwords(&list["value"][0]).len(), 3);
+    let listed = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|app| app["uniqueName"] == "pw")
+        .expect("listed");
+    assert_eq!(listed_passwords(listed).len(), 3);
     assert!(!list.to_string().contains(&secret));
     let stored = c.emulator.snapshot().application("pw").unwrap().clone();
     assert_eq!(stored.password_credentials[0].key_id, first);
