@@ -43,7 +43,7 @@ pub struct Wanted<'a> {
     /// The application's display name.
     pub display_name: &'a DisplayName,
     /// The application as this event has read it already, if it has: when it says all
-    /// that is wanted, it is not upserted again.
+    /// that is wanted and is the factory's, it is not upserted again.
     pub current: Option<&'a Application>,
 }
 
@@ -196,9 +196,17 @@ impl<I: Iam, E: Entra> Lifecycle<'_, I, E> {
         match step {
             Converging::UpsertApplication { existing } => {
                 let spec = &job.spec.application;
-                let upserted = match job.wanted.current.filter(|app| spec.describes(app)) {
-                    Some(app) => Upserted {
-                        application: app.clone(),
+                // An application already as wanted is not written again, once it is known
+                // to be the factory's: the upsert left out is what would have proved it.
+                let unchanged = match job.wanted.current.filter(|app| spec.describes(app)) {
+                    Some(app) if self.entra.owns_application(app, deadline).await? => {
+                        Some(app.clone())
+                    }
+                    _ => None,
+                };
+                let upserted = match unchanged {
+                    Some(application) => Upserted {
+                        application,
                         created: false,
                     },
                     None => {

@@ -801,6 +801,22 @@ impl Entra for FakeEntra<'_> {
         Ok(true)
     }
 
+    /// The fake's applications are all the factory's: what is foreign is told by tags.
+    async fn owns_application(
+        &self,
+        application: &Application,
+        _: Deadline,
+    ) -> Result<bool, GraphError> {
+        self.0
+            .read(|clouds| {
+                clouds
+                    .apps
+                    .values()
+                    .any(|app| !app.deleted && app.application.id == application.id)
+            })
+            .map_err(graph)
+    }
+
     async fn find_service_principals(
         &self,
         owner: &AppOwner,

@@ -165,6 +165,13 @@ pub trait Entra: Sync {
         found: Result<Option<Application>, GraphError>,
         deadline: Deadline,
     ) -> impl Future<Output = Result<Located, GraphError>> + Send;
+    /// Whether the factory owns `application` (the one an upsert left out would have
+    /// proved it owns).
+    fn owns_application(
+        &self,
+        application: &Application,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<bool, GraphError>> + Send;
     /// The live service principals tagged as this generation's.
     fn find_service_principals(
         &self,
@@ -379,6 +386,14 @@ impl Entra for GraphClient {
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
         GraphClient::soft_delete_application(self, unique_name, application, deadline).await
+    }
+
+    async fn owns_application(
+        &self,
+        application: &Application,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
+        GraphClient::owns_application(self, application, deadline).await
     }
 
     async fn find_service_principals(

@@ -68,6 +68,11 @@ pub struct GraphClient {
     graph_base: String,
     auth: auth::Authenticator,
     policy: RetryPolicy,
+    /// The factory's client id.
+    client_id: String,
+    /// The object id of the factory's own service principal, read once: it is the same
+    /// for the life of the process.
+    own_id: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -116,6 +121,8 @@ impl GraphClient {
             graph_base: format!("{}/v1.0", root(&config.graph_endpoint)),
             http,
             policy,
+            client_id: config.client_id.clone(),
+            own_id: tokio::sync::OnceCell::new(),
         })
     }
 

@@ -856,6 +856,48 @@ impl GraphClient {
         }
     }
 
+    /// Whether the factory owns `application`: its own service principal is among the
+    /// application's owners ("List owners of an application", which
+    /// `Application.ReadWrite.OwnedBy` may call). Read where an upsert, which Graph refuses
+    /// on an application the factory does not own, is left out.
+    pub async fn owns_application(
+        &self,
+        application: &Application,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            id: String,
+        }
+        let action = format!("read the owners of application {}", application.app_id);
+        let path = format!("/applications/{}/owners?$select=id", application.id);
+        let (owners, me) = tokio::join!(
+            self.list_all::<Owner>(&action, &path, deadline),
+            self.own_id(deadline)
+        );
+        let (owners, me) = (owners?, me?);
+        Ok(owners.iter().any(|o| o.id.eq_ignore_ascii_case(me)))
+    }
+
+    /// The object id of the factory's own service principal ("Get servicePrincipal": a
+    /// service principal may read its own without any permission), read once.
+    async fn own_id(&self, deadline: Deadline) -> Result<&str, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let id = self
+            .own_id
+            .get_or_try_init(|| async {
+                let action = "read the factory's own service principal";
+                let path = format!("/servicePrincipals(appId='{}')?$select=id", self.client_id);
+                let reply = self.send(call(action, Method::GET, path), deadline).await?;
+                parse::<Id>(action, reply.body).map(|own| own.id)
+            })
+            .await?;
+        Ok(id)
+    }
+
     /// The live service principals that carry this generation's tag ("List
     /// servicePrincipals" with `$filter=tags/any(t:t eq '…')`, which
     /// `Application.ReadWrite.OwnedBy` may call), looked up with the application so that

@@ -223,6 +223,42 @@ async fn a_role_made_by_hand_is_federated_from_its_event_and_leaves_nothing_when
     );
 }
 
+/// An application that still says all that is wanted is not written again, but only once
+/// it is known to be the factory's: one it no longer owns (its owners changed by hand) is
+/// upserted as before, which Graph refuses, and the message fails as it did before.
+#[tokio::test]
+async fn an_unchanged_application_the_factory_no_longer_owns_is_not_taken_as_its_own() {
+    let (factory, member, _sdk) = factory_and_role(&ROLE_EVENTS_ON, &OPT_IN).await;
+    let created = iam_event(&member, "CreateRole", ROLE);
+    assert_eq!(
+        deliver(&factory, std::slice::from_ref(&created)).await,
+        Vec::<String>::new()
+    );
+    let apps = made(&factory);
+    let [app] = apps.as_slice() else {
+        panic!("one application: {apps:?}");
+    };
+    factory
+        .graph
+        .edit_application(&app.app_id, |app| app.owners.clear());
+    let refused_before = factory
+        .graph
+        .call_count("PATCH /v1.0/applications(uniqueName)");
+    assert_eq!(
+        deliver(&factory, &[iam_event(&member, "TagRole", ROLE)]).await,
+        ["message-0"],
+        "{}",
+        factory.process.logs()
+    );
+    assert_eq!(
+        factory
+            .graph
+            .call_count("PATCH /v1.0/applications(uniqueName)"),
+        refused_before + 1,
+        "the upsert was tried, and refused"
+    );
+}
+
 #[tokio::test]
 async fn a_role_that_does_not_ask_is_never_touched_and_a_non_event_is_left_for_the_dead_letter_queue()
  {
