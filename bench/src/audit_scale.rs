@@ -10,14 +10,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
-    lab::{Lab, LabOptions, Result, make_asking_role, member_account},
+    lab::{Result, member_account},
     stats::{memory, mib},
-    sweep_scale::federated_roles,
+    sweep_scale::{asking_organisation, federated_roles},
     throttle::GraphThrottle,
 };
 
@@ -84,32 +83,9 @@ pub struct AuditScale {
 
 /// Sets the organisation up and audits it with `cli`, the factory running on `bootstrap`.
 pub async fn run(bootstrap: &Path, cli: &Path, options: &AuditScaleOptions) -> Result<AuditScale> {
-    let lab = Lab::start(&LabOptions {
-        members: options.accounts,
-        verify_caller_stack: false,
-        directory_quota: 4 * options.roles + 100,
-    })
-    .await?;
-    let made: Vec<Result<()>> = futures::stream::iter(0..options.roles)
-        .map(|i| {
-            let member = &lab.members[i * options.accounts / options.roles.max(1)];
-            async move { make_asking_role(&member.sdk, &format!("asking-{i:05}")).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    made.into_iter().collect::<Result<Vec<()>>>()?;
-
-    // The factory federates them: the sweep, run after run.
-    let polls = lab.runtime.next_polls();
-    let mut process = lab.spawn(bootstrap)?;
-    if !lab
-        .runtime
-        .wait_for_polls(polls + 1, Duration::from_secs(60))
-        .await
-    {
-        return Err("the factory never polled".into());
-    }
+    // Roles made by hand that ask; the factory federates them: the sweep, run after run.
+    let (lab, mut process) =
+        asking_organisation(bootstrap, options.roles, options.accounts).await?;
     let accounts: Vec<String> = (0..options.accounts).map(member_account).collect();
     let sweep = json!({ "entra-federated-role": "sweep", "accounts": accounts });
     let mut federated = 0;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use entra_federated_role_harness::process::Bootstrap;
+
 use crate::{
     lab::{Lab, LabOptions, Result, make_asking_role, member_account},
     stats::{memory, mib},
@@ -109,32 +111,7 @@ pub struct SweepRun {
 
 /// Runs the sweep on `binary`.
 pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Result<SweepScale> {
-    let lab = Lab::start(&LabOptions {
-        members: options.accounts,
-        verify_caller_stack: false,
-        directory_quota: 4 * options.roles + 100,
-    })
-    .await?;
-    // The roles, made by hand (straight in moto, not through the factory's proxies).
-    let made: Vec<Result<()>> = futures::stream::iter(0..options.roles)
-        .map(|i| {
-            let member = &lab.members[i * options.accounts / options.roles.max(1)];
-            async move { make_asking_role(&member.sdk, &format!("asking-{i:05}")).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    made.into_iter().collect::<Result<Vec<()>>>()?;
-
-    let polls = lab.runtime.next_polls();
-    let mut process = lab.spawn(binary)?;
-    if !lab
-        .runtime
-        .wait_for_polls(polls + 1, Duration::from_secs(60))
-        .await
-    {
-        return Err("the factory never polled".into());
-    }
+    let (lab, mut process) = asking_organisation(binary, options.roles, options.accounts).await?;
     lab.graph.configure(|settings| {
         options.throttle.apply(settings);
         settings.page_size = options.page_size;
@@ -178,6 +155,42 @@ pub async fn run(binary: &std::path::Path, options: &SweepScaleOptions) -> Resul
         steady,
         process_peak_rss_mib: peak,
     })
+}
+
+/// A lab of `accounts` member accounts holding `roles` roles made by hand (straight in
+/// moto, not through the factory's proxies) that ask to be federated, role i in account
+/// ⌊i·A/N⌋, and one factory process on `binary` polling it.
+pub(crate) async fn asking_organisation(
+    binary: &std::path::Path,
+    roles: usize,
+    accounts: usize,
+) -> Result<(Lab, Bootstrap)> {
+    let lab = Lab::start(&LabOptions {
+        members: accounts,
+        verify_caller_stack: false,
+        directory_quota: 4 * roles + 100,
+    })
+    .await?;
+    let made: Vec<Result<()>> = futures::stream::iter(0..roles)
+        .map(|i| {
+            let member = &lab.members[i * accounts / roles.max(1)];
+            async move { make_asking_role(&member.sdk, &format!("asking-{i:05}")).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    made.into_iter().collect::<Result<Vec<()>>>()?;
+
+    let polls = lab.runtime.next_polls();
+    let process = lab.spawn(binary)?;
+    if !lab
+        .runtime
+        .wait_for_polls(polls + 1, Duration::from_secs(60))
+        .await
+    {
+        return Err("the factory never polled".into());
+    }
+    Ok((lab, process))
 }
 
 /// One sweep, as the schedule invokes it.

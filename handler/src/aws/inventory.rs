@@ -104,16 +104,7 @@ impl Account {
         name: &RoleName,
         deadline: Deadline,
     ) -> Result<Option<ForeignRole>, AwsError> {
-        let read = self
-            .read(deadline, format!("reading role {name}"), |iam| {
-                iam.get_role().role_name(name.as_str()).send()
-            })
-            .await;
-        let role = match read {
-            Ok(output) => output.role,
-            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
-            Err(error) => return Err(error),
-        };
+        let role = self.get_role(name, deadline).await?;
         Ok(role.map(|role| ForeignRole {
             name: RoleName::parse(role.role_name()).unwrap_or_else(|_| name.clone()),
             path: role.path().to_owned(),

@@ -238,16 +238,7 @@ impl Account {
         name: &RoleName,
         deadline: Deadline,
     ) -> Result<Option<String>, AwsError> {
-        let read = self
-            .read(deadline, format!("reading role {name}"), |iam| {
-                iam.get_role().role_name(name.as_str()).send()
-            })
-            .await;
-        let role = match read {
-            Ok(output) => output.role,
-            Err(error) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
-            Err(error) => return Err(error),
-        };
+        let role = self.get_role(name, deadline).await?;
         let tags = role.as_ref().map(|role| role.tags()).unwrap_or_default();
         let tag = |key: &str| tags.iter().find(|t| t.key() == key).map(|t| t.value());
         Ok((tag(TAG_MANAGED_BY) == Some(MANAGED_BY_VALUE))
@@ -425,6 +416,24 @@ impl Account {
         }))
     }
 
+    /// The role `name` (`GetRole`); `None` when it does not exist.
+    pub(super) async fn get_role(
+        &self,
+        name: &RoleName,
+        deadline: Deadline,
+    ) -> Result<Option<aws_sdk_iam::types::Role>, AwsError> {
+        let read = self
+            .read(deadline, format!("reading role {name}"), |iam| {
+                iam.get_role().role_name(name.as_str()).send()
+            })
+            .await;
+        match read {
+            Ok(output) => Ok(output.role),
+            Err(error) if error.kind() == ErrorKind::NoSuchEntity => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The role `name` and the ARNs of its managed policies, read at once; `None` when
     /// it does not exist.
     async fn read_role(
@@ -432,9 +441,7 @@ impl Account {
         name: &RoleName,
         deadline: Deadline,
     ) -> Result<Option<(aws_sdk_iam::types::Role, Vec<String>)>, AwsError> {
-        let role = self.read(deadline, format!("reading role {name}"), |iam| {
-            iam.get_role().role_name(name.as_str()).send()
-        });
+        let role = self.get_role(name, deadline);
         let managed = self.read(
             deadline,
             format!("listing the policies attached to {name}"),
@@ -447,10 +454,9 @@ impl Account {
                     .collect::<Result<Vec<_>, _>>()
             },
         );
-        let absent = |error: &AwsError| error.kind() == ErrorKind::NoSuchEntity;
         let (role, managed) = match futures::join!(role, managed) {
-            (Ok(role), Ok(managed)) => (role.role, managed),
-            (Err(error), _) | (_, Err(error)) if absent(&error) => return Ok(None),
+            (Ok(role), Ok(managed)) => (role, managed),
+            (_, Err(error)) if error.kind() == ErrorKind::NoSuchEntity => return Ok(None),
             (Err(error), _) | (_, Err(error)) => return Err(error),
         };
         let managed = managed

@@ -26,6 +26,8 @@ use super::{
     trust::{adopted_trust, same_policy, trust_policy},
 };
 
+pub use super::ownership::Origin;
+
 /// How long after it was made an object is left unjudged (seconds): longer than any
 /// event converges or removes it, retries included.
 pub const SETTLING_SECS: i64 = 15 * 60;
@@ -337,30 +339,6 @@ impl Object {
             created: None,
         }
     }
-}
-
-/// Whose an application or role is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    tag = "kind"
-)]
-pub enum Origin {
-    /// A stack's `Custom::EntraFederatedRole`.
-    Resource {
-        /// The stack's ARN.
-        stack_id: String,
-        /// The logical resource id.
-        logical_id: String,
-    },
-    /// A role made outside CloudFormation.
-    Role {
-        /// The role's name.
-        name: String,
-        /// The role's unique id.
-        id: String,
-    },
 }
 
 /// A generation, as its application's markers name it.

@@ -5,6 +5,7 @@
 //! properties, so a replacement (new generation) never shares a role or an Entra app with
 //! the generation CloudFormation deletes afterwards.
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{ReplacementKey, RoleName};
@@ -171,6 +172,31 @@ impl Ownership {
 pub fn is_ownership_tag(key: &str) -> bool {
     key.to_ascii_lowercase()
         .starts_with(super::RESERVED_TAG_PREFIX)
+}
+
+/// What asked for an application (or a role): whose it is. Written into the
+/// application's tags, read back from them, and shown in the audit's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
+pub enum Origin {
+    /// A stack's `Custom::EntraFederatedRole`.
+    Resource {
+        /// The stack's ARN.
+        stack_id: String,
+        /// The logical resource id.
+        logical_id: String,
+    },
+    /// A role made outside CloudFormation that asked with its tags (DESIGN §9).
+    Role {
+        /// The role's name.
+        name: String,
+        /// The role's unique id.
+        id: String,
+    },
 }
 
 #[cfg(test)]

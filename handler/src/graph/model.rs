@@ -70,24 +70,7 @@ pub struct AppOwner {
     pub origin: AppOrigin,
 }
 
-/// What asked for an application.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppOrigin {
-    /// A `Custom::EntraFederatedRole` of a stack.
-    Resource {
-        /// The stack's ARN.
-        stack_id: String,
-        /// The logical resource id.
-        logical_id: String,
-    },
-    /// A role made outside CloudFormation that asked with its tags (DESIGN §9).
-    Role {
-        /// The role's name.
-        name: String,
-        /// The role's unique id.
-        id: String,
-    },
-}
+pub use crate::domain::ownership::Origin as AppOrigin;
 
 /// The tag an application of a role made outside CloudFormation carries, whichever
 /// incarnation of the role it served: how the factory finds it once the role is gone.

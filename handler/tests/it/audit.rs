@@ -117,6 +117,26 @@ pub(crate) async fn declare(
     ok(&body).clone()
 }
 
+/// A fresh member account whose stack `ci-roles` holds the resource `Web`, made through
+/// `factory` with the role `role_name`: the account, its SDK configuration and the
+/// response's `Data`.
+pub(crate) async fn member_with_role(
+    factory: &Factory,
+    role_name: &str,
+) -> (String, SdkConfig, Value) {
+    let member = random_account();
+    let sdk = account_config(&member).await;
+    let stack = account_stack(
+        &sdk,
+        &account_credentials(&member).await,
+        "ci-roles",
+        &["Web"],
+    )
+    .await;
+    let data = declare(factory, &stack.id, "Web", role_name).await;
+    (member, sdk, data)
+}
+
 fn app_id(data: &Value) -> String {
     data["ApplicationId"].as_str().unwrap().to_owned()
 }
@@ -227,15 +247,7 @@ fn kinds(report: &Value) -> Vec<String> {
 async fn a_deployment_as_the_factory_left_it_audits_clean() {
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[MEMBER_ROLE]).await;
-    let member = random_account();
-    let stack = account_stack(
-        &account_config(&member).await,
-        &account_credentials(&member).await,
-        "ci-roles",
-        &["Web"],
-    )
-    .await;
-    declare(&factory, &stack.id, "Web", "audit-clean").await;
+    member_with_role(&factory, "audit-clean").await;
     let tool = Tool::for_factory(&factory).await;
 
     let table = tool.run(&["audit", "--settle", "0"]).await;
@@ -593,16 +605,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
 async fn the_table_says_what_each_finding_means_and_what_fix_would_do() {
     let (hub, _) = fresh_account().await;
     let factory = Factory::start(&hub, &[MEMBER_ROLE]).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    let stack = account_stack(
-        &sdk,
-        &account_credentials(&member).await,
-        "ci-roles",
-        &["Web"],
-    )
-    .await;
-    let data = declare(&factory, &stack.id, "Web", "audit-table").await;
+    let (member, sdk, data) = member_with_role(&factory, "audit-table").await;
     delete_role_by_hand(&sdk, "audit-table").await;
     let tool = Tool::for_factory(&factory).await;
     let run = tool
@@ -706,16 +709,7 @@ async fn the_scheduled_audit_publishes_its_findings_as_metrics_and_events() {
     let (hub, hub_sdk) = fresh_account().await;
     let factory = Factory::start(&hub, &[MEMBER_ROLE]).await;
     let queue = audit_events_queue(&hub_sdk).await;
-    let member = random_account();
-    let sdk = account_config(&member).await;
-    let stack = account_stack(
-        &sdk,
-        &account_credentials(&member).await,
-        "ci-roles",
-        &["Web"],
-    )
-    .await;
-    let data = declare(&factory, &stack.id, "Web", "audit-scheduled").await;
+    let (member, _, data) = member_with_role(&factory, "audit-scheduled").await;
     let password = factory.graph.add_password(&app_id(&data), "added by hand");
 
     let Outcome::Response(body) = scheduled(&factory).await else {

@@ -8,11 +8,9 @@ use aws_config::SdkConfig;
 use entra_federated_role_harness::{factory::store_client_secret, runtime_api::Outcome};
 use serde_json::{Value, json};
 
-use crate::audit::{MEMBER_ROLE, Tool, UNREACHABLE, declare};
+use crate::audit::{MEMBER_ROLE, Tool, UNREACHABLE, member_with_role};
 use crate::lifecycle::Factory;
-use crate::moto_support::{
-    account_config, account_credentials, account_stack, fresh_account, random_account,
-};
+use crate::moto_support::{account_config, fresh_account, random_account};
 
 const PARAMETER: &str = "/entra-federated-role/service-token";
 
@@ -35,17 +33,8 @@ async fn service_token_parameter(sdk: &SdkConfig, value: &str) {
 /// A member account as member-role.yaml leaves it, with a role the factory made (so its
 /// provider exists).
 async fn good_member(factory: &Factory, hub: &str) -> String {
-    let member = random_account();
-    let sdk = account_config(&member).await;
+    let (member, sdk, _) = member_with_role(factory, "doctor-web").await;
     service_token_parameter(&sdk, &function_arn(hub)).await;
-    let stack = account_stack(
-        &sdk,
-        &account_credentials(&member).await,
-        "ci-roles",
-        &["Web"],
-    )
-    .await;
-    declare(factory, &stack.id, "Web", "doctor-web").await;
     member
 }
 

@@ -504,13 +504,11 @@ fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResul
     let listed = state
         .applications
         .values()
-        .filter(|a| replicated(state, a.created_at));
-    list_page(
-        state,
-        request,
-        "applications",
-        listed.map(|a| (a.tags.as_slice(), application_json(a, None))),
-    )
+        .filter(|a| replicated(state, a.created_at))
+        .map(|a| (a.tags.as_slice(), a));
+    list_page(state, request, "applications", listed, |a| {
+        application_json(a, None)
+    })
 }
 
 /// `GET /servicePrincipals` ("List servicePrincipals", learn.microsoft.com/graph/api/
@@ -521,35 +519,27 @@ fn list_applications(state: &mut Directory, request: &Request<'_>) -> GraphResul
 /// type: `tags` "Supports `$filter` (`eq`, `not`, `ge`, `le`, `startsWith`)"); eventually
 /// consistent the same way.
 fn list_service_principals(state: &mut Directory, request: &Request<'_>) -> GraphResult {
-    let listed: Vec<(Vec<String>, Value)> = state
+    let listed = state
         .service_principals
         .values()
         .filter(|sp| replicated(state, sp.created_at))
-        .map(|sp| {
-            let roles = app_roles_of(state, &sp.app_id);
-            (sp.tags.clone(), service_principal_json(sp, &roles, None))
-        })
-        .collect();
-    list_page(
-        state,
-        request,
-        "servicePrincipals",
-        listed
-            .iter()
-            .map(|(tags, json)| (tags.as_slice(), json.clone())),
-    )
+        .map(|sp| (sp.tags.as_slice(), sp));
+    list_page(state, request, "servicePrincipals", listed, |sp| {
+        service_principal_json(sp, &app_roles_of(state, &sp.app_id), None)
+    })
 }
 
 /// One page of `objects` (each with its tags) of `collection`, filtered by the request's
 /// `tags/any(…)` clause; other clauses are refused as Graph refuses what it does not
 /// support. Pages hold [`crate::Settings::page_size`] objects, each but the last with an
 /// `@odata.nextLink` ("Paging Microsoft Graph data in your app": follow it as given,
-/// `$skiptoken` is opaque).
-fn list_page<'t>(
+/// `$skiptoken` is opaque). Only the page's objects are rendered.
+fn list_page<'t, T>(
     state: &Directory,
     request: &Request<'_>,
     collection: &str,
-    objects: impl Iterator<Item = (&'t [String], Value)>,
+    objects: impl Iterator<Item = (&'t [String], T)>,
+    render: impl Fn(T) -> Value,
 ) -> GraphResult {
     let query: Vec<(String, String)> = url::form_urlencoded::parse(request.query.as_bytes())
         .into_owned()
@@ -568,18 +558,23 @@ fn list_page<'t>(
             .parse()
             .map_err(|_| GraphFailure::bad_request("Invalid $skiptoken"))?,
     };
-    let matching: Vec<Value> = objects
+    let matching: Vec<T> = objects
         .filter(|(tags, _)| {
             filter
                 .as_ref()
                 .is_none_or(|f| tags.iter().any(|t| f.matches(t)))
         })
-        .map(|(_, json)| json)
+        .map(|(_, object)| object)
         .collect();
-    let page = state.settings.page_size.max(1);
-    let value: Vec<Value> = matching.iter().skip(skip).take(page).cloned().collect();
+    let (total, page) = (matching.len(), state.settings.page_size.max(1));
+    let value: Vec<Value> = matching
+        .into_iter()
+        .skip(skip)
+        .take(page)
+        .map(render)
+        .collect();
     let mut body = json!({ "value": value });
-    if skip + page < matching.len() {
+    if skip + page < total {
         let mut next = url::form_urlencoded::Serializer::new(String::new());
         if let Some(f) = find("$filter") {
             next.append_pair("$filter", &f);
