@@ -17,8 +17,9 @@
 //! credential. [`config`] reads the environment once at cold start; [`deadline`] and
 //! [`retry`] budget every wait against the Lambda deadline; [`settle`] lets concurrent
 //! writes land before an event is answered; [`secret`] holds credentials so they never
-//! print; [`logging`] keeps URLs and payloads out of the logs. The binary
-//! (`bootstrap`) only wires these together.
+//! print; [`logging`] keeps URLs and payloads out of the logs; [`tls`] reads the system's
+//! trusted roots once for every HTTPS client. The binary (`bootstrap`) only wires these
+//! together.
 
 pub mod audit;
 pub mod aws;
@@ -36,3 +37,4 @@ pub mod role_events;
 pub mod secret;
 pub mod settle;
 pub mod signin;
+pub mod tls;

@@ -1,5 +1,5 @@
 //! `bootstrap`: the Lambda entry point. Wires logging, configuration, the AWS SDK and the
-//! HTTP client, then serves events until Lambda stops the process: CloudFormation's
+//! HTTP clients, then serves events until Lambda stops the process: CloudFormation's
 //! requests, IAM's role events and the sweep, and the scheduled audit.
 
 use std::time::{Duration, SystemTime};
@@ -7,13 +7,15 @@ use std::time::{Duration, SystemTime};
 use aws_config::BehaviorVersion;
 use entra_federated_role::{
     audit::{self, Scope},
+    aws,
     cfn::{Handler, HttpTransport, Timing},
     config,
     deadline::Deadline,
     doctor::{self, Seat},
-    logging,
+    graph, logging,
     resource::EntraFederatedRole,
     role_events::{self, BATCH_MARGIN},
+    tls::Roots,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -22,10 +24,20 @@ use serde_json::{Value, json};
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let loaded = config::load(|name| std::env::var(name).ok());
+    // One read of the system's trust store for every HTTPS client, the AWS SDK's included.
+    let roots = Roots::system();
+    for problem in roots.problems() {
+        tracing::warn!(%problem, "the system's trust store");
+    }
     // Region, credentials and AWS_ENDPOINT_URL come from the Lambda environment.
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws::http::sdk_http_client(roots.clone()))
+        .load()
+        .await;
+    // Graph's client is built now, so the first event's sign-in does not wait for it.
+    let graph_http = graph::http_client(&roots)?;
     let resource = match loaded.config {
-        Ok(config) => Ok(EntraFederatedRole::new(config, sdk)),
+        Ok(config) => Ok(EntraFederatedRole::new(config, sdk, graph_http)),
         Err(errors) => {
             tracing::error!(%errors, "configuration invalid: every event will be answered FAILED");
             Err(errors.to_string())
@@ -33,7 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let handler = Handler::new(
         resource,
-        HttpTransport::new()?,
+        HttpTransport::new(&roots)?,
         loaded.response_urls,
         Timing::default(),
     );

@@ -54,19 +54,23 @@ pub struct EntraFederatedRole {
     config: Config,
     sdk: SdkConfig,
     aws: Aws,
+    /// The HTTP client of Entra's sign-in and Graph, built with the process.
+    http: reqwest::Client,
     /// Built on first use (reading the credentials secret, if any) and kept while warm.
     graph: OnceCell<GraphClient>,
 }
 
 impl EntraFederatedRole {
-    /// The resource for a validated configuration and the factory's AWS configuration.
-    pub fn new(config: Config, sdk: SdkConfig) -> Self {
+    /// The resource for a validated configuration, the factory's AWS configuration and
+    /// the HTTP client of Entra and Graph ([`crate::graph::http_client`]).
+    pub fn new(config: Config, sdk: SdkConfig, http: reqwest::Client) -> Self {
         let sdk = crate::aws::without_hidden_retries(sdk);
         let aws = Aws::new(sdk.clone(), config.member_role_name.clone());
         Self {
             config,
             sdk,
             aws,
+            http,
             graph: OnceCell::new(),
         }
     }
@@ -200,9 +204,10 @@ impl EntraFederatedRole {
                 let credential = signin::credential(&self.config, &self.sdk).await?;
                 Ok::<_, ResourceError>(GraphClient::new(
                     &self.config,
+                    self.http.clone(),
                     credential,
                     RetryPolicy::GRAPH,
-                )?)
+                ))
             })
             .await
     }

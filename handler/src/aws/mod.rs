@@ -1,7 +1,7 @@
 //! Everything the resource does in AWS, over the official SDK: the shared OIDC provider
 //! and its audiences ([`provider`]), the sub-pinned web-identity role ([`role`]), the
-//! confirmation that the calling stack really exists ([`caller`]), and the way into the
-//! account a stack lives in ([`Aws::account`]).
+//! confirmation that the calling stack really exists ([`caller`]), the way into the
+//! account a stack lives in ([`Aws::account`]), and the SDK's HTTP client ([`http`]).
 //!
 //! [`Aws`] holds the factory's own SDK configuration. For each request it hands out an
 //! [`Account`]: the factory's own when the stack lives there (single-account mode), or
@@ -10,12 +10,13 @@
 //! from the request's `StackId`, never from a property. Every call's failure is an
 //! [`AwsError`] whose [`ErrorKind`] the callers branch on.
 //!
-//! This module may use `crate::domain` (pure types) and `crate::retry`; it must not import
-//! `crate::cfn` or `crate::graph`.
+//! This module may use `crate::domain` (pure types), `crate::retry` and `crate::tls`; it
+//! must not import `crate::cfn` or `crate::graph`.
 
 pub mod caller;
 mod error;
 pub mod events;
+pub mod http;
 mod inventory;
 pub use inventory::ProviderHealth;
 pub mod provider;

@@ -20,11 +20,14 @@ use aws_config::BehaviorVersion;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use entra_federated_role::{
     audit::{Progress, RemoveSecrets, Repaired, Scope, applies, describe},
+    aws,
     config::{self, Config},
     deadline::Deadline,
     doctor::{SERVICE_TOKEN_PARAMETER, Seat, healthy},
     domain::audit::{Kind, OWNED_OBJECT_QUOTA, Report, SETTLING_SECS},
+    graph,
     resource::EntraFederatedRole,
+    tls::Roots,
 };
 use serde_json::json;
 
@@ -232,6 +235,21 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The factory as this tool runs it, with the AWS SDK's configuration it uses: every
+/// HTTPS client on one read of the system's trust store.
+async fn factory(config: Config) -> Result<(EntraFederatedRole, aws_config::SdkConfig), String> {
+    let roots = Roots::system();
+    for problem in roots.problems() {
+        eprintln!("warning: the trust store: {problem}");
+    }
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws::http::sdk_http_client(roots.clone()))
+        .load()
+        .await;
+    let http = graph::http_client(&roots).map_err(|e| e.to_string())?;
+    Ok((EntraFederatedRole::new(config, sdk.clone(), http), sdk))
+}
+
 /// Where the credentials the tool runs with are: the account, partition and region.
 async fn scope(sdk: &aws_config::SdkConfig) -> Result<Scope, String> {
     let region = sdk
@@ -302,7 +320,7 @@ impl ProgressLine {
 
 async fn audit(args: &AuditArgs) -> Result<ExitCode, String> {
     let config = args.factory.config()?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let (factory, sdk) = factory(config.clone()).await?;
     let scope = Scope {
         accounts: args.accounts.clone(),
         concurrency: usize::from(args.concurrency),
@@ -310,7 +328,6 @@ async fn audit(args: &AuditArgs) -> Result<ExitCode, String> {
         settling: args.settle,
         ..scope(&sdk).await?
     };
-    let factory = EntraFederatedRole::new(config.clone(), sdk);
     let deadline = Deadline::after(Duration::from_secs(args.timeout));
     let line = ProgressLine::new(args.quiet);
     let tell = |p| line.tell(p);
@@ -383,7 +400,7 @@ async fn doctor(args: &DoctorArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(1));
         }
     };
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let (factory, sdk) = factory(config).await?;
     let scope = Scope {
         accounts: args.accounts.clone(),
         object_quota: args.object_quota,
@@ -393,7 +410,6 @@ async fn doctor(args: &DoctorArgs) -> Result<ExitCode, String> {
         "arn:{}:lambda:{}:{}:function:{}",
         scope.partition, scope.region, scope.own_account, args.function_name
     );
-    let factory = EntraFederatedRole::new(config, sdk);
     let deadline = Deadline::after(Duration::from_secs(args.timeout));
     let checks = factory
         .doctor(

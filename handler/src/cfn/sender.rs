@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::retry::transient_status;
 pub use crate::retry::{Backoff, RetryPolicy};
+use crate::tls::Roots;
 
 /// One PUT attempt.
 pub trait Transport: Send + Sync {
@@ -43,10 +44,11 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// A client that neither follows redirects (a presigned URL never redirects, and a
-    /// redirect could lead anywhere) nor uses a proxy from the environment.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    /// A client trusting `roots` that neither follows redirects (a presigned URL never
+    /// redirects, and a redirect could lead anywhere) nor uses a proxy from the environment.
+    pub fn new(roots: &Roots) -> Result<Self, reqwest::Error> {
+        let client = roots
+            .reqwest()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?;

@@ -39,6 +39,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
+use crate::tls::Roots;
 
 mod auth;
 mod error;
@@ -87,29 +88,36 @@ fn root(url: &url::Url) -> &str {
     url.as_str().trim_end_matches('/')
 }
 
+/// The HTTP client for Entra's sign-in and for Graph, trusting `roots`. Built once, before
+/// the first event, so the first sign-in does not wait for it.
+pub fn http_client(roots: &Roots) -> Result<reqwest::Client, GraphError> {
+    roots
+        .reqwest()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("entra-federated-role/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|source| GraphError::Network {
+            action: "set up the HTTP client".to_owned(),
+            source,
+        })
+}
+
 impl GraphClient {
-    /// A client for `config`'s tenant and endpoints signing in with `credential`, over a
-    /// new HTTP client (rustls), retrying as `policy` says (in production
+    /// A client for `config`'s tenant and endpoints signing in with `credential`, over
+    /// `http` (from [`http_client`]), retrying as `policy` says (in production
     /// [`RetryPolicy::GRAPH`]).
     pub fn new(
         config: &Config,
+        http: reqwest::Client,
         credential: Credential,
         policy: RetryPolicy,
-    ) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("entra-federated-role/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| GraphError::Network {
-                action: "set up the HTTP client".to_owned(),
-                source,
-            })?;
+    ) -> Self {
         let token_endpoint = format!(
             "{}/{}/oauth2/v2.0/token",
             root(&config.authority_host),
             config.tenant_id
         );
-        Ok(Self {
+        Self {
             auth: auth::Authenticator::new(
                 http.clone(),
                 token_endpoint,
@@ -123,7 +131,7 @@ impl GraphClient {
             policy,
             client_id: config.client_id.clone(),
             own_id: tokio::sync::OnceCell::new(),
-        })
+        }
     }
 
     /// A Graph access token: the cached one while it is fresh, else a new sign-in.

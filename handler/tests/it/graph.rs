@@ -17,12 +17,13 @@ use entra_federated_role::domain::{
     Issuer, Subject, TokenVersion,
 };
 use entra_federated_role::graph::{
-    AppOrigin, AppOwner, Application, ApplicationSpec, AssertionSource, CertificateCredential,
-    Changes, Credential, GraphClient, GraphError, Located, ServicePrincipal, SignInError,
-    TrustedClient, UniqueName, WorkloadSpec,
+    self, AppOrigin, AppOwner, Application, ApplicationSpec, AssertionSource,
+    CertificateCredential, Changes, Credential, GraphClient, GraphError, Located, ServicePrincipal,
+    SignInError, TrustedClient, UniqueName, WorkloadSpec,
 };
 use entra_federated_role::retry::{Backoff, RetryPolicy};
 use entra_federated_role::secret::Secret;
+use entra_federated_role::tls::Roots;
 use futures::future::BoxFuture;
 use graph_emulator::{FaultRule, GraphEmulator, Lag, TestKey};
 use serde_json::{Value, json};
@@ -70,7 +71,9 @@ pub(crate) async fn emulator() -> GraphEmulator {
 }
 
 pub(crate) fn client(emulator: &GraphEmulator, credential: Credential) -> GraphClient {
-    GraphClient::new(&config_for(emulator), credential, fast()).expect("build the client")
+    // The emulator speaks plain HTTP: no root is needed.
+    let http = graph::http_client(&Roots::default()).expect("build the HTTP client");
+    GraphClient::new(&config_for(emulator), http, credential, fast())
 }
 
 fn secret_client(emulator: &GraphEmulator) -> GraphClient {

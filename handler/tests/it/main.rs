@@ -16,3 +16,4 @@ mod persisted;
 mod protocol;
 mod role_events;
 mod signin;
+mod tls;

@@ -11,6 +11,7 @@ use entra_federated_role::cfn::{
     Outcome, ResponseUrlPolicy, RetryPolicy, Success, Timing, UpdateRequest, failed_create_id,
     nothing_created_id, sender::Backoff,
 };
+use entra_federated_role::tls::Roots;
 use entra_federated_role_harness::response_endpoint::ResponseEndpoint;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -114,7 +115,12 @@ fn timing() -> Timing {
 
 fn guard(resource: Result<Behaviour, String>, endpoint: &ResponseEndpoint) -> Handler<Behaviour> {
     let urls = ResponseUrlPolicy::with_extra_hosts(&endpoint.host()).unwrap();
-    Handler::new(resource, HttpTransport::new().unwrap(), urls, timing())
+    Handler::new(
+        resource,
+        HttpTransport::new(&Roots::default()).unwrap(),
+        urls,
+        timing(),
+    )
 }
 
 fn in_seconds(seconds: u64) -> SystemTime {
@@ -440,7 +446,7 @@ async fn a_refused_response_url_is_never_contacted_and_nothing_runs() {
     // The resource would panic if it ran: a refused event must not be processed at all.
     let handler = Handler::new(
         Ok(Behaviour::Panic),
-        HttpTransport::new().unwrap(),
+        HttpTransport::new(&Roots::default()).unwrap(),
         ResponseUrlPolicy::default(),
         timing(),
     );

@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use entra_federated_role::{
     config::{Config, Credentials},
-    graph::{Credential, GraphClient},
+    graph::Credential,
     signin::{CredentialError, TOKEN_EXCHANGE_AUDIENCE, credential},
 };
 use entra_federated_role_harness::factory;
@@ -13,7 +13,7 @@ use graph_emulator::{GraphEmulator, TestKey};
 use serde_json::json;
 
 use crate::{
-    graph::{SECRET, Steps, client, config_for, deadline, emulator, fast, workload},
+    graph::{SECRET, Steps, client, config_for, deadline, emulator, workload},
     moto_support::{account_config, fresh_account},
 };
 
@@ -39,7 +39,7 @@ async fn store_secret(sdk: &SdkConfig, value: &str) -> String {
 }
 
 async fn signs_in(emulator: &GraphEmulator, credential: Credential) {
-    let client = GraphClient::new(&config_for(emulator), credential, fast()).unwrap();
+    let client = client(emulator, credential);
     client.access_token(deadline()).await.expect("signed in");
 }
 
