@@ -35,12 +35,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .load()
         .await;
     // Graph's client is built now, so the first event's sign-in does not wait for it.
-    let graph_http = graph::http_client(&roots)?;
-    let resource = match loaded.config {
-        Ok(config) => Ok(EntraFederatedRole::new(config, sdk, graph_http)),
-        Err(errors) => {
+    let resource = match (loaded.config, graph::http_client(&roots)) {
+        (Ok(config), Ok(graph_http)) => Ok(EntraFederatedRole::new(config, sdk, graph_http)),
+        (Err(errors), _) => {
             tracing::error!(%errors, "configuration invalid: every event will be answered FAILED");
             Err(errors.to_string())
+        }
+        (_, Err(error)) => {
+            tracing::error!(%error, "every event will be answered FAILED");
+            Err(error.to_string())
         }
     };
     let handler = Handler::new(

@@ -103,6 +103,11 @@ impl AwsError {
                 };
                 (kind, code, error.message().map(str::to_owned))
             }
+            // A request that could not even be sent as asked (a malformed request, a
+            // client that could not be built, a redirect) fails the same way again.
+            SdkError::DispatchFailure(failure) if failure.is_user() || failure.is_other() => {
+                (ErrorKind::Other, None, None)
+            }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 (ErrorKind::Unreachable, None, None)
             }
@@ -238,5 +243,23 @@ mod tests {
         assert!(failed(502, "SomethingNew").is_transient());
         assert!(!failed(404, "NoSuchEntity").is_transient());
         assert!(!failed(400, "SomethingNew").is_transient());
+    }
+
+    /// A call that never reached the service is retried when the network failed it, and
+    /// not when the request itself could not be sent as asked.
+    #[test]
+    fn only_network_failures_to_send_are_transient() {
+        use aws_sdk_iam::operation::get_role::GetRoleError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let failed = |error: ConnectorError| {
+            AwsError::from_sdk(
+                "reading role ci",
+                SdkError::<GetRoleError, HttpResponse>::dispatch_failure(error),
+            )
+        };
+        assert!(failed(ConnectorError::io("connection reset".into())).is_transient());
+        assert!(failed(ConnectorError::timeout("connect timed out".into())).is_transient());
+        assert!(!failed(ConnectorError::user("a streaming body".into())).is_transient());
+        assert!(!failed(ConnectorError::other("a redirect".into(), None)).is_transient());
     }
 }

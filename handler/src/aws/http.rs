@@ -53,7 +53,12 @@ impl HttpClient for ReqwestHttpClient {
         connectors
             .entry(timeouts)
             .or_insert_with(|| {
-                let mut builder = self.roots.reqwest();
+                // As the SDK's own client: a redirect is never followed (it would carry
+                // the session token and a signed body to wherever it points).
+                let mut builder = self
+                    .roots
+                    .reqwest()
+                    .redirect(reqwest::redirect::Policy::none());
                 if let Some(timeout) = timeouts.0 {
                     builder = builder.connect_timeout(timeout);
                 }
@@ -89,7 +94,9 @@ impl HttpConnector for ReqwestConnector {
     }
 }
 
-/// The SDK's request as reqwest's, its body copied out of memory.
+/// The SDK's request as reqwest's, its body copied out of memory. reqwest parses the URI
+/// as a URL (dot segments resolved, a default port dropped): harmless for these services,
+/// whose signed path is `/`, but not for an API with object keys in its path.
 fn into_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError> {
     let (parts, body) = request
         .try_into_http1x()
@@ -103,9 +110,11 @@ fn into_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError
         .map_err(|e| ConnectorError::user(e.into()))
 }
 
-/// How the SDK should see a failed exchange: a timeout, or an I/O failure (both retried by
-/// the factory's own retries as an unreachable service).
+/// How the SDK should see a failed exchange: a timeout or an I/O failure (both retried by
+/// the factory as an unreachable service), or anything else (not retried). The URL is
+/// left out, as from every client of the factory.
 fn connector_error(error: reqwest::Error) -> ConnectorError {
+    let error = error.without_url();
     if error.is_timeout() {
         ConnectorError::timeout(error.into())
     } else if error.is_connect() || error.is_request() || error.is_body() {

@@ -203,3 +203,60 @@ async fn reqwest_trusts_exactly_the_roots_given() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn the_aws_sdk_follows_no_redirect() {
+    // Where the redirect points: counts what reaches it.
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = target.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = read_request(&mut socket).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    let redirecting = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = redirecting.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = redirecting.accept().await {
+            if read_request(&mut socket).await.is_some() {
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{target_port}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        }
+    });
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDTLSTEST",
+            "secret",
+            Some("session-token".to_owned()),
+            None,
+            "test",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .http_client(sdk_http_client(Roots::default()))
+        .build();
+    let answer = aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await;
+    let error = answer.expect_err("a redirect is not an answer");
+    assert_eq!(
+        error.raw_response().map(|r| r.status().as_u16()),
+        Some(307),
+        "the redirect itself comes back"
+    );
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the signed request and its session token went nowhere else"
+    );
+}
