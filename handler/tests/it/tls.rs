@@ -2,9 +2,12 @@
 //! AWS SDK's (over reqwest) and reqwest's own (Entra and Graph, the response PUT). Checked
 //! against a local TLS server whose certificate is issued by a test authority: each
 //! client reaches it when that authority is among its roots, and refuses it when it is
-//! not.
+//! not. And none follows a redirect.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
@@ -204,16 +207,16 @@ async fn reqwest_trusts_exactly_the_roots_given() {
     );
 }
 
-#[tokio::test]
-async fn the_aws_sdk_follows_no_redirect() {
-    // Where the redirect points: counts what reaches it.
+/// A plain HTTP server that answers every request with a redirect to a second one;
+/// returns its port and how many connections reached the second.
+async fn redirecting_server() -> (u16, Arc<AtomicUsize>) {
     let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target_port = target.local_addr().unwrap().port();
-    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reached = Arc::new(AtomicUsize::new(0));
     let counter = reached.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = target.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            counter.fetch_add(1, Ordering::SeqCst);
             let _ = read_request(&mut socket).await;
             let _ = socket.shutdown().await;
         }
@@ -231,6 +234,12 @@ async fn the_aws_sdk_follows_no_redirect() {
             }
         }
     });
+    (port, reached)
+}
+
+#[tokio::test]
+async fn no_client_follows_a_redirect() {
+    let (port, reached) = redirecting_server().await;
     let config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -244,19 +253,31 @@ async fn the_aws_sdk_follows_no_redirect() {
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .http_client(sdk_http_client(Roots::default()))
         .build();
-    let answer = aws_sdk_sts::Client::from_conf(config)
+    let error = aws_sdk_sts::Client::from_conf(config)
         .get_caller_identity()
         .send()
-        .await;
-    let error = answer.expect_err("a redirect is not an answer");
+        .await
+        .expect_err("a redirect is not an answer");
     assert_eq!(
         error.raw_response().map(|r| r.status().as_u16()),
         Some(307),
-        "the redirect itself comes back"
+        "the AWS SDK gets the redirect itself back"
+    );
+    let graph = graph::http_client(&Roots::default()).unwrap();
+    let answer = graph
+        .post(format!("http://127.0.0.1:{port}/tenant/oauth2/v2.0/token"))
+        .body("client_secret=not-for-elsewhere")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        307,
+        "so does Entra's and Graph's client"
     );
     assert_eq!(
-        reached.load(std::sync::atomic::Ordering::SeqCst),
+        reached.load(Ordering::SeqCst),
         0,
-        "the signed request and its session token went nowhere else"
+        "no signed request, session token or secret went anywhere else"
     );
 }
