@@ -47,7 +47,7 @@ pub struct ColdStart {
     /// The same with the system trust store as one bundle file, as on Lambda's
     /// `provided.al2023` (`SSL_CERT_FILE` set, `SSL_CERT_DIR` empty), milliseconds: this
     /// machine's Debian store is a bundle plus a directory of ~150 hashed files, which
-    /// `bootstrap` reads twice at start (once per HTTPS client).
+    /// `bootstrap` reads once at start.
     pub rust_one_bundle_ms: Summary,
     /// The boto3 baseline: exec → first poll, milliseconds.
     pub python_ms: Summary,
