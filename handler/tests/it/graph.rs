@@ -954,6 +954,41 @@ async fn foreign_applications_are_never_touched() {
     assert_eq!(emulator.call_count("DELETE /v1.0/applications/{id}"), 0);
 }
 
+/// Graph lets the factory read any application, so a look-alike that copied a
+/// generation's markers is found as if it were the factory's: Graph's refusal to delete
+/// it is what tells, and it is left as it is.
+#[tokio::test]
+async fn a_look_alike_with_copied_markers_is_still_never_touched() {
+    let emulator = emulator().await;
+    let client = secret_client(&emulator);
+    let spec = app_spec("copied");
+    let markers = owner("copied").tags();
+    let markers: Vec<&str> = markers.iter().map(String::as_str).collect();
+    let squatter = emulator.seed_foreign_application_named(spec.unique_name.as_str(), &markers);
+    let before = emulator.snapshot();
+
+    let found = client
+        .find_application(&spec.unique_name, &owner("copied"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|app| app.id),
+        Some(squatter.id.clone()),
+        "read as Graph reads it"
+    );
+    let deletion = client
+        .delete_application(&spec.unique_name, &owner("copied"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(deletion, Deletion::NotOurs);
+    let error = client
+        .upsert_application(&spec, deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GraphError::NotOurs { .. }), "{error:?}");
+    assert_eq!(emulator.snapshot(), before, "nothing changed");
+}
+
 #[tokio::test]
 async fn an_app_of_another_generation_is_not_ours() {
     let emulator = emulator().await;

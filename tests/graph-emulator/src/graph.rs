@@ -4,7 +4,8 @@
 //! Each handler names the page of the Graph v1.0 reference (learn.microsoft.com/graph/api/…)
 //! it follows. Errors use the OData envelope ([`crate::odata`]). The caller is always the
 //! factory, holding `Application.ReadWrite.OwnedBy` ("Microsoft Graph permissions
-//! reference": create apps, and fully manage only the apps it owns) unless
+//! reference": create apps, and fully manage only the apps it owns; "List applications":
+//! it reads every application of the tenant) unless
 //! [`crate::Settings::owned_by_permission`] is cleared and, when
 //! [`crate::Settings::app_role_assignment_permission`] is set, `AppRoleAssignment.ReadWrite.All`.
 
@@ -654,6 +655,26 @@ fn find_application(state: &Directory, key: &AppKey) -> Option<String> {
         .map(|a| a.id.clone())
 }
 
+/// The application to read: any application of the tenant (`Application.ReadWrite.OwnedBy`
+/// reads every application, as "List applications" notes; it writes only those it owns).
+fn readable_application(state: &Directory, key: &AppKey) -> Result<String, GraphFailure> {
+    find_application(state, key).ok_or_else(|| GraphFailure::not_found(key.value()))
+}
+
+/// The application, if it exists and the factory owns it (`Application.ReadWrite.OwnedBy`:
+/// anything else is 403 `Authorization_RequestDenied`), or any application for a read.
+fn application_for(
+    state: &Directory,
+    key: &AppKey,
+    method: &Method,
+) -> Result<String, GraphFailure> {
+    if *method == Method::GET {
+        readable_application(state, key)
+    } else {
+        owned_application(state, key)
+    }
+}
+
 /// The application, if it exists and the factory owns it (`Application.ReadWrite.OwnedBy`:
 /// anything else is 403 `Authorization_RequestDenied`).
 fn owned_application(state: &Directory, key: &AppKey) -> Result<String, GraphFailure> {
@@ -677,7 +698,7 @@ fn application_route(
     match rest {
         [] => match *request.method {
             Method::GET => {
-                let id = owned_application(state, &key)?;
+                let id = readable_application(state, &key)?;
                 Ok((
                     StatusCode::OK,
                     Some(application_json(&state.applications[&id], None)),
@@ -705,7 +726,7 @@ fn application_route(
             list_owners(state, &key)
         }
         [collection] if collection == "federatedIdentityCredentials" => {
-            let id = owned_application(state, &key)?;
+            let id = application_for(state, &key, request.method)?;
             match *request.method {
                 Method::GET => {
                     let value: Vec<Value> = state.applications[&id]
@@ -724,11 +745,11 @@ fn application_route(
             if key_name != "name" {
                 return Err(segment_not_found(item));
             }
-            let id = owned_application(state, &key)?;
+            let id = application_for(state, &key, request.method)?;
             federated_credential_item(state, request, &id, &name)
         }
         [collection, item] if collection == "federatedIdentityCredentials" => {
-            let id = owned_application(state, &key)?;
+            let id = application_for(state, &key, request.method)?;
             federated_credential_item(state, request, &id, item)
         }
         [action] if action == "addPassword" || action == "removePassword" => {

@@ -19,7 +19,8 @@
 //! assignments, and soft-deleted items. It behaves the way Microsoft's v1.0 reference
 //! says, and each behaviour names the page it follows where it is implemented: the
 //! `uniqueName` upsert, soft delete and purge through `directory/deletedItems`,
-//! `Application.ReadWrite.OwnedBy` ownership (403 on what the factory does not own), the
+//! `Application.ReadWrite.OwnedBy` ownership (403 on a write to what the factory does not
+//! own; every application may be read), the
 //! 250-object quota of a non-admin principal, replication lag on the first service principal
 //! create, and the OData error envelope. [`Settings`] tune these; [`FaultRule`]s inject
 //! 429s (with and without `Retry-After`) and 5xx; Graph's documented identity-and-access

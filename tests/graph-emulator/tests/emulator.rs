@@ -826,7 +826,7 @@ async fn service_principals_lag_then_conflict() {
 async fn only_owned_objects_can_be_changed() {
     let c = start().await;
     let foreign = c.emulator.seed_foreign_application("foreign", true);
-    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+    for method in [Method::PATCH, Method::DELETE] {
         let body = (method == Method::PATCH).then(|| json!({"displayName": "x"}));
         let (status, error) = c
             .graph(method, &format!("/applications/{}", foreign.id), body)
@@ -836,6 +836,28 @@ async fn only_owned_objects_can_be_changed() {
             (StatusCode::FORBIDDEN, "Authorization_RequestDenied")
         );
     }
+    // Read, though: `Application.ReadWrite.OwnedBy` reads every application.
+    c.emulator.seed_foreign_application_named("squatted", &[]);
+    for path in [
+        format!("/applications/{}", foreign.id),
+        "/applications(uniqueName='squatted')".to_owned(),
+        format!("/applications/{}/federatedIdentityCredentials", foreign.id),
+    ] {
+        assert_eq!(
+            c.graph(Method::GET, &path, None).await.0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let (status, _) = c
+        .graph(
+            Method::POST,
+            &format!("/applications/{}/federatedIdentityCredentials", foreign.id),
+            Some(json!({"name": "x", "issuer": "https://token.actions.githubusercontent.com",
+                "subject": "repo:o/r:ref:refs/heads/main", "audiences": ["api://AzureADTokenExchange"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let sp_id = foreign.service_principal_id.unwrap();
     assert_eq!(
         c.graph(Method::GET, &format!("/servicePrincipals/{sp_id}"), None)
