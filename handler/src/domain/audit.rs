@@ -62,6 +62,9 @@ pub struct App {
     pub credentials: Vec<CredentialState>,
     /// Its service principal, if it has one.
     pub service_principal: Option<ServicePrincipal>,
+    /// Whether the factory is among its owners (its markers do not say: whoever owns an
+    /// application may write them).
+    pub owned: bool,
 }
 
 /// A password or key credential: a long-lived secret.
@@ -173,6 +176,8 @@ pub struct Inventory {
 pub enum Kind {
     /// An account could not be read.
     UnreachableAccount,
+    /// An application with the factory's markers that the factory does not own.
+    AppNotOwned,
     /// A workload application holds a client secret.
     PasswordCredential,
     /// A workload application holds a certificate.
@@ -201,8 +206,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::UnreachableAccount,
+        Kind::AppNotOwned,
         Kind::PasswordCredential,
         Kind::KeyCredential,
         Kind::TrustDrift,
@@ -221,6 +227,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::UnreachableAccount => "unreachable-account",
+            Kind::AppNotOwned => "app-not-owned",
             Kind::PasswordCredential => "password-credential",
             Kind::KeyCredential => "key-credential",
             Kind::TrustDrift => "trust-drift",
@@ -241,6 +248,11 @@ impl Kind {
         match self {
             Kind::UnreachableAccount => {
                 "nothing in this account was audited: drift there goes unseen"
+            }
+            Kind::AppNotOwned => {
+                "it looks like the factory's, but the factory cannot change or remove it: \
+                 someone else made it or took the factory off its owners, and it is left \
+                 out of every other judgement"
             }
             Kind::PasswordCredential | Kind::KeyCredential => {
                 "a long-lived secret can get tokens for this application from anywhere, \
@@ -631,6 +643,23 @@ fn trust_drift(
     Some((detail, wanted))
 }
 
+/// The role of `generation` among an account's roles: by generation for a stack's, by
+/// unique id for a role made outside CloudFormation.
+fn role_of_generation<'a>(
+    objects: &'a AccountObjects,
+    generation: &GenerationRef,
+) -> Option<&'a (ForeignRole, Option<i64>)> {
+    objects
+        .roles
+        .iter()
+        .find(|(role, _)| match &generation.origin {
+            Origin::Resource { .. } => {
+                matches!(role_of(role), Some(RoleOf::Resource(g)) if g == generation.generation)
+            }
+            Origin::Role { id, .. } => &role.id == id,
+        })
+}
+
 /// Joins `inventory` and names every drift once.
 pub fn findings(inventory: &Inventory) -> Report {
     let mut found: Vec<Finding> = Vec::new();
@@ -668,10 +697,11 @@ pub fn findings(inventory: &Inventory) -> Report {
         }
     }
 
-    // The generations each application serves.
+    // The generations each application of the factory's serves.
     let apps: Vec<(&App, GenerationRef)> = inventory
         .apps
         .iter()
+        .filter(|app| app.owned)
         .filter_map(|app| Some((app, GenerationRef::from_tags(&app.tags, app.token_version)?)))
         .collect();
     let deleted_apps: Vec<(&Deleted, GenerationRef)> = inventory
@@ -699,19 +729,48 @@ pub fn findings(inventory: &Inventory) -> Report {
     // Roles of the factory's, per account: by generation, and by unique id.
     let mut judged_roles: BTreeSet<(String, String)> = BTreeSet::new();
 
+    // Applications that carry the factory's markers but not the factory as an owner are
+    // reported as such, with the role their markers name, and judged no further: nothing
+    // about them is the factory's to say.
+    for app in inventory.apps.iter().filter(|app| !app.owned) {
+        let generation = GenerationRef::from_tags(&app.tags, app.token_version);
+        let mut objects = vec![Object::new(
+            ObjectKind::Application,
+            &app.app_id,
+            Some(&app.display_name),
+        )];
+        if let Some(generation) = &generation
+            && let Some((_, account_objects)) = reached.get(generation.account.as_str())
+            && let Some((role, _)) = role_of_generation(account_objects, generation)
+        {
+            judged_roles.insert((generation.account.clone(), role.id.clone()));
+            objects.push(Object::new(
+                ObjectKind::Role,
+                &role.arn,
+                Some(role.name.as_str()),
+            ));
+        }
+        found.push(Finding {
+            kind: Kind::AppNotOwned,
+            account: generation.map(|generation| generation.account),
+            objects,
+            detail: "the application carries the factory's markers, but the factory is not \
+                     among its owners"
+                .to_owned(),
+            why: Kind::AppNotOwned.why(),
+            action: "find out who made it or changed its owners (Entra's audit log): remove \
+                     it if it is a copy, or add the factory's service principal back as its \
+                     owner if it is the factory's"
+                .to_owned(),
+            repair: None,
+        });
+    }
+
     for (app, generation) in &apps {
         let Some((account, objects)) = reached.get(generation.account.as_str()) else {
             continue;
         };
-        let role = objects
-            .roles
-            .iter()
-            .find(|(role, _)| match &generation.origin {
-                Origin::Resource { .. } => {
-                    matches!(role_of(role), Some(RoleOf::Resource(g)) if g == generation.generation)
-                }
-                Origin::Role { id, .. } => &role.id == id,
-            });
+        let role = role_of_generation(objects, generation);
         let app_object = Object::new(
             ObjectKind::Application,
             &app.app_id,
@@ -1182,12 +1241,9 @@ pub fn findings(inventory: &Inventory) -> Report {
 }
 
 fn quota(inventory: &Inventory) -> Quota {
-    let live = inventory.apps.len()
-        + inventory
-            .apps
-            .iter()
-            .filter(|a| a.service_principal.is_some())
-            .count();
+    // Only what the factory owns counts against its quota.
+    let owned = || inventory.apps.iter().filter(|a| a.owned);
+    let live = owned().count() + owned().filter(|a| a.service_principal.is_some()).count();
     let deleted = inventory.deleted.len();
     let used = live + deleted;
     Quota {
@@ -1263,6 +1319,7 @@ mod tests {
                 assignment_required: false,
                 assigned: None,
             }),
+            owned: true,
         }
     }
 
@@ -1391,6 +1448,39 @@ mod tests {
             })
         );
         assert_eq!(report.summary.findings["password-credential"], 1);
+    }
+
+    #[test]
+    fn a_look_alike_the_factory_does_not_own_is_named_and_judged_no_further() {
+        // A copy of the healthy application's markers under another appId, which
+        // someone else owns: it would otherwise be an application without its role.
+        let mut inventory = clean();
+        let look_alike = App {
+            object_id: "app-object-2".into(),
+            app_id: "a1a1a1a1-0000-4000-8000-000000000002".into(),
+            service_principal: None,
+            owned: false,
+            ..app()
+        };
+        inventory.apps.push(look_alike);
+        let report = findings(&inventory);
+        assert_eq!(
+            kinds(&report),
+            [(
+                Kind::AppNotOwned,
+                vec!["a1a1a1a1-0000-4000-8000-000000000002".into(), role().arn]
+            )]
+        );
+        assert_eq!(report.findings[0].account.as_deref(), Some(ACCOUNT));
+        assert_eq!(report.findings[0].repair, None, "never repaired");
+        // The factory's own application, with its markers and its owner gone, is
+        // reported the same way and not as drift of its role.
+        let mut inventory = clean();
+        inventory.apps[0].owned = false;
+        assert_eq!(
+            kinds(&findings(&inventory)),
+            [(Kind::AppNotOwned, vec![APP_ID.into(), role().arn])]
+        );
     }
 
     #[test]

@@ -198,7 +198,11 @@ impl GraphClient {
                 assigned,
             }))
         };
-        let (credentials, service_principal) = futures::try_join!(credentials, service_principal)?;
+        // Markers are written by whoever owns an application: only its owners say whether
+        // it is the factory's.
+        let owned = self.owns(&listed.id, &listed.app_id, deadline);
+        let (credentials, service_principal, owned) =
+            futures::try_join!(credentials, service_principal, owned)?;
         let token_version = listed.token_version();
         Ok(App {
             object_id: listed.id,
@@ -213,6 +217,7 @@ impl GraphClient {
             keys: listed.key_credentials.into_iter().map(Into::into).collect(),
             credentials: credentials.into_iter().map(Into::into).collect(),
             service_principal,
+            owned,
             tags: listed.tags,
             app_id: listed.app_id,
         })

@@ -865,12 +865,24 @@ impl GraphClient {
         application: &Application,
         deadline: Deadline,
     ) -> Result<bool, GraphError> {
+        self.owns(&application.id, &application.app_id, deadline)
+            .await
+    }
+
+    /// Whether the factory is among the owners of the application with this object id
+    /// (and `app_id`, for the error's words).
+    pub(crate) async fn owns(
+        &self,
+        object_id: &str,
+        app_id: &str,
+        deadline: Deadline,
+    ) -> Result<bool, GraphError> {
         #[derive(serde::Deserialize)]
         struct Owner {
             id: String,
         }
-        let action = format!("read the owners of application {}", application.app_id);
-        let path = format!("/applications/{}/owners?$select=id", application.id);
+        let action = format!("read the owners of application {app_id}");
+        let path = format!("/applications/{object_id}/owners?$select=id");
         let (owners, me) = tokio::join!(
             self.list_all::<Owner>(&action, &path, deadline),
             self.own_id(deadline)

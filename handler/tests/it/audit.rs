@@ -337,6 +337,18 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         .await
         .unwrap();
 
+    // A look-alike that copied a generation's markers: someone else owns it.
+    let no_role_tags = graph
+        .snapshot()
+        .applications
+        .iter()
+        .find(|app| app.app_id == app_id(&data["NoRole"]))
+        .unwrap()
+        .tags
+        .clone();
+    let copied: Vec<&str> = no_role_tags.iter().map(String::as_str).collect();
+    let look_alike = graph.seed_foreign_application_named("efr-look-alike", &copied);
+
     // The drift, by hand.
     let secret_app = app_id(&data["Secret"]);
     let password = graph.add_password(&secret_app, "added by hand");
@@ -464,8 +476,9 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
     assert_eq!(named("stack-gone").len(), 1);
     assert_eq!(named("stack-gone")[0][0], role_arn("audit-retired"));
     assert_eq!(named("quota-low").len(), 1);
+    assert_eq!(named("app-not-owned"), [vec![look_alike.app_id.clone()]]);
     // Every kind exactly once: nothing else was found.
-    assert_eq!(found.len(), 13, "{report:#}");
+    assert_eq!(found.len(), 14, "{report:#}");
     assert_eq!(report["summary"]["foreignAudiences"], 1, "{report:#}");
     let _ = retired;
 
@@ -510,6 +523,7 @@ async fn every_drift_is_named_once_and_fix_repairs_only_what_is_the_factorys() {
         kinds(&fixed_json["after"]),
         [
             "unreachable-account",
+            "app-not-owned",
             "role-without-app",
             "service-principal-missing",
             "credentials-changed",
