@@ -220,8 +220,10 @@ impl EntraFederatedRole {
 
         let mut accounts: BTreeSet<String> = scope.accounts.iter().cloned().collect();
         accounts.extend(config.guardrails.allowed_accounts.iter().flatten().cloned());
+        // The accounts the factory's applications name (not those a look-alike names).
         let marked = apps
             .iter()
+            .filter(|a| a.owned)
             .map(|a| &a.tags)
             .chain(deleted.iter().map(|d| &d.tags));
         for tags in marked {

@@ -666,7 +666,7 @@ pub fn findings(inventory: &Inventory) -> Report {
     let mut summary = Summary {
         accounts: inventory.accounts.len(),
         unreachable_accounts: 0,
-        applications: inventory.apps.len(),
+        applications: inventory.apps.iter().filter(|app| app.owned).count(),
         roles: 0,
         deleted_items: inventory.deleted.len(),
         settling: 0,
@@ -731,8 +731,14 @@ pub fn findings(inventory: &Inventory) -> Report {
 
     // Applications that carry the factory's markers but not the factory as an owner are
     // reported as such, with the role their markers name, and judged no further: nothing
-    // about them is the factory's to say.
+    // about them is the factory's to say. The role is still judged on its own (a copy of
+    // its markers must not hide that its own application is gone).
     for app in inventory.apps.iter().filter(|app| !app.owned) {
+        if settling(inventory, app.created) {
+            // Graph's owners of an application made a moment ago may not show it yet.
+            summary.settling += 1;
+            continue;
+        }
         let generation = GenerationRef::from_tags(&app.tags, app.token_version);
         let mut objects = vec![Object::new(
             ObjectKind::Application,
@@ -743,7 +749,6 @@ pub fn findings(inventory: &Inventory) -> Report {
             && let Some((_, account_objects)) = reached.get(generation.account.as_str())
             && let Some((role, _)) = role_of_generation(account_objects, generation)
         {
-            judged_roles.insert((generation.account.clone(), role.id.clone()));
             objects.push(Object::new(
                 ObjectKind::Role,
                 &role.arn,
@@ -1477,10 +1482,23 @@ mod tests {
         // reported the same way and not as drift of its role.
         let mut inventory = clean();
         inventory.apps[0].owned = false;
+        let report = findings(&inventory);
+        assert_eq!(report.findings[0].kind, Kind::AppNotOwned);
         assert_eq!(
-            kinds(&findings(&inventory)),
-            [(Kind::AppNotOwned, vec![APP_ID.into(), role().arn])]
+            report.findings[1..]
+                .iter()
+                .map(|f| f.kind)
+                .collect::<Vec<_>>(),
+            [Kind::RoleWithoutApp],
+            "its role has no application of the factory's"
         );
+        assert_eq!(report.summary.applications, 0);
+        // One made a moment ago is left for its owners to show.
+        let mut inventory = clean();
+        inventory.apps[0].owned = false;
+        inventory.apps[0].created = Some(NOW);
+        inventory.accounts.clear();
+        assert_eq!(kinds(&findings(&inventory)), []);
     }
 
     #[test]

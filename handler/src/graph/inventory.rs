@@ -199,10 +199,16 @@ impl GraphClient {
             }))
         };
         // Markers are written by whoever owns an application: only its owners say whether
-        // it is the factory's.
+        // it is the factory's. What else is read of one that is not, is not looked at.
         let owned = self.owns(&listed.id, &listed.app_id, deadline);
         let (credentials, service_principal, owned) =
-            futures::try_join!(credentials, service_principal, owned)?;
+            futures::join!(credentials, service_principal, owned);
+        let owned = owned?;
+        let (credentials, service_principal) = if owned {
+            (credentials?, service_principal?)
+        } else {
+            (Vec::new(), None)
+        };
         let token_version = listed.token_version();
         Ok(App {
             object_id: listed.id,

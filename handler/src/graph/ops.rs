@@ -197,8 +197,10 @@ impl GraphClient {
     }
 
     /// Reads the application with this `uniqueName` for Delete and crash recovery: `None`
-    /// when there is none, [`GraphError::NotOurs`] when it exists but is not `owner`'s (the
-    /// factory does not own it, or its tags are not this generation's).
+    /// when there is none, [`GraphError::NotOurs`] when it exists but is not `owner`'s (its
+    /// tags are not this generation's, or Graph refuses the read). Graph lets the factory
+    /// read applications it does not own: one that copied the tags is returned, and Graph's
+    /// refusal of the delete that follows is what tells.
     pub async fn find_application(
         &self,
         unique_name: &UniqueName,
