@@ -54,28 +54,23 @@ impl Roots {
         roots
     }
 
-    /// How many certificates are trusted.
-    pub fn len(&self) -> usize {
-        self.certs.len()
-    }
-
-    /// Whether no certificate is trusted.
-    pub fn is_empty(&self) -> bool {
-        self.certs.is_empty()
-    }
-
     /// What could not be read or used (each worth a warning in the log).
     pub fn problems(&self) -> &[String] {
         &self.problems
     }
 
-    /// A reqwest client builder trusting exactly these roots.
+    /// A reqwest client builder trusting exactly these roots and following no redirect:
+    /// none of the factory's requests is redirected, and a redirect would carry what the
+    /// request holds (a signed body, a session token, a client secret, the response to a
+    /// presigned URL) to wherever it points.
     pub fn reqwest(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder().tls_certs_only(
-            self.certs
-                .iter()
-                .filter_map(|cert| reqwest::Certificate::from_der(cert).ok()),
-        )
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_only(
+                self.certs
+                    .iter()
+                    .filter_map(|cert| reqwest::Certificate::from_der(cert).ok()),
+            )
     }
 }
 
@@ -97,7 +92,7 @@ mod tests {
             CertificateDer::from(b"not a certificate".to_vec()),
             self_signed("two.example"),
         ]);
-        assert_eq!(roots.len(), 2);
+        assert_eq!(roots.certs.len(), 2);
         assert_eq!(roots.problems().len(), 1);
         assert!(
             roots.problems()[0].starts_with("certificate 1 is not a trust anchor"),
@@ -109,7 +104,7 @@ mod tests {
     #[test]
     fn an_empty_store_is_reported() {
         let roots = Roots::from_der([]);
-        assert!(roots.is_empty());
+        assert!(roots.certs.is_empty());
         assert_eq!(
             roots.problems(),
             ["no trusted root certificate was found: every HTTPS call will fail"]

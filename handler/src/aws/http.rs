@@ -53,12 +53,8 @@ impl HttpClient for ReqwestHttpClient {
         connectors
             .entry(timeouts)
             .or_insert_with(|| {
-                // As the SDK's own client: a redirect is never followed (it would carry
-                // the session token and a signed body to wherever it points).
-                let mut builder = self
-                    .roots
-                    .reqwest()
-                    .redirect(reqwest::redirect::Policy::none());
+                // No redirect is followed ([`Roots::reqwest`]), as by the SDK's own client.
+                let mut builder = self.roots.reqwest();
                 if let Some(timeout) = timeouts.0 {
                     builder = builder.connect_timeout(timeout);
                 }

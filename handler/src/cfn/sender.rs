@@ -44,14 +44,10 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// A client trusting `roots` that neither follows redirects (a presigned URL never
-    /// redirects, and a redirect could lead anywhere) nor uses a proxy from the environment.
+    /// A client trusting `roots` that neither follows redirects ([`Roots::reqwest`]: a
+    /// presigned URL never redirects) nor uses a proxy from the environment.
     pub fn new(roots: &Roots) -> Result<Self, reqwest::Error> {
-        let client = roots
-            .reqwest()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()?;
+        let client = roots.reqwest().no_proxy().build()?;
         Ok(Self { client })
     }
 }

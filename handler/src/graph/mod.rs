@@ -89,13 +89,12 @@ fn root(url: &url::Url) -> &str {
 }
 
 /// The HTTP client for Entra's sign-in and for Graph, trusting `roots`. Built once, before
-/// the first event, so the first sign-in does not wait for it. It follows no redirect:
-/// neither endpoint sends one for these requests, and a token request's body holds the
+/// the first event, so the first sign-in does not wait for it. Like every client of the
+/// factory it follows no redirect ([`Roots::reqwest`]): a token request's body holds the
 /// factory's client assertion or secret.
 pub fn http_client(roots: &Roots) -> Result<reqwest::Client, GraphError> {
     roots
         .reqwest()
-        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("entra-federated-role/", env!("CARGO_PKG_VERSION")))
         .build()

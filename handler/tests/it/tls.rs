@@ -130,21 +130,26 @@ async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8
     }
 }
 
-async fn caller_identity(roots: &Roots, port: u16) -> Result<String, String> {
+/// An STS client of the factory's kind (its HTTP client over `roots`) calling `endpoint`.
+fn sts(endpoint: String, roots: &Roots) -> aws_sdk_sts::Client {
     let config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "AKIDTLSTEST",
             "secret",
-            None,
+            Some("session-token".to_owned()),
             None,
             "test",
         ))
-        .endpoint_url(format!("https://localhost:{port}"))
+        .endpoint_url(endpoint)
         .http_client(sdk_http_client(roots.clone()))
         .build();
     aws_sdk_sts::Client::from_conf(config)
+}
+
+async fn caller_identity(roots: &Roots, port: u16) -> Result<String, String> {
+    sts(format!("https://localhost:{port}"), roots)
         .get_caller_identity()
         .send()
         .await
@@ -240,20 +245,7 @@ async fn redirecting_server() -> (u16, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn no_client_follows_a_redirect() {
     let (port, reached) = redirecting_server().await;
-    let config = aws_sdk_sts::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDTLSTEST",
-            "secret",
-            Some("session-token".to_owned()),
-            None,
-            "test",
-        ))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .http_client(sdk_http_client(Roots::default()))
-        .build();
-    let error = aws_sdk_sts::Client::from_conf(config)
+    let error = sts(format!("http://127.0.0.1:{port}"), &Roots::default())
         .get_caller_identity()
         .send()
         .await

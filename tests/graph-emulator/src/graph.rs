@@ -678,7 +678,7 @@ fn application_for(
 /// The application, if it exists and the factory owns it (`Application.ReadWrite.OwnedBy`:
 /// anything else is 403 `Authorization_RequestDenied`).
 fn owned_application(state: &Directory, key: &AppKey) -> Result<String, GraphFailure> {
-    let id = find_application(state, key).ok_or_else(|| GraphFailure::not_found(key.value()))?;
+    let id = readable_application(state, key)?;
     if state.applications[&id]
         .owners
         .contains(&state.factory_sp_id)
